@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Model quality and fit time, cerebro vs scikit-learn and LightGBM, side by side in one run, on
+# the same split of ../shared/data/marvel-wikia-data.csv (or the CSV given as $1).
+# Needs python3; installs the peers into bench/.venv on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+csv=${1:-../shared/data/marvel-wikia-data.csv}
+[ -f "$csv" ] || { echo "skipped: $csv not found (pass the Marvel wikia CSV as \$1)"; exit 0; }
+csv=$(realpath "$csv")
+venv=bench/.venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q scikit-learn lightgbm "pandas<3" mlflow
+fi
+cargo build --release -q
+bin=$PWD/target/release/cerebro
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cp bench/marvel.toml "$work/config.toml"; cp "$csv" "$work/marvel-wikia-data.csv"
+version=$("$bin" --config "$work/config.toml" data prepare --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_version"])')
+"$bin" --config "$work/config.toml" data export "$version" "$work/split" >/dev/null
+echo "data version ${version:0:12}: $(($(wc -l < "$work/split/train.csv") - 1)) train / $(($(wc -l < "$work/split/test.csv") - 1)) test rows"
+echo
+echo "== quality (test set) =="
+printf '%-34s %10s %8s %8s %8s\n' tool fit_ms roc_auc f1 accuracy
+for kind in tree logistic forest gbt; do
+  "$bin" --config "$work/config.toml" train --model "$kind" --json | python3 -c '
+import json,sys
+o=json.load(sys.stdin)[0]["run"]; m=o["metrics"]
+print("%-34s %10.2f %8.4f %8.4f %8.4f" % ("cerebro "+o["model_kind"]+" "+" ".join(k+"="+v for k,v in sorted(o["params"].items()) if k in ("max_depth","n_trees","n_estimators","learning_rate","alpha")), o["fit_seconds"]*1000, m["roc_auc"], m["f1"], m["accuracy"]))'
+done
+"$venv/bin/python" bench/peers_quality.py "$work/split/train.csv" "$work/split/test.csv" | python3 -c '
+import json,sys
+for line in sys.stdin:
+    o=json.loads(line); print("%-34s %10.2f %8.4f %8.4f %8.4f" % (o["tool"], o["fit_median_ms"], o["roc_auc"], o["f1"], o["accuracy"]))'
+echo
+echo "== depth-8 tree fit time, medians (criterion vs sklearn, 21 fits) =="
+CEREBRO_BENCH_CSV="$csv" cargo bench -q --bench train -- --noplot 2>/dev/null | grep -E "^(tree|linfa)|time:" || true

@@ -1,0 +1,118 @@
+//! Tracking-store benchmarks, the Rust side of `bench/tracking.sh`.
+//!
+//! - `store/log_metrics_100k`: 100,000 metric points logged into a fresh store, 100 calls of 1,000
+//!   points each, as MLflow's `log_batch` is measured by `bench/mlflow_tracking.py`. Building the
+//!   points is inside the timed loop there too; opening the store is outside in both.
+//! - `store/list_runs_10k` and `store/list_runs_10k_limit_50`: listing a store that holds 10,000
+//!   runs and 1,000,000 metric points, all runs and the newest page.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use cerebro::store::{
+    Environment, MetricPoint, NewRun, RunFilter, SqliteStore, TrackingStore, host_name,
+};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+const POINTS: usize = 100_000;
+const BATCH: usize = 1_000;
+
+const LIST_RUNS: usize = 10_000;
+const POINTS_PER_LISTED_RUN: usize = 100;
+
+fn new_run(name: String) -> NewRun {
+    NewRun {
+        experiment: "bench".to_string(),
+        name,
+        model_kind: "decision_tree".to_string(),
+        params: [("max_depth", "8"), ("criterion", "gini"), ("seed", "42")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        tags: BTreeMap::new(),
+        environment: Environment {
+            host: host_name(),
+            ..Environment::default()
+        },
+        data_version: None,
+        pid: std::process::id(),
+        source: None,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn log_metrics(c: &mut Criterion) {
+    let mut group = c.benchmark_group("store");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(POINTS as u64));
+    group.bench_function("log_metrics_100k", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let mut store = SqliteStore::open(dir.path()).expect("open store");
+                let run = store.create_run(&new_run("log".to_string())).unwrap();
+                (dir, store, run)
+            },
+            |(dir, mut store, run)| {
+                let timestamp = now_ms();
+                for start in (0..POINTS).step_by(BATCH) {
+                    let batch: Vec<MetricPoint> = (start..start + BATCH)
+                        .map(|i| MetricPoint {
+                            key: "loss".to_string(),
+                            value: i as f64,
+                            step: i as i64,
+                            timestamp,
+                        })
+                        .collect();
+                    store.log_metrics(&run, &batch).unwrap();
+                }
+                // Returned so that closing the store and deleting the folder are not timed.
+                (dir, store)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+fn list_runs(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = SqliteStore::open(dir.path()).expect("open store");
+    let timestamp = now_ms();
+    for r in 0..LIST_RUNS {
+        let run = store.create_run(&new_run(format!("run-{r}"))).unwrap();
+        let points: Vec<MetricPoint> = (0..POINTS_PER_LISTED_RUN)
+            .map(|i| MetricPoint {
+                key: if i % 2 == 0 { "loss" } else { "auc" }.to_string(),
+                value: i as f64,
+                step: (i / 2) as i64,
+                timestamp,
+            })
+            .collect();
+        store.log_metrics(&run, &points).unwrap();
+    }
+
+    let mut group = c.benchmark_group("store");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(LIST_RUNS as u64));
+    group.bench_function("list_runs_10k", |b| {
+        b.iter(|| black_box(store.list_runs(&RunFilter::default()).unwrap()));
+    });
+    let page = RunFilter {
+        limit: Some(50),
+        ..RunFilter::default()
+    };
+    group.throughput(Throughput::Elements(50));
+    group.bench_function("list_runs_10k_limit_50", |b| {
+        b.iter(|| black_box(store.list_runs(&page).unwrap()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, log_metrics, list_runs);
+criterion_main!(benches);

@@ -1,0 +1,123 @@
+//! The headless command line: one module per subcommand group, each a thin shell that calls
+//! the core and prints what it returns (a table for people, `--json` for scripts).
+//! Progress goes to stderr (bars on a terminal, plain lines otherwise); results to stdout.
+
+mod data;
+mod output;
+mod runs;
+mod train;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use cerebro::workspace::Workspace;
+
+/// cerebro: the MLOps loop in one terminal. Data, experiments and runs, from one config.toml.
+#[derive(Debug, Parser)]
+#[command(name = "cerebro", version, about, long_about = None)]
+pub struct Cli {
+    /// The workspace's config file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "config.toml",
+        env = "CEREBRO_CONFIG"
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter config.toml (and .gitignore) into DIR.
+    Init {
+        dir: PathBuf,
+        /// Overwrite an existing config.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write the synthetic demo dataset (deterministic) to data/characters.csv.
+    DemoData {
+        /// Where to write it (default: data/characters.csv beside the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run the demo headless: prepare the data, train every model kind, compare them.
+    Demo(JsonFlag),
+    /// Inspect and prepare the dataset.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Train a model (or a sweep of them) as background jobs and track the runs.
+    Train(train::TrainArgs),
+    /// List, show, compare and reproduce runs.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct JsonFlag {
+    /// Print JSON (stable field names) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        None => train::demo(&cli.config, false),
+        Some(Command::Demo(f)) => train::demo(&cli.config, f.json),
+        Some(Command::Init { dir, force }) => init(&dir, force),
+        Some(Command::DemoData { out }) => {
+            let path = match out {
+                Some(p) => p,
+                None => config_dir(&cli.config).join("data/characters.csv"),
+            };
+            cerebro::data::demo::write_demo(&path)
+                .with_context(|| format!("writing the demo data to {}", path.display()))?;
+            println!("wrote {}", path.display());
+            Ok(0)
+        }
+        Some(Command::Data(cmd)) => data::run(&cli.config, cmd),
+        Some(Command::Train(args)) => train::run(&cli.config, args),
+        Some(Command::Runs(cmd)) => runs::run(&cli.config, cmd),
+    }
+}
+
+fn config_dir(config: &std::path::Path) -> PathBuf {
+    match config.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+pub(crate) fn open(config: &std::path::Path) -> Result<Workspace> {
+    Workspace::open(config).map_err(anyhow::Error::from)
+}
+
+fn init(dir: &std::path::Path, force: bool) -> Result<i32> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("config.toml");
+    if path.exists() && !force {
+        anyhow::bail!(
+            "{} already exists (use --force to overwrite it)",
+            path.display()
+        );
+    }
+    std::fs::write(&path, cerebro::config::STARTER)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(&ignore, ".cerebro/\n")
+            .with_context(|| format!("writing {}", ignore.display()))?;
+    }
+    println!("wrote {}", path.display());
+    println!(
+        "next: cd {} && cerebro demo-data && cerebro train",
+        dir.display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,417 @@
+//! `cerebro train` and the headless `cerebro demo`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::output::{Table, f4, print_json, short, stderr_is_terminal};
+use cerebro::jobs::{self, JobEvent, JobRunner};
+use cerebro::track::{RunResult, RunSpec, TrainContext};
+use cerebro::train::{ModelKind, ModelParams};
+use cerebro::workspace::Workspace;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Model kind: tree, logistic, forest or gbt (default: [train] model in config).
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Override a hyper-parameter, e.g. --set max_depth=6 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Sweep a hyper-parameter over values, e.g. --sweep max_depth=4,6,8 (repeatable; the
+    /// grid of all combinations is trained).
+    #[arg(long, value_name = "KEY=V1,V2,...")]
+    pub sweep: Vec<String>,
+    /// Experiment to log to (default: [train] experiment in config).
+    #[arg(long, short)]
+    pub experiment: Option<String>,
+    /// Run name (sweeps append the swept values).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seed for model randomness (default: [train] seed in config).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// At most this many jobs at once (default: [train] max_parallel, 0 = number of cores).
+    #[arg(long)]
+    pub max_parallel: Option<usize>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn key_value(s: &str, flag: &str) -> Result<(String, String)> {
+    let (k, v) = s
+        .split_once('=')
+        .with_context(|| format!("{flag} `{s}`: expected KEY=VALUE"))?;
+    if k.trim().is_empty() {
+        bail!("{flag} `{s}`: the key is empty");
+    }
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// One job's outcome as printed.
+#[derive(Debug, Serialize)]
+struct Outcome {
+    name: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<RunResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub fn run(config: &Path, args: TrainArgs) -> Result<i32> {
+    let mut ws = super::open(config)?;
+    let kind: ModelKind = args
+        .model
+        .as_deref()
+        .unwrap_or(&ws.config.config.train.model)
+        .parse()?;
+    let sets: Vec<(String, String)> = args
+        .set
+        .iter()
+        .map(|s| key_value(s, "--set"))
+        .collect::<Result<_>>()?;
+    let axes: Vec<(String, Vec<String>)> = args
+        .sweep
+        .iter()
+        .map(|s| {
+            let (k, v) = key_value(s, "--sweep")?;
+            let values: Vec<String> = v
+                .split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect();
+            if values.is_empty() {
+                bail!("--sweep `{s}`: no values");
+            }
+            Ok((k, values))
+        })
+        .collect::<Result<_>>()?;
+    let base_name = args.name.clone().unwrap_or_else(|| kind.to_string());
+    let experiment = args
+        .experiment
+        .clone()
+        .unwrap_or_else(|| ws.config.config.train.experiment.clone());
+    let seed = args.seed.unwrap_or(ws.config.config.train.seed);
+    let mut specs = Vec::new();
+    for combo in jobs::grid(&axes) {
+        let mut overrides = sets.clone();
+        overrides.extend(combo.iter().cloned());
+        let params =
+            ModelParams::resolve(kind, ws.config.config.models.get(kind.as_str()), &overrides)?;
+        let name = if combo.is_empty() {
+            base_name.clone()
+        } else {
+            let suffix: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{base_name} {}", suffix.join(" "))
+        };
+        specs.push(RunSpec {
+            experiment: experiment.clone(),
+            name,
+            params,
+            seed,
+            source: None,
+            tags: BTreeMap::new(),
+        });
+    }
+    let max_parallel = args
+        .max_parallel
+        .unwrap_or(ws.config.config.train.max_parallel);
+    let outcomes = train_specs(&mut ws, specs, max_parallel, !args.json)?;
+    let failed = outcomes.iter().filter(|o| o.run.is_none()).count();
+    if args.json {
+        print_json(&outcomes)?;
+    } else {
+        print_outcomes(&outcomes);
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// Prepares the data version and trains `specs` as background jobs, showing progress.
+fn train_specs(
+    ws: &mut Workspace,
+    specs: Vec<RunSpec>,
+    max_parallel: usize,
+    chatty: bool,
+) -> Result<Vec<Outcome>> {
+    let (prepared, version, new) = ws.prepare_data()?;
+    if chatty {
+        eprintln!(
+            "data version {} ({} train / {} test rows{})",
+            short(&version.id),
+            version.train_rows,
+            version.test_rows,
+            if new { ", new" } else { "" }
+        );
+    }
+    let data = Arc::new(prepared.train_data()?);
+    let parallel = if max_parallel == 0 {
+        jobs::cores()
+    } else {
+        max_parallel
+    };
+    let ctx = Arc::new(TrainContext {
+        store_root: ws.store_root(),
+        data,
+        environment: cerebro::env::capture(&ws.config.dir(), &ws.config.hash, 0),
+        threads: (jobs::cores() / parallel.min(specs.len()).max(1)).max(1),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_jobs(ctx, specs, parallel, chatty))
+}
+
+async fn run_jobs(
+    ctx: Arc<TrainContext>,
+    specs: Vec<RunSpec>,
+    parallel: usize,
+    chatty: bool,
+) -> Result<Vec<Outcome>> {
+    let (runner, mut events) = JobRunner::new(parallel);
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let mut handles = Vec::new();
+    for spec in specs {
+        handles.push(runner.spawn_training(ctx.clone(), spec));
+    }
+    let index_of = |job: u64| handles.iter().position(|h| h.id == job).expect("known job");
+    let mut outcomes: Vec<Option<Outcome>> = (0..names.len()).map(|_| None).collect();
+    let display = Display::new(&names, chatty);
+    let mut remaining = names.len();
+    // Ctrl-C cancels every job; their runs are closed as KILLED.
+    let mut interrupted = false;
+    while remaining > 0 {
+        let event = tokio::select! {
+            e = events.recv() => match e { Some(e) => e, None => break },
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                for h in &handles { h.cancel(); }
+                continue;
+            }
+        };
+        let i = index_of(event.job());
+        display.update(i, &event);
+        if event.is_terminal() {
+            remaining -= 1;
+            outcomes[i] = Some(match event {
+                JobEvent::Finished { result, .. } => Outcome {
+                    name: names[i].clone(),
+                    status: "FINISHED",
+                    run: Some(*result),
+                    error: None,
+                },
+                JobEvent::Failed { error, .. } => Outcome {
+                    name: names[i].clone(),
+                    status: "FAILED",
+                    run: None,
+                    error: Some(error),
+                },
+                _ => Outcome {
+                    name: names[i].clone(),
+                    status: "KILLED",
+                    run: None,
+                    error: Some("cancelled".into()),
+                },
+            });
+        }
+    }
+    display.finish();
+    Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// Progress bars on a terminal, one plain line per stage change otherwise.
+enum Display {
+    Quiet,
+    Bars(MultiProgress, Vec<ProgressBar>),
+    Lines(Vec<String>, std::sync::Mutex<Vec<String>>),
+}
+
+impl Display {
+    fn new(names: &[String], chatty: bool) -> Display {
+        if !chatty {
+            Display::Quiet
+        } else if stderr_is_terminal() {
+            let multi = MultiProgress::new();
+            let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {percent:>3}% {msg}")
+                .expect("valid template")
+                .progress_chars("=> ");
+            let bars = names
+                .iter()
+                .map(|n| {
+                    let b = multi.add(ProgressBar::new(1000));
+                    b.set_style(style.clone());
+                    b.set_prefix(n.clone());
+                    b.set_message("queued");
+                    b
+                })
+                .collect();
+            Display::Bars(multi, bars)
+        } else {
+            Display::Lines(
+                names.to_vec(),
+                std::sync::Mutex::new(vec![String::new(); names.len()]),
+            )
+        }
+    }
+
+    fn update(&self, i: usize, event: &JobEvent) {
+        match self {
+            Display::Quiet => {}
+            Display::Bars(_, bars) => {
+                let b = &bars[i];
+                match event {
+                    JobEvent::Started { .. } => b.set_message("started"),
+                    JobEvent::Progress {
+                        fraction, message, ..
+                    } => {
+                        b.set_position((fraction * 1000.0) as u64);
+                        b.set_message(message.clone());
+                    }
+                    JobEvent::Finished { result, .. } => b.finish_with_message(format!(
+                        "run {} roc_auc {}",
+                        short(&result.run_id),
+                        f4(result.metrics.roc_auc)
+                    )),
+                    JobEvent::Failed { error, .. } => {
+                        b.abandon_with_message(format!("FAILED: {error}"))
+                    }
+                    JobEvent::Cancelled { .. } => b.abandon_with_message("cancelled"),
+                    JobEvent::Queued { .. } => {}
+                }
+            }
+            Display::Lines(names, last) => {
+                let line = match event {
+                    JobEvent::Started { .. } => Some("started".to_string()),
+                    JobEvent::Progress { stage, .. } => {
+                        let mut last = last.lock().expect("not poisoned");
+                        if last[i] == *stage {
+                            None
+                        } else {
+                            last[i] = stage.clone();
+                            Some(stage.clone())
+                        }
+                    }
+                    JobEvent::Finished { result, .. } => Some(format!(
+                        "finished run {} roc_auc {}",
+                        short(&result.run_id),
+                        f4(result.metrics.roc_auc)
+                    )),
+                    JobEvent::Failed { error, .. } => Some(format!("FAILED: {error}")),
+                    JobEvent::Cancelled { .. } => Some("cancelled".into()),
+                    JobEvent::Queued { .. } => None,
+                };
+                if let Some(l) = line {
+                    eprintln!("[{}] {l}", names[i]);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Display::Bars(multi, _) = self {
+            let _ = multi.clear();
+        }
+    }
+}
+
+fn print_outcomes(outcomes: &[Outcome]) {
+    let mut t = Table::new([
+        "run", "name", "status", "roc_auc", "f1", "accuracy", "log_loss", "fit",
+    ]);
+    for o in outcomes {
+        match &o.run {
+            Some(r) => t.row([
+                short(&r.run_id).to_string(),
+                o.name.clone(),
+                o.status.to_string(),
+                f4(r.metrics.roc_auc),
+                f4(r.metrics.f1),
+                f4(r.metrics.accuracy),
+                f4(r.metrics.log_loss),
+                format!("{:.3}s", r.fit_seconds),
+            ]),
+            None => t.row([
+                "-".to_string(),
+                o.name.clone(),
+                o.status.to_string(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]),
+        }
+    }
+    t.print();
+    for o in outcomes {
+        if let Some(e) = &o.error {
+            eprintln!("{}: {e}", o.name);
+        }
+    }
+}
+
+/// The headless demo: prepare, train every kind with its defaults, print the comparison.
+pub fn demo(config: &Path, json: bool) -> Result<i32> {
+    if !config.exists() {
+        bail!(
+            "{} not found: run cerebro from a workspace (the repository root holds the demo one), \
+             or create one with `cerebro init DIR`",
+            config.display()
+        );
+    }
+    let mut ws = super::open(config)?;
+    if !ws.config.dataset_path().exists()
+        && ws.config.config.dataset.path.ends_with("characters.csv")
+    {
+        let path = ws.config.dataset_path();
+        cerebro::data::demo::write_demo(&path)?;
+        eprintln!("generated the demo data at {}", path.display());
+    }
+    let experiment = ws.config.config.train.experiment.clone();
+    let seed = ws.config.config.train.seed;
+    let specs = ModelKind::ALL
+        .iter()
+        .map(|&kind| {
+            Ok(RunSpec {
+                experiment: experiment.clone(),
+                name: format!("demo-{kind}"),
+                params: ModelParams::resolve(
+                    kind,
+                    ws.config.config.models.get(kind.as_str()),
+                    &[],
+                )?,
+                seed,
+                source: None,
+                tags: BTreeMap::from([("cerebro.demo".to_string(), "true".to_string())]),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let max_parallel = ws.config.config.train.max_parallel;
+    let mut outcomes = train_specs(&mut ws, specs, max_parallel, !json)?;
+    outcomes.sort_by(|a, b| {
+        let auc = |o: &Outcome| {
+            o.run
+                .as_ref()
+                .map_or(f64::NEG_INFINITY, |r| r.metrics.roc_auc)
+        };
+        auc(b).total_cmp(&auc(a))
+    });
+    let failed = outcomes.iter().filter(|o| o.run.is_none()).count();
+    if json {
+        print_json(&outcomes)?;
+    } else {
+        println!("model comparison on the test set (best first):");
+        print_outcomes(&outcomes);
+        println!(
+            "\nnext: cerebro runs list · cerebro runs compare RUN RUN · cerebro runs reproduce RUN"
+        );
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}

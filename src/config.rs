@@ -1,0 +1,693 @@
+//! The typed `config.toml` of a workspace.
+//!
+//! Parsing is strict: unknown keys, wrong types and impossible values are errors that name the
+//! file, line and column, with a hint (the closest known key for a typo). Checks that need the
+//! data (a feature naming a column the file lacks) happen when the data is loaded, and also point
+//! back into this file through [`Config::locate`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The whole `config.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub workspace: WorkspaceConfig,
+    pub dataset: DatasetConfig,
+    /// Preparation steps, applied in order to the raw table before the split.
+    #[serde(default)]
+    pub prepare: Vec<PrepareStep>,
+    #[serde(default)]
+    pub split: SplitConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// Default hyper-parameters per model kind (`[models.tree]`, `[models.gbt]`, ...).
+    #[serde(default)]
+    pub models: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    /// Shown in headers and reports.
+    #[serde(default = "default_workspace_name")]
+    pub name: String,
+    /// The store folder, relative to the config file.
+    #[serde(default = "default_store")]
+    pub store: PathBuf,
+}
+
+impl Default for WorkspaceConfig {
+    fn default() -> Self {
+        Self {
+            name: default_workspace_name(),
+            store: default_store(),
+        }
+    }
+}
+
+fn default_workspace_name() -> String {
+    "cerebro".into()
+}
+fn default_store() -> PathBuf {
+    PathBuf::from(".cerebro")
+}
+
+/// File format of the dataset.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    Csv,
+    Parquet,
+}
+
+/// Column type overrides for schema inference.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    Str,
+    Int,
+    Float,
+    Bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// CSV or Parquet file, relative to the config file.
+    pub path: PathBuf,
+    /// Defaults to the file extension.
+    #[serde(default)]
+    pub format: Option<DataFormat>,
+    /// A column that identifies a record (kept through preparation, used to join labels later).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The column to predict.
+    pub target: String,
+    /// The value of `target` (after preparation) that counts as the positive class (1).
+    /// Every other non-missing value is the negative class (0).
+    pub positive: String,
+    #[serde(default)]
+    pub numeric: Vec<String>,
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    /// Type overrides for schema inference, column name -> str|int|float|bool.
+    #[serde(default)]
+    pub schema: BTreeMap<String, ColumnType>,
+}
+
+impl DatasetConfig {
+    pub fn features(&self) -> impl Iterator<Item = &String> {
+        self.numeric.iter().chain(self.categorical.iter())
+    }
+}
+
+/// One keyword bucket of a `keyword_bucket` step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    pub label: String,
+    pub keywords: Vec<String>,
+}
+
+/// A preparation step. Row-wise steps only look at one row; `group_rare` and `fill_median`
+/// compute their statistic over the whole table before the split (as the course does),
+/// which is deterministic and recorded in the data version's fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PrepareStep {
+    /// Remove a suffix from string values (`"Good Characters"` -> `"Good"`).
+    StripSuffix {
+        columns: Vec<String>,
+        suffix: String,
+    },
+    /// Replace missing values of string columns with `value`.
+    FillMissing { columns: Vec<String>, value: String },
+    /// Replace missing values of numeric columns with the column median.
+    FillMedian { columns: Vec<String> },
+    /// Replace categories seen fewer than `min_count` times with `other`.
+    GroupRare {
+        columns: Vec<String>,
+        min_count: usize,
+        #[serde(default = "default_other")]
+        other: String,
+    },
+    /// Keep only `values`; anything else (not missing) becomes `other`.
+    AllowedValues {
+        column: String,
+        values: Vec<String>,
+        #[serde(default = "default_other")]
+        other: String,
+    },
+    /// Write to `output` the label of the first bucket one of whose keywords occurs in
+    /// `column` (case-insensitive), else `default`.
+    KeywordBucket {
+        column: String,
+        output: String,
+        buckets: Vec<Bucket>,
+        #[serde(default = "default_other")]
+        default: String,
+    },
+    /// Write to `output` 1 if `column` contains `substring`, else 0.
+    ContainsFlag {
+        column: String,
+        output: String,
+        substring: String,
+        #[serde(default)]
+        case_sensitive: bool,
+    },
+    /// Write to `output` 1 if `column` is present (or equals `value` when given), else 0.
+    PresenceFlag {
+        column: String,
+        output: String,
+        #[serde(default)]
+        value: Option<String>,
+    },
+    /// Rename values (`from = to`); values not listed are kept.
+    MapValues {
+        column: String,
+        mapping: BTreeMap<String, String>,
+    },
+    /// Drop rows whose `column` is one of `values` (and, with `missing = true`, rows where it is
+    /// missing).
+    DropRows {
+        column: String,
+        #[serde(default)]
+        values: Vec<String>,
+        #[serde(default)]
+        missing: bool,
+    },
+}
+
+fn default_other() -> String {
+    "Other".into()
+}
+
+impl PrepareStep {
+    /// The step's name as written in `step = "..."`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PrepareStep::StripSuffix { .. } => "strip_suffix",
+            PrepareStep::FillMissing { .. } => "fill_missing",
+            PrepareStep::FillMedian { .. } => "fill_median",
+            PrepareStep::GroupRare { .. } => "group_rare",
+            PrepareStep::AllowedValues { .. } => "allowed_values",
+            PrepareStep::KeywordBucket { .. } => "keyword_bucket",
+            PrepareStep::ContainsFlag { .. } => "contains_flag",
+            PrepareStep::PresenceFlag { .. } => "presence_flag",
+            PrepareStep::MapValues { .. } => "map_values",
+            PrepareStep::DropRows { .. } => "drop_rows",
+        }
+    }
+
+    /// Columns the step reads.
+    pub fn inputs(&self) -> Vec<&str> {
+        match self {
+            PrepareStep::StripSuffix { columns, .. }
+            | PrepareStep::FillMissing { columns, .. }
+            | PrepareStep::FillMedian { columns }
+            | PrepareStep::GroupRare { columns, .. } => {
+                columns.iter().map(String::as_str).collect()
+            }
+            PrepareStep::AllowedValues { column, .. }
+            | PrepareStep::KeywordBucket { column, .. }
+            | PrepareStep::ContainsFlag { column, .. }
+            | PrepareStep::PresenceFlag { column, .. }
+            | PrepareStep::MapValues { column, .. }
+            | PrepareStep::DropRows { column, .. } => vec![column.as_str()],
+        }
+    }
+
+    /// A column the step creates, if any.
+    pub fn output(&self) -> Option<&str> {
+        match self {
+            PrepareStep::KeywordBucket { output, .. }
+            | PrepareStep::ContainsFlag { output, .. }
+            | PrepareStep::PresenceFlag { output, .. } => Some(output),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    /// Share of rows held out for the test set, strictly between 0 and 1.
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Keep the class balance equal in train and test.
+    #[serde(default = "default_true")]
+    pub stratify: bool,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        Self {
+            test_fraction: default_test_fraction(),
+            seed: default_seed(),
+            stratify: true,
+        }
+    }
+}
+
+fn default_test_fraction() -> f64 {
+    0.2
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Experiment that runs are logged to unless `--experiment` says otherwise.
+    #[serde(default = "default_experiment")]
+    pub experiment: String,
+    /// Model kind trained by `cerebro train` without `--model`.
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Seed for model randomness (bootstrap samples, feature sampling).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Sweeps run at most this many jobs at once; 0 means the number of cores.
+    #[serde(default)]
+    pub max_parallel: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            experiment: default_experiment(),
+            model: default_model(),
+            seed: default_seed(),
+            max_parallel: 0,
+        }
+    }
+}
+
+fn default_experiment() -> String {
+    "default".into()
+}
+fn default_model() -> String {
+    "gbt".into()
+}
+
+/// A config file as loaded: the typed value plus where it came from, for error messages.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub path: PathBuf,
+    pub source: String,
+    /// sha256 of the file's bytes, recorded with every run.
+    pub hash: String,
+}
+
+impl LoadedConfig {
+    /// Folder the config file lives in; relative paths in the config are resolved against it.
+    pub fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    pub fn dataset_path(&self) -> PathBuf {
+        self.dir().join(&self.config.dataset.path)
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.dir().join(&self.config.workspace.store)
+    }
+
+    /// An error pointing at `path` (dotted, e.g. `dataset.numeric` or `prepare.2.column`) in the
+    /// config file; falls back to line 1 when the key is absent (a default was used).
+    pub fn error_at(&self, path: &str, message: impl Into<String>, hint: Option<String>) -> Error {
+        let (line, column) = locate(&self.source, path).unwrap_or((1, 1));
+        Error::Config {
+            file: self.path.clone(),
+            line,
+            column,
+            message: message.into(),
+            hint,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<LoadedConfig> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let source = String::from_utf8(bytes).map_err(|e| {
+            let (line, column) = line_col(e.as_bytes(), e.utf8_error().valid_up_to());
+            Error::Config {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: "config is not valid UTF-8".into(),
+                hint: None,
+            }
+        })?;
+        Self::parse(path, source)
+    }
+
+    /// Parses `source` as if read from `path`.
+    pub fn parse(path: &Path, source: String) -> Result<LoadedConfig> {
+        let config: Config = toml::from_str(&source).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| line_col(source.as_bytes(), s.start))
+                .unwrap_or((1, 1));
+            let message = e.message().trim().to_string();
+            let hint = hint_for(&message);
+            Error::Config {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message,
+                hint,
+            }
+        })?;
+        let hash = format!("{:x}", Sha256::digest(source.as_bytes()));
+        let loaded = LoadedConfig {
+            config,
+            path: path.to_path_buf(),
+            source,
+            hash,
+        };
+        loaded.validate()?;
+        Ok(loaded)
+    }
+}
+
+impl LoadedConfig {
+    /// Checks values that parse but make no sense.
+    fn validate(&self) -> Result<()> {
+        let c = &self.config;
+        let f = c.split.test_fraction;
+        if !(f > 0.0 && f < 1.0) {
+            return Err(self.error_at(
+                "split.test_fraction",
+                format!("test_fraction must be strictly between 0 and 1, got {f}"),
+                Some("0.2 holds out a fifth of the rows".into()),
+            ));
+        }
+        if c.dataset.target.trim().is_empty() {
+            return Err(self.error_at("dataset.target", "target must name a column", None));
+        }
+        if c.dataset.numeric.is_empty() && c.dataset.categorical.is_empty() {
+            return Err(self.error_at(
+                "dataset",
+                "no features: list at least one column in `numeric` or `categorical`",
+                None,
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (key, list) in [
+            ("dataset.numeric", &c.dataset.numeric),
+            ("dataset.categorical", &c.dataset.categorical),
+        ] {
+            for col in list {
+                if col == &c.dataset.target {
+                    return Err(self.error_at(
+                        key,
+                        format!("the target `{col}` cannot also be a feature"),
+                        None,
+                    ));
+                }
+                if !seen.insert(col) {
+                    return Err(self.error_at(
+                        key,
+                        format!("column `{col}` is listed twice among the features"),
+                        None,
+                    ));
+                }
+            }
+        }
+        for (i, step) in c.prepare.iter().enumerate() {
+            let at = format!("prepare.{i}");
+            match step {
+                PrepareStep::GroupRare { min_count: 0, .. } => {
+                    return Err(self.error_at(
+                        &format!("{at}.min_count"),
+                        "min_count must be at least 1",
+                        None,
+                    ));
+                }
+                PrepareStep::KeywordBucket { buckets, .. } if buckets.is_empty() => {
+                    return Err(self.error_at(
+                        &format!("{at}.buckets"),
+                        "keyword_bucket needs at least one bucket",
+                        None,
+                    ));
+                }
+                PrepareStep::ContainsFlag { substring, .. } if substring.is_empty() => {
+                    return Err(self.error_at(
+                        &format!("{at}.substring"),
+                        "substring must not be empty",
+                        None,
+                    ));
+                }
+                _ => {}
+            }
+            for input in step.inputs() {
+                if input.trim().is_empty() {
+                    return Err(self.error_at(&at, "a step names an empty column", None));
+                }
+            }
+        }
+        if !crate::train::ModelKind::NAMES.contains(&c.train.model.as_str()) {
+            return Err(self.error_at(
+                "train.model",
+                format!("unknown model kind `{}`", c.train.model),
+                Some(format!(
+                    "one of {}",
+                    crate::train::ModelKind::NAMES.join(", ")
+                )),
+            ));
+        }
+        for (kind, table) in &c.models {
+            let Ok(k) = kind.parse::<crate::train::ModelKind>() else {
+                return Err(self.error_at(
+                    &format!("models.{kind}"),
+                    format!("unknown model kind `{kind}`"),
+                    Some(format!(
+                        "one of {}",
+                        crate::train::ModelKind::NAMES.join(", ")
+                    )),
+                ));
+            };
+            if let Err(e) = crate::train::ModelParams::from_table(k, table) {
+                return Err(self.error_at(&format!("models.{kind}"), e.to_string(), None));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `src`.
+pub fn line_col(src: &[u8], offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let before = &src[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|p| p + 1)
+        .unwrap_or(0);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+/// Line and column of a dotted key path (`split.test_fraction`, `prepare.2.column`) in a TOML
+/// document, from the parser's spans. Numeric segments index arrays (of tables).
+pub fn locate(source: &str, path: &str) -> Option<(usize, usize)> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(source).ok()?;
+    let mut table = doc.get_ref();
+    let mut span = None;
+    let mut segments = path.split('.').peekable();
+    let mut current: Option<&toml::Spanned<DeValue>> = None;
+    while let Some(seg) = segments.next() {
+        let value = match current {
+            None => {
+                let (k, v) = table.iter().find(|(k, _)| k.get_ref() == seg)?;
+                span = Some(k.span());
+                v
+            }
+            Some(v) => match v.get_ref() {
+                DeValue::Table(t) => {
+                    table = t;
+                    let (k, v) = table.iter().find(|(k, _)| k.get_ref() == seg)?;
+                    span = Some(k.span());
+                    v
+                }
+                DeValue::Array(items) => {
+                    let i: usize = seg.parse().ok()?;
+                    let item = items.get(i)?;
+                    span = Some(item.span());
+                    item
+                }
+                _ => return None,
+            },
+        };
+        current = Some(value);
+        if segments.peek().is_none() {
+            break;
+        }
+    }
+    let span = span?;
+    Some(line_col(source.as_bytes(), span.start))
+}
+
+/// Every key the config accepts, by section, for "did you mean" hints on typos.
+const KNOWN_KEYS: &[&str] = &[
+    "workspace",
+    "dataset",
+    "prepare",
+    "split",
+    "train",
+    "models",
+    "name",
+    "store",
+    "path",
+    "format",
+    "id",
+    "target",
+    "positive",
+    "numeric",
+    "categorical",
+    "schema",
+    "test_fraction",
+    "seed",
+    "stratify",
+    "experiment",
+    "model",
+    "max_parallel",
+    "step",
+    "columns",
+    "column",
+    "suffix",
+    "value",
+    "values",
+    "min_count",
+    "other",
+    "output",
+    "buckets",
+    "label",
+    "keywords",
+    "default",
+    "substring",
+    "case_sensitive",
+    "mapping",
+    "missing",
+];
+
+/// A "did you mean" for serde's `unknown field `x`` and `unknown variant `x`` messages.
+fn hint_for(message: &str) -> Option<String> {
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let name = unknown.split('`').next()?;
+    // serde lists the expected names after "expected"; prefer those, then the global list.
+    let expected: Vec<&str> = message
+        .split("expected")
+        .nth(1)
+        .map(|rest| rest.split('`').skip(1).step_by(2).collect())
+        .unwrap_or_default();
+    let candidates: Vec<&str> = if expected.is_empty() {
+        KNOWN_KEYS.to_vec()
+    } else {
+        expected
+    };
+    closest(name, &candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// The commented starter config written by `cerebro init`.
+pub const STARTER: &str = include_str!("../assets/starter-config.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> Result<LoadedConfig> {
+        Config::parse(Path::new("config.toml"), src.to_string())
+    }
+
+    const MINIMAL: &str = r#"
+[dataset]
+path = "data.csv"
+target = "y"
+positive = "yes"
+numeric = ["a"]
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(MINIMAL).unwrap().config;
+        assert_eq!(c.split.test_fraction, 0.2);
+        assert!(c.split.stratify);
+        assert_eq!(c.workspace.store, PathBuf::from(".cerebro"));
+    }
+
+    #[test]
+    fn typo_names_line_column_and_hint() {
+        let src = format!("{MINIMAL}\n[split]\ntset_fraction = 0.3\n");
+        let err = parse(&src).unwrap_err().to_string();
+        assert!(err.starts_with("config.toml:9:1:"), "{err}");
+        assert!(err.contains("tset_fraction"), "{err}");
+        assert!(err.contains("did you mean `test_fraction`?"), "{err}");
+    }
+
+    #[test]
+    fn impossible_value_is_located() {
+        let src = format!("{MINIMAL}\n[split]\ntest_fraction = 1.5\n");
+        let err = parse(&src).unwrap_err().to_string();
+        assert!(err.starts_with("config.toml:9:1:"), "{err}");
+        assert!(err.contains("between 0 and 1"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let src = format!("{MINIMAL}\n[split]\nseed = \"forty-two\"\n");
+        let err = parse(&src).unwrap_err().to_string();
+        assert!(err.starts_with("config.toml:9:8:"), "{err}");
+    }
+
+    #[test]
+    fn locate_finds_array_of_tables() {
+        let src = format!(
+            "{MINIMAL}\n[[prepare]]\nstep = \"fill_median\"\ncolumns = [\"a\"]\n\n[[prepare]]\nstep = \"drop_rows\"\ncolumn = \"y\"\n"
+        );
+        assert_eq!(locate(&src, "prepare.1.column"), Some((14, 1)));
+        assert_eq!(locate(&src, "dataset.numeric"), Some((6, 1)));
+    }
+
+    #[test]
+    fn starter_config_parses() {
+        parse(STARTER).unwrap();
+    }
+}

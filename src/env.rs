@@ -1,0 +1,57 @@
+//! The environment a run was trained in: cerebro version, OS, host, user, and the git state
+//! of the workspace (commit, branch, dirty flag), recorded with every run.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::store::{Environment, host_name};
+
+/// Captures the environment for a run in workspace folder `dir`.
+pub fn capture(dir: &Path, config_hash: &str, seed: u64) -> Environment {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let git_commit = git(&["rev-parse", "HEAD"]);
+    let (git_branch, git_dirty) = if git_commit.is_some() {
+        (
+            git(&["rev-parse", "--abbrev-ref", "HEAD"]),
+            git(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty()),
+        )
+    } else {
+        (None, None)
+    };
+    Environment {
+        cerebro_version: env!("CARGO_PKG_VERSION").to_string(),
+        os: std::env::consts::OS.to_string(),
+        arch: std::env::consts::ARCH.to_string(),
+        host: host_name(),
+        user: user_name(),
+        git_commit,
+        git_branch,
+        git_dirty,
+        config_hash: config_hash.to_string(),
+        seed,
+    }
+}
+
+/// The OS user running cerebro.
+pub fn user_name() -> String {
+    for var in ["USER", "LOGNAME", "USERNAME"] {
+        if let Ok(u) = std::env::var(var)
+            && !u.is_empty()
+        {
+            return u;
+        }
+    }
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    format!("uid:{uid}")
+}

@@ -1,0 +1,24 @@
+//! cerebro's core: everything the terminal UI and the headless CLI share. The core never touches
+//! the terminal; `src/cli` (and later `src/tui`) are thin front ends over these modules.
+//!
+//! - [`config`]: the typed `config.toml` of a workspace, with errors that name file, line and column.
+//! - [`workspace`]: a folder with a `config.toml` and its store; opening one reaps dead runs.
+//! - [`data`]: load (CSV, Parquet), profile, prepare, split, fingerprint and snapshot datasets;
+//!   the demo data generator.
+//! - [`train`]: model kinds, encoders, fitting, metrics and the versioned model artifact.
+//! - [`store`]: the tracking store (SQLite, WAL, migrations) and content-addressed artifacts.
+//! - [`track`]: the run lifecycle around a fit: lineage, environment, heartbeat, reproduction.
+//! - [`jobs`]: background jobs with progress events, cancellation and bounded sweeps.
+//! - [`env`]: the environment recorded with each run (versions, host, user, git state).
+
+pub mod config;
+pub mod data;
+pub mod env;
+pub mod error;
+pub mod jobs;
+pub mod store;
+pub mod track;
+pub mod train;
+pub mod workspace;
+
+pub use error::{Error, Result};

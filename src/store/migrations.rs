@@ -1,0 +1,182 @@
+//! Versioned schema migrations for the SQLite store. The schema version lives in
+//! `PRAGMA user_version`; migration `i` (0-based) takes the database from version `i` to `i + 1`
+//! and runs in its own transaction together with the version bump, so a crash leaves the database
+//! at a whole version. Migrations are append-only: never edit one that has shipped, add a new one.
+//!
+//! Opening a database written by a newer cerebro is refused rather than guessed at.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// The schema, one step per entry.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE experiments (
+        experiment_id INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        created_at    INTEGER NOT NULL
+    );
+
+    CREATE TABLE runs (
+        run_id         TEXT PRIMARY KEY,
+        experiment_id  INTEGER NOT NULL REFERENCES experiments(experiment_id),
+        name           TEXT NOT NULL,
+        model_kind     TEXT NOT NULL,
+        status         TEXT NOT NULL
+                       CHECK (status IN ('RUNNING', 'FINISHED', 'FAILED', 'KILLED')),
+        start_time     INTEGER NOT NULL,
+        end_time       INTEGER,
+        pid            INTEGER,
+        host           TEXT NOT NULL,
+        last_heartbeat INTEGER,
+        -- A soft link: the data version may be recorded before or after the run starts.
+        data_version   TEXT,
+        source         TEXT,
+        error          TEXT,
+        environment    TEXT NOT NULL  -- JSON of store::Environment
+    );
+    -- list_runs sorts newest first, optionally within one experiment or status; the reaper scans
+    -- RUNNING runs; data versions list the runs that used them.
+    CREATE INDEX runs_by_start ON runs(start_time);
+    CREATE INDEX runs_by_experiment ON runs(experiment_id, start_time);
+    CREATE INDEX runs_by_status ON runs(status, start_time);
+    CREATE INDEX runs_by_data_version ON runs(data_version, start_time)
+        WHERE data_version IS NOT NULL;
+
+    CREATE TABLE params (
+        run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE tags (
+        run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+
+    -- Every logged point, clustered by (run, key, step): one B-tree serves both inserts and
+    -- history reads, which is what lets log_metrics sustain hundreds of thousands of points per
+    -- second. `seq` is the logging order from metric_seq; it tells apart points with equal step
+    -- and timestamp. The run is checked once per batch by log_metrics rather than by a foreign
+    -- key per row. `value` is NULL for NaN, which SQLite cannot store as a REAL.
+    CREATE TABLE metrics (
+        run_id    TEXT NOT NULL,
+        key       TEXT NOT NULL,
+        step      INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        seq       INTEGER NOT NULL,
+        value     REAL,
+        PRIMARY KEY (run_id, key, step, timestamp, seq)
+    ) WITHOUT ROWID;
+
+    -- The next metrics.seq; a single row, advanced once per logged batch.
+    CREATE TABLE metric_seq (
+        id   INTEGER PRIMARY KEY CHECK (id = 0),
+        next INTEGER NOT NULL
+    );
+    INSERT INTO metric_seq (id, next) VALUES (0, 0);
+
+    -- The latest point per (run, key): highest step, then latest timestamp. Kept up to date by
+    -- log_metrics so that listing runs never scans the series.
+    CREATE TABLE latest_metrics (
+        run_id    TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        key       TEXT NOT NULL,
+        value     REAL,
+        step      INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE artifacts (
+        run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        name   TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size   INTEGER NOT NULL,
+        path   TEXT NOT NULL,
+        PRIMARY KEY (run_id, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX artifacts_by_digest ON artifacts(digest);
+
+    CREATE TABLE data_versions (
+        id           TEXT PRIMARY KEY,
+        dataset_path TEXT NOT NULL,
+        train_rows   INTEGER NOT NULL,
+        test_rows    INTEGER NOT NULL,
+        columns      TEXT NOT NULL,  -- JSON array of column names
+        config_hash  TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        snapshot_dir TEXT NOT NULL
+    );
+    CREATE INDEX data_versions_by_created ON data_versions(created_at);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the database at `db_path` (open as `conn`) up to [`SCHEMA_VERSION`].
+///
+/// Each step takes the write lock first and re-reads the version under it, so two processes
+/// opening a fresh store at once apply every migration exactly once.
+pub(crate) fn migrate(conn: &mut Connection, db_path: &Path) -> Result<()> {
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: u32 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::invalid(format!(
+                "{}: the store has schema version {version}, but this cerebro only knows versions \
+                 up to {SCHEMA_VERSION}; upgrade cerebro to open it",
+                db_path.display()
+            )));
+        }
+        let Some(step) = MIGRATIONS.get(version as usize) else {
+            return Ok(());
+        };
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(conn: &Connection) -> u32 {
+        conn.pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn migrates_a_fresh_database_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        assert_eq!(version(&conn), SCHEMA_VERSION);
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        assert_eq!(version(&conn), SCHEMA_VERSION);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 9);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = migrate(&mut conn, Path::new("x/cerebro.db")).unwrap_err();
+        assert!(matches!(&err, Error::Invalid(msg) if msg.contains("upgrade cerebro")));
+    }
+}

@@ -1,0 +1,147 @@
+//! Shared helpers: temporary workspaces, running the binary, reading its JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// The repository root (where the demo workspace lives).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary workspace holding a copy of the demo config and data.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// The committed demo workspace (config.toml + data/characters.csv), copied.
+    pub fn demo() -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::copy(repo().join("config.toml"), dir.path().join("config.toml")).unwrap();
+        std::fs::copy(
+            repo().join("data/characters.csv"),
+            dir.path().join("data/characters.csv"),
+        )
+        .unwrap();
+        Workspace { dir }
+    }
+
+    /// An empty folder with `config` as config.toml.
+    pub fn with_config(config: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        Workspace { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, bytes: &[u8]) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+
+    /// `cerebro ARGS` in this workspace.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("cerebro").expect("binary built");
+        c.current_dir(self.path())
+            .args(args)
+            .env_remove("CEREBRO_CONFIG");
+        c
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().expect("runs");
+        assert!(
+            out.status.success(),
+            "cerebro {args:?} failed:\n{}",
+            text(&out)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// Runs and asserts failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().expect("runs");
+        assert!(
+            !out.status.success(),
+            "cerebro {args:?} should have failed:\n{}",
+            text(&out)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{out}"))
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path().join(".cerebro/cerebro.db")
+    }
+
+    /// `PRAGMA integrity_check` on the store.
+    pub fn integrity(&self) -> String {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Number of rows in a store table (0 when the store does not exist).
+    pub fn count(&self, table: &str) -> i64 {
+        if !self.db().exists() {
+            return 0;
+        }
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A small config over `data.csv` with columns id,num,cat,y.
+pub fn small_config(extra: &str) -> String {
+    format!(
+        r#"[dataset]
+path = "data.csv"
+id = "id"
+target = "y"
+positive = "yes"
+numeric = ["num"]
+categorical = ["cat"]
+{extra}
+[train]
+experiment = "t"
+"#
+    )
+}
+
+/// A learnable CSV for `small_config`: `rows` rows, LF endings.
+pub fn small_csv(rows: usize) -> String {
+    let mut s = String::from("id,num,cat,y\n");
+    for i in 0..rows {
+        let num = (i * 37 % 101) as f64 / 10.0;
+        let cat = ["a", "b", "c"][i % 3];
+        let y = if num > 5.0 || (cat == "a" && i % 4 == 0) {
+            "yes"
+        } else {
+            "no"
+        };
+        s.push_str(&format!("{i},{num},{cat},{y}\n"));
+    }
+    s
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real `cerebro` binary on temporary workspaces and real SQLite files.
+//! One test binary (modules below) so everything links once.
+
+mod bad_input;
+mod common;
+mod demo;
+mod marvel;
+mod runs;
+mod training;

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod common;
+mod course;
 mod demo;
 mod marvel;
 mod runs;

@@ -30,7 +30,82 @@ pub struct Config {
     /// Default hyper-parameters per model kind (`[models.tree]`, `[models.gbt]`, ...).
     #[serde(default)]
     pub models: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    pub registry: RegistryConfig,
 }
+
+/// `[registry]`: the promotion gate, by default and per registered model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Gate of every model without its own.
+    #[serde(default)]
+    pub gate: GateConfig,
+    /// Per-model gates (`[registry.gates.<model name>]`), replacing the default.
+    #[serde(default)]
+    pub gates: BTreeMap<String, GateConfig>,
+}
+
+impl RegistryConfig {
+    pub fn gate_for(&self, model: &str) -> &GateConfig {
+        self.gates.get(model).unwrap_or(&self.gate)
+    }
+}
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Maximize,
+    Minimize,
+}
+
+/// A promotion gate: the candidate must reach `threshold` and beat the current Production
+/// version by `min_improvement` (absolute) and `min_relative_improvement` (a share of the
+/// champion's value), both measured on the candidate's test data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    #[serde(default = "default_gate_metric")]
+    pub metric: String,
+    #[serde(default = "default_direction")]
+    pub direction: Direction,
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default)]
+    pub min_improvement: f64,
+    #[serde(default)]
+    pub min_relative_improvement: f64,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        Self {
+            metric: default_gate_metric(),
+            direction: default_direction(),
+            threshold: None,
+            min_improvement: 0.0,
+            min_relative_improvement: 0.0,
+        }
+    }
+}
+
+fn default_gate_metric() -> String {
+    "roc_auc".into()
+}
+fn default_direction() -> Direction {
+    Direction::Maximize
+}
+
+/// Metrics a gate can use (computed on the test data by `train::metrics::evaluate`).
+pub const GATE_METRICS: &[&str] = &[
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "log_loss",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -476,6 +551,28 @@ impl LoadedConfig {
                 )),
             ));
         }
+        let gates = std::iter::once(("registry.gate".to_string(), &c.registry.gate)).chain(
+            c.registry
+                .gates
+                .iter()
+                .map(|(name, g)| (format!("registry.gates.{name}"), g)),
+        );
+        for (at, gate) in gates {
+            if !GATE_METRICS.contains(&gate.metric.as_str()) {
+                return Err(self.error_at(
+                    &format!("{at}.metric"),
+                    format!("unknown gate metric `{}`", gate.metric),
+                    Some(format!("one of {}", GATE_METRICS.join(", "))),
+                ));
+            }
+            if gate.min_improvement < 0.0 || gate.min_relative_improvement < 0.0 {
+                return Err(self.error_at(
+                    &at,
+                    "min_improvement and min_relative_improvement must be >= 0",
+                    None,
+                ));
+            }
+        }
         for (kind, table) in &c.models {
             let Ok(k) = kind.parse::<crate::train::ModelKind>() else {
                 return Err(self.error_at(
@@ -594,6 +691,14 @@ const KNOWN_KEYS: &[&str] = &[
     "case_sensitive",
     "mapping",
     "missing",
+    "registry",
+    "gate",
+    "gates",
+    "metric",
+    "direction",
+    "threshold",
+    "min_improvement",
+    "min_relative_improvement",
 ];
 
 /// A "did you mean" for serde's `unknown field `x`` and `unknown variant `x`` messages.

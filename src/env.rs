@@ -51,7 +51,21 @@ pub fn user_name() -> String {
             return u;
         }
     }
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    format!("uid:{uid}")
+    // SAFETY: getuid has no preconditions; getpwuid_r writes only into the buffers we own and
+    // sets `result` to null or to `pwd`, whose `pw_name` then points into `buf`.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 1024];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0
+            && !result.is_null()
+            && !pwd.pw_name.is_null()
+        {
+            return std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+        format!("uid:{uid}")
+    }
 }

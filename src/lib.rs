@@ -7,6 +7,8 @@
 //!   the demo data generator.
 //! - [`train`]: model kinds, encoders, fitting, metrics and the versioned model artifact.
 //! - [`store`]: the tracking store (SQLite, WAL, migrations) and content-addressed artifacts.
+//! - [`registry`]: registered models, versions, stages and aliases, the promotion gate, audit
+//!   trail, rollback, lineage, export and import.
 //! - [`track`]: the run lifecycle around a fit: lineage, environment, heartbeat, reproduction.
 //! - [`jobs`]: background jobs with progress events, cancellation and bounded sweeps.
 //! - [`env`]: the environment recorded with each run (versions, host, user, git state).
@@ -16,6 +18,7 @@ pub mod data;
 pub mod env;
 pub mod error;
 pub mod jobs;
+pub mod registry;
 pub mod store;
 pub mod track;
 pub mod train;

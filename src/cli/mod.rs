@@ -3,6 +3,7 @@
 //! Progress goes to stderr (bars on a terminal, plain lines otherwise); results to stdout.
 
 mod data;
+mod models;
 mod output;
 mod runs;
 mod train;
@@ -56,6 +57,9 @@ pub enum Command {
     /// List, show, compare and reproduce runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// The model registry: versions, stages, aliases, the promotion gate, audit, rollback.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
 
 #[derive(Debug, Args, Clone, Copy)]
@@ -84,6 +88,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Data(cmd)) => data::run(&cli.config, cmd),
         Some(Command::Train(args)) => train::run(&cli.config, args),
         Some(Command::Runs(cmd)) => runs::run(&cli.config, cmd),
+        Some(Command::Models(cmd)) => models::run(&cli.config, cmd),
     }
 }
 

@@ -116,6 +116,69 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX data_versions_by_created ON data_versions(created_at);
     "#,
+    // 2: the model registry.
+    r#"
+    CREATE TABLE registered_models (
+        name        TEXT PRIMARY KEY,
+        description TEXT NOT NULL DEFAULT '',
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+
+    CREATE TABLE model_versions (
+        name            TEXT NOT NULL REFERENCES registered_models(name),
+        version         INTEGER NOT NULL,
+        -- A soft link: imported versions name a run of another store.
+        run_id          TEXT,
+        stage           TEXT NOT NULL DEFAULT 'None'
+                        CHECK (stage IN ('None', 'Staging', 'Production', 'Archived')),
+        artifact_digest TEXT NOT NULL,
+        signature       TEXT NOT NULL,  -- JSON of train::Signature
+        data_version    TEXT,
+        metrics         TEXT NOT NULL,  -- JSON object of the run's test metrics
+        tags            TEXT NOT NULL,  -- JSON object
+        description     TEXT NOT NULL DEFAULT '',
+        source          TEXT NOT NULL,
+        created_by      TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    CREATE UNIQUE INDEX model_versions_by_run ON model_versions(name, run_id)
+        WHERE run_id IS NOT NULL;
+    -- At most one Production and one Staging version per model, enforced by the database.
+    CREATE UNIQUE INDEX one_production ON model_versions(name) WHERE stage = 'Production';
+    CREATE UNIQUE INDEX one_staging ON model_versions(name) WHERE stage = 'Staging';
+
+    CREATE TABLE model_aliases (
+        name    TEXT NOT NULL,
+        alias   TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (name, alias),
+        FOREIGN KEY (name, version) REFERENCES model_versions(name, version)
+    ) WITHOUT ROWID;
+
+    -- Append-only: rows are inserted, never updated or deleted.
+    CREATE TABLE registry_audit (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        name             TEXT NOT NULL,
+        version          INTEGER,
+        action           TEXT NOT NULL,
+        from_stage       TEXT,
+        to_stage         TEXT,
+        alias            TEXT,
+        replaced_version INTEGER,
+        actor            TEXT NOT NULL,
+        at               INTEGER NOT NULL,
+        reason           TEXT,
+        gate             TEXT  -- JSON of registry::GateResult
+    );
+    CREATE INDEX registry_audit_by_model ON registry_audit(name, id);
+    CREATE TRIGGER registry_audit_no_update BEFORE UPDATE ON registry_audit
+        BEGIN SELECT RAISE(ABORT, 'the registry audit trail is append-only'); END;
+    CREATE TRIGGER registry_audit_no_delete BEFORE DELETE ON registry_audit
+        BEGIN SELECT RAISE(ABORT, 'the registry audit trail is append-only'); END;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -14,6 +14,7 @@
 
 mod artifacts;
 mod migrations;
+mod registry;
 mod sqlite;
 
 use std::collections::BTreeMap;

@@ -61,7 +61,7 @@ const SUMMARY_COLUMNS: &str = "r.run_id, e.name, r.name, r.model_kind, r.status,
 /// The SQLite tracking store. See the module documentation.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Connection,
+    pub(super) conn: Connection,
     root: PathBuf,
     db_path: PathBuf,
     artifacts: ArtifactStore,
@@ -130,7 +130,7 @@ impl SqliteStore {
     }
 
     /// A write transaction holding the write lock from the start.
-    fn write_tx(&mut self) -> Result<Transaction<'_>> {
+    pub(super) fn write_tx(&mut self) -> Result<Transaction<'_>> {
         Ok(self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
@@ -139,7 +139,7 @@ impl SqliteStore {
     /// A read transaction, so that several queries see one snapshot. Reads take `&self`, hence
     /// the unchecked variant; no other transaction can be open on this connection meanwhile,
     /// because writes hold `&mut self` for their whole transaction.
-    fn read_tx(&self) -> Result<Transaction<'_>> {
+    pub(super) fn read_tx(&self) -> Result<Transaction<'_>> {
         Ok(self.conn.unchecked_transaction()?)
     }
 }

@@ -55,6 +55,15 @@ impl Workspace {
         c
     }
 
+    /// The same command as a plain `std::process::Command` (to spawn in parallel).
+    pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("cerebro"));
+        c.current_dir(self.path())
+            .args(args)
+            .env_remove("CEREBRO_CONFIG");
+        c
+    }
+
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd(args).output().expect("runs");

@@ -6,5 +6,6 @@ mod common;
 mod course;
 mod demo;
 mod marvel;
+mod registry;
 mod runs;
 mod training;

@@ -1,0 +1,300 @@
+//! The model registry: registered models and their versions, stages (None, Staging,
+//! Production, Archived) and aliases, the promotion gate, an append-only audit trail, rollback,
+//! lineage and export/import.
+//!
+//! The lifecycle is MLflow's and Databricks': at most one Production version per model (the
+//! `champion` alias) and one Staging version (the `challenger` alias). Promoting to Production
+//! archives the previous Production version in the same transaction. Every transition names the
+//! Production version it expects to replace, so of two promotions racing, the one that commits
+//! second finds Production changed and is refused instead of silently overwriting it.
+//!
+//! Storage sits behind [`RegistryStore`] (implemented by the SQLite store) so a remote MLflow
+//! registry can back it later; the logic that needs models and data (the gate, lineage,
+//! export) lives in [`ops`].
+
+pub mod ops;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::train::Signature;
+
+/// Lifecycle stage of a model version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Stage {
+    None,
+    Staging,
+    Production,
+    Archived,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::None => "None",
+            Stage::Staging => "Staging",
+            Stage::Production => "Production",
+            Stage::Archived => "Archived",
+        }
+    }
+
+    /// The alias a stage always carries.
+    pub fn alias(self) -> Option<&'static str> {
+        match self {
+            Stage::Production => Some(CHAMPION),
+            Stage::Staging => Some(CHALLENGER),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Stage {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(Stage::None),
+            "staging" => Ok(Stage::Staging),
+            "production" | "prod" => Ok(Stage::Production),
+            "archived" => Ok(Stage::Archived),
+            _ => Err(Error::invalid(format!(
+                "unknown stage `{s}` (one of None, Staging, Production, Archived)"
+            ))),
+        }
+    }
+}
+
+/// The alias Production always carries.
+pub const CHAMPION: &str = "champion";
+/// The alias Staging always carries.
+pub const CHALLENGER: &str = "challenger";
+
+/// A version of a registered model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: i64,
+    /// The run it was registered from (for imported versions, a run of another store).
+    pub run_id: Option<String>,
+    pub stage: Stage,
+    pub aliases: Vec<String>,
+    /// `sha256:<hex>` of the model artifact in the store's artifact folder.
+    pub artifact_digest: String,
+    pub signature: Signature,
+    pub data_version: Option<String>,
+    /// The source run's test metrics at registration.
+    pub metrics: BTreeMap<String, f64>,
+    pub tags: BTreeMap<String, String>,
+    pub description: String,
+    /// `run:<id>` or `import:<manifest path>`.
+    pub source: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A registered model with a summary of its versions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RegisteredModel {
+    pub name: String,
+    pub description: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub versions: i64,
+    pub latest_version: i64,
+    pub production: Option<i64>,
+    pub staging: Option<i64>,
+    pub aliases: BTreeMap<String, i64>,
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub name: String,
+    pub version: Option<i64>,
+    /// register, promote, archive, rollback, alias_set, alias_removed, import.
+    pub action: String,
+    pub from_stage: Option<String>,
+    pub to_stage: Option<String>,
+    pub alias: Option<String>,
+    /// The Production version a promotion to Production replaced (what rollback restores).
+    pub replaced_version: Option<i64>,
+    /// OS user.
+    pub actor: String,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub reason: Option<String>,
+    pub gate: Option<serde_json::Value>,
+}
+
+/// What `register` and `import` insert.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub name: String,
+    pub run_id: Option<String>,
+    pub artifact_digest: String,
+    pub signature: Signature,
+    pub data_version: Option<String>,
+    pub metrics: BTreeMap<String, f64>,
+    pub tags: BTreeMap<String, String>,
+    pub description: String,
+    pub source: String,
+    pub actor: String,
+    /// Audit action: `register` or `import`.
+    pub action: &'static str,
+}
+
+/// A stage change.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub name: String,
+    pub version: i64,
+    pub to: Stage,
+    /// The Production version the caller saw when it decided (e.g. evaluated the gate). If
+    /// Production is another version at commit time, the transition is refused.
+    pub expected_production: Option<i64>,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub gate: Option<serde_json::Value>,
+    /// Audit action: promote, archive or rollback.
+    pub action: &'static str,
+}
+
+/// Storage of the registry. Writes are single transactions; a refused call changes nothing.
+pub trait RegistryStore {
+    /// Creates the next version of `new.name` (creating the model on first use).
+    fn create_version(&mut self, new: &NewVersion) -> Result<ModelVersion>;
+    fn list_models(&self) -> Result<Vec<RegisteredModel>>;
+    fn get_model(&self, name: &str) -> Result<RegisteredModel>;
+    fn list_versions(&self, name: &str) -> Result<Vec<ModelVersion>>;
+    fn get_version(&self, name: &str, version: i64) -> Result<ModelVersion>;
+    /// Resolves a model URI to a version.
+    fn resolve(&self, uri: &ModelUri) -> Result<ModelVersion>;
+    /// Applies a stage change and records it; returns the audit record.
+    fn transition(&mut self, t: &Transition) -> Result<AuditRecord>;
+    /// Points a free-form alias at a version (`champion` and `challenger` follow the stages).
+    fn set_alias(
+        &mut self,
+        name: &str,
+        alias: &str,
+        version: i64,
+        actor: &str,
+    ) -> Result<AuditRecord>;
+    fn delete_alias(&mut self, name: &str, alias: &str, actor: &str) -> Result<AuditRecord>;
+    /// The audit trail of a model, oldest first.
+    fn history(&self, name: &str) -> Result<Vec<AuditRecord>>;
+}
+
+/// A way of naming a model version: `NAME/VERSION`, `NAME@ALIAS`, `NAME/STAGE`, optionally
+/// prefixed `models:/` as MLflow writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelUri {
+    Version(String, i64),
+    Alias(String, String),
+    Stage(String, Stage),
+}
+
+impl ModelUri {
+    pub fn name(&self) -> &str {
+        match self {
+            ModelUri::Version(n, _) | ModelUri::Alias(n, _) | ModelUri::Stage(n, _) => n,
+        }
+    }
+}
+
+impl fmt::Display for ModelUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelUri::Version(n, v) => write!(f, "{n}/{v}"),
+            ModelUri::Alias(n, a) => write!(f, "{n}@{a}"),
+            ModelUri::Stage(n, s) => write!(f, "{n}/{s}"),
+        }
+    }
+}
+
+impl FromStr for ModelUri {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::invalid(format!(
+                "`{s}` is not a model URI: write NAME/VERSION, NAME@ALIAS or NAME/STAGE (e.g. marvel/3, marvel@champion, marvel/Production)"
+            ))
+        };
+        let body = s.strip_prefix("models:/").unwrap_or(s);
+        if let Some((name, alias)) = body.split_once('@') {
+            if name.is_empty() || alias.is_empty() || alias.contains('/') {
+                return Err(bad());
+            }
+            return Ok(ModelUri::Alias(name.into(), alias.into()));
+        }
+        let (name, rest) = body.rsplit_once('/').ok_or_else(bad)?;
+        if name.is_empty() || rest.is_empty() {
+            return Err(bad());
+        }
+        if let Ok(v) = rest.parse::<i64>() {
+            return Ok(ModelUri::Version(name.into(), v));
+        }
+        Ok(ModelUri::Stage(
+            name.into(),
+            rest.parse().map_err(|_| bad())?,
+        ))
+    }
+}
+
+/// Checks a model or alias name: letters, digits, `-`, `_`, `.`.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.chars().all(|c| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "invalid {what} `{name}`: use letters, digits, `-`, `_` and `.` (not only digits)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_parse_every_form() {
+        assert_eq!(
+            "marvel/3".parse::<ModelUri>().unwrap(),
+            ModelUri::Version("marvel".into(), 3)
+        );
+        assert_eq!(
+            "models:/marvel@champion".parse::<ModelUri>().unwrap(),
+            ModelUri::Alias("marvel".into(), "champion".into())
+        );
+        assert_eq!(
+            "marvel/Production".parse::<ModelUri>().unwrap(),
+            ModelUri::Stage("marvel".into(), Stage::Production)
+        );
+        for bad in ["marvel", "marvel/", "@x", "marvel/Prod2", "m@a/b"] {
+            assert!(bad.parse::<ModelUri>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_checked() {
+        check_name("model", "marvel-alive_2.0").unwrap();
+        assert!(check_name("model", "a b").is_err());
+        assert!(check_name("model", "42").is_err());
+    }
+}

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::time::Duration;
 
 use cerebro::store::{
     Environment, MetricPoint, NewRun, RunFilter, SqliteStore, TrackingStore, host_name,
@@ -48,7 +49,9 @@ fn now_ms() -> i64 {
 
 fn log_metrics(c: &mut Criterion) {
     let mut group = c.benchmark_group("store");
+    // Each sample opens a fresh store first (untimed), so give the ten samples room.
     group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Elements(POINTS as u64));
     group.bench_function("log_metrics_100k", |b| {
         b.iter_batched(

@@ -231,7 +231,8 @@ mod tests {
                 |row| row.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 9);
+        // 9 tracking tables, 4 registry tables and sqlite_sequence (AUTOINCREMENT).
+        assert_eq!(tables, 14);
     }
 
     #[test]

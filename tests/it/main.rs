@@ -5,6 +5,7 @@ mod bad_input;
 mod common;
 mod course;
 mod demo;
+mod jobs;
 mod marvel;
 mod registry;
 mod runs;

@@ -7,6 +7,9 @@
 //! [`reproduce`] retrains a finished run from its recorded data version, params and seed and
 //! compares every metric exactly.
 
+pub mod compare;
+pub mod plan;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,0 +1,129 @@
+//! Side-by-side comparison of runs: params and metrics per run, and which run holds the best
+//! value of each metric. One rule for every front end: higher is better, except for losses,
+//! false positives/negatives and timings (`*seconds`), where lower is better.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::store::RunSummary;
+
+/// Params and metrics of runs side by side (the `runs compare --json` shape).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub runs: Vec<String>,
+    pub params: BTreeMap<String, Vec<Option<String>>>,
+    pub metrics: BTreeMap<String, Vec<Option<f64>>>,
+    /// Run with the best value per metric.
+    pub best: BTreeMap<String, String>,
+}
+
+/// True for metrics where a smaller value is better.
+pub fn lower_is_better(metric: &str) -> bool {
+    metric.contains("loss") || metric == "fp" || metric == "fn" || metric.ends_with("seconds")
+}
+
+/// Compares `runs` in the given order; with `only_diff`, rows whose values are all equal are
+/// left out. NaN values never win.
+pub fn compare(runs: &[&RunSummary], only_diff: bool) -> Comparison {
+    let ids: Vec<String> = runs.iter().map(|r| r.run_id.clone()).collect();
+    let param_keys: BTreeSet<&String> = runs.iter().flat_map(|r| r.params.keys()).collect();
+    let metric_keys: BTreeSet<&String> = runs.iter().flat_map(|r| r.metrics.keys()).collect();
+    let mut params = BTreeMap::new();
+    for k in param_keys {
+        let vals: Vec<Option<String>> = runs.iter().map(|r| r.params.get(k).cloned()).collect();
+        if only_diff && vals.windows(2).all(|w| w[0] == w[1]) {
+            continue;
+        }
+        params.insert(k.clone(), vals);
+    }
+    let mut metrics = BTreeMap::new();
+    let mut best = BTreeMap::new();
+    for k in metric_keys {
+        let vals: Vec<Option<f64>> = runs.iter().map(|r| r.metrics.get(k).copied()).collect();
+        if only_diff && vals.windows(2).all(|w| w[0] == w[1]) {
+            continue;
+        }
+        let lower = lower_is_better(k);
+        let mut best_i: Option<(usize, f64)> = None;
+        for (i, v) in vals.iter().enumerate() {
+            let Some(v) = v.filter(|v| !v.is_nan()) else {
+                continue;
+            };
+            let better = match best_i {
+                None => true,
+                Some((_, b)) => {
+                    if lower {
+                        v < b
+                    } else {
+                        v > b
+                    }
+                }
+            };
+            if better {
+                best_i = Some((i, v));
+            }
+        }
+        if let Some((i, _)) = best_i {
+            best.insert(k.clone(), ids[i].clone());
+        }
+        metrics.insert(k.clone(), vals);
+    }
+    Comparison {
+        runs: ids,
+        params,
+        metrics,
+        best,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RunStatus;
+
+    fn run(id: &str, depth: &str, auc: f64, loss: f64) -> RunSummary {
+        RunSummary {
+            run_id: id.into(),
+            experiment: "e".into(),
+            name: id.into(),
+            model_kind: "tree".into(),
+            status: RunStatus::Finished,
+            start_time: 0,
+            end_time: Some(1),
+            duration_ms: Some(1),
+            data_version: None,
+            metrics: BTreeMap::from([
+                ("roc_auc".into(), auc),
+                ("log_loss".into(), loss),
+                ("tp".into(), 5.0),
+            ]),
+            params: BTreeMap::from([
+                ("max_depth".into(), depth.into()),
+                ("seed".into(), "42".into()),
+            ]),
+        }
+    }
+
+    #[test]
+    fn best_follows_the_direction_of_each_metric_and_diff_drops_equal_rows() {
+        let (a, b) = (run("a", "4", 0.8, 0.3), run("b", "8", 0.9, 0.4));
+        let all = compare(&[&a, &b], false);
+        assert_eq!(all.best["roc_auc"], "b");
+        assert_eq!(all.best["log_loss"], "a");
+        assert!(all.params.contains_key("seed"));
+        let diff = compare(&[&a, &b], true);
+        assert!(!diff.params.contains_key("seed"));
+        assert!(!diff.metrics.contains_key("tp"));
+        assert_eq!(
+            diff.params["max_depth"],
+            vec![Some("4".into()), Some("8".into())]
+        );
+    }
+
+    #[test]
+    fn nan_never_wins() {
+        let (a, b) = (run("a", "4", f64::NAN, 0.3), run("b", "8", 0.1, 0.4));
+        assert_eq!(compare(&[&a, &b], false).best["roc_auc"], "b");
+    }
+}

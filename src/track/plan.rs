@@ -1,0 +1,157 @@
+//! Turning a training request into runs: the sweep grid of [`RunSpec`]s and the shared
+//! [`TrainContext`] (prepared data version, environment, threads per fit). Front ends describe
+//! what to train; this module decides how, so the CLI and the TUI name and seed runs alike.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::LoadedConfig;
+use crate::error::{Error, Result};
+use crate::store::{RunDetail, TrackingStore};
+use crate::train::{ModelKind, ModelParams};
+use crate::workspace::Workspace;
+
+use super::{RunSpec, TrainContext, load_model, reproduce_spec};
+
+/// What to train: a kind, fixed overrides, and optional sweep axes (their grid is trained).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainRequest {
+    pub kind: ModelKind,
+    pub sets: Vec<(String, String)>,
+    pub sweeps: Vec<(String, Vec<String>)>,
+    /// Run name (sweeps append the swept values); default: the kind.
+    pub name: Option<String>,
+    /// Default: `[train] experiment`.
+    pub experiment: Option<String>,
+    /// Default: `[train] seed`.
+    pub seed: Option<u64>,
+}
+
+impl TrainRequest {
+    pub fn new(kind: ModelKind) -> TrainRequest {
+        TrainRequest {
+            kind,
+            sets: Vec::new(),
+            sweeps: Vec::new(),
+            name: None,
+            experiment: None,
+            seed: None,
+        }
+    }
+}
+
+/// One spec per combination of the sweep grid, with params resolved against the config
+/// (unknown or invalid params are errors naming the key).
+pub fn specs(config: &LoadedConfig, req: &TrainRequest) -> Result<Vec<RunSpec>> {
+    let base_name = req.name.clone().unwrap_or_else(|| req.kind.to_string());
+    let experiment = req
+        .experiment
+        .clone()
+        .unwrap_or_else(|| config.config.train.experiment.clone());
+    let seed = req.seed.unwrap_or(config.config.train.seed);
+    let mut out = Vec::new();
+    for combo in crate::jobs::grid(&req.sweeps) {
+        let mut overrides = req.sets.clone();
+        overrides.extend(combo.iter().cloned());
+        let params = ModelParams::resolve(
+            req.kind,
+            config.config.models.get(req.kind.as_str()),
+            &overrides,
+        )?;
+        let name = if combo.is_empty() {
+            base_name.clone()
+        } else {
+            let suffix: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{base_name} {}", suffix.join(" "))
+        };
+        out.push(RunSpec {
+            experiment: experiment.clone(),
+            name,
+            params,
+            seed,
+            source: None,
+            tags: BTreeMap::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// Prepares (and snapshots) the configured data and the context `jobs_at_once` parallel fits
+/// share; each fit gets an equal share of the cores.
+pub fn context(ws: &mut Workspace, jobs_at_once: usize) -> Result<TrainContext> {
+    let (prepared, _, _) = ws.prepare_data()?;
+    Ok(TrainContext {
+        store_root: ws.store_root(),
+        data: Arc::new(prepared.train_data()?),
+        environment: crate::env::capture(&ws.config.dir(), &ws.config.hash, 0),
+        threads: (crate::jobs::cores() / jobs_at_once.max(1)).max(1),
+    })
+}
+
+/// The spec and context that retrain `run` from its recorded data version snapshot, params and
+/// seed (what [`super::reproduce`] runs, for front ends that run it as a background job).
+pub fn reproduction(ws: &Workspace, run: &RunDetail) -> Result<(RunSpec, TrainContext)> {
+    let spec = reproduce_spec(run)?;
+    let version_id = run
+        .summary
+        .data_version
+        .clone()
+        .ok_or_else(|| Error::invalid("the run has no recorded data version"))?;
+    let version = ws.store.get_data_version(&version_id)?;
+    let model = load_model(&ws.store, run)?;
+    let (train, test) = crate::data::load_version(&ws.store_root(), &version)?;
+    let data = crate::data::train_data(&model.signature, &version.id, &train, &test)?;
+    let ctx = TrainContext {
+        store_root: ws.store_root(),
+        data: Arc::new(data),
+        environment: crate::env::capture(&ws.config.dir(), &ws.config.hash, spec.seed),
+        threads: crate::jobs::cores(),
+    };
+    Ok((spec, ctx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> LoadedConfig {
+        let src = r#"
+[dataset]
+path = "data.csv"
+target = "y"
+positive = "yes"
+numeric = ["num"]
+[train]
+experiment = "exp"
+seed = 7
+[models.tree]
+max_depth = 3
+"#;
+        crate::config::Config::parse(std::path::Path::new("/tmp/x/config.toml"), src.into())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_sweep_gives_one_named_spec_per_combination_over_config_defaults() {
+        let mut req = TrainRequest::new(ModelKind::Tree);
+        req.sets = vec![("min_samples_leaf".into(), "2".into())];
+        req.sweeps = vec![("criterion".into(), vec!["gini".into(), "entropy".into()])];
+        let specs = specs(&config(), &req).unwrap();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[0].name, "tree criterion=gini");
+        assert_eq!(specs[1].experiment, "exp");
+        assert_eq!(specs[1].seed, 7);
+        let p = specs[1].params.to_map();
+        assert_eq!(p["max_depth"], "3");
+        assert_eq!(p["min_samples_leaf"], "2");
+        assert_eq!(p["criterion"], "entropy");
+    }
+
+    #[test]
+    fn unknown_params_are_refused() {
+        let mut req = TrainRequest::new(ModelKind::Tree);
+        req.sets = vec![("max_dept".into(), "2".into())];
+        let e = specs(&config(), &req).unwrap_err().to_string();
+        assert!(e.contains("max_depth"), "{e}");
+    }
+}

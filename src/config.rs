@@ -32,6 +32,97 @@ pub struct Config {
     pub models: BTreeMap<String, toml::Table>,
     #[serde(default)]
     pub registry: RegistryConfig,
+    #[serde(default)]
+    pub serving: ServingConfig,
+}
+
+/// `[serving]`: the HTTP endpoint of `cerebro serve` (see `serve` for the API).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServingConfig {
+    /// Address to listen on. Anything but a loopback address needs a bearer token.
+    #[serde(default = "default_serving_bind")]
+    pub bind: String,
+    /// Registered model to serve; `--model` overrides it. Without either, the only registered
+    /// model is served.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Endpoint name (in URLs, the inference log and the store); default: the model name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Share of records routed to the Staging (challenger) version, in [0, 1]; 0 serves
+    /// Production only.
+    #[serde(default)]
+    pub challenger_share: f64,
+    /// Most records accepted in one request.
+    #[serde(default = "default_serving_max_rows")]
+    pub max_rows: usize,
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    #[serde(default = "default_serving_max_body")]
+    pub max_body_bytes: usize,
+    /// Bearer token required on every route but `/ping` and `/health`
+    /// (`CEREBRO_SERVING_TOKEN` overrides it).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Inference log folder, relative to the config; each endpoint writes `<log_dir>/<name>/`.
+    #[serde(default = "default_serving_log_dir")]
+    pub log_dir: PathBuf,
+    /// The log writer flushes buffered lines at least this often, in milliseconds.
+    #[serde(default = "default_serving_flush_ms")]
+    pub log_flush_ms: u64,
+    /// A log file is closed and a new one started past this size, in bytes.
+    #[serde(default = "default_serving_rotate_bytes")]
+    pub log_rotate_bytes: u64,
+    /// ... or past this age, in seconds.
+    #[serde(default = "default_serving_rotate_seconds")]
+    pub log_rotate_seconds: u64,
+    /// How often the registry is polled for a new Production or Staging version, in ms.
+    #[serde(default = "default_serving_reload_ms")]
+    pub reload_poll_ms: u64,
+}
+
+impl Default for ServingConfig {
+    fn default() -> Self {
+        Self {
+            bind: default_serving_bind(),
+            model: None,
+            name: None,
+            challenger_share: 0.0,
+            max_rows: default_serving_max_rows(),
+            max_body_bytes: default_serving_max_body(),
+            token: None,
+            log_dir: default_serving_log_dir(),
+            log_flush_ms: default_serving_flush_ms(),
+            log_rotate_bytes: default_serving_rotate_bytes(),
+            log_rotate_seconds: default_serving_rotate_seconds(),
+            reload_poll_ms: default_serving_reload_ms(),
+        }
+    }
+}
+
+fn default_serving_bind() -> String {
+    "127.0.0.1:5000".into()
+}
+fn default_serving_max_rows() -> usize {
+    10_000
+}
+fn default_serving_max_body() -> usize {
+    10 * 1024 * 1024
+}
+fn default_serving_log_dir() -> PathBuf {
+    PathBuf::from("data/inference")
+}
+fn default_serving_flush_ms() -> u64 {
+    100
+}
+fn default_serving_rotate_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+fn default_serving_rotate_seconds() -> u64 {
+    3600
+}
+fn default_serving_reload_ms() -> u64 {
+    250
 }
 
 /// `[registry]`: the promotion gate, by default and per registered model.
@@ -573,6 +664,36 @@ impl LoadedConfig {
                 ));
             }
         }
+        let s = &c.serving;
+        if !(0.0..=1.0).contains(&s.challenger_share) {
+            return Err(self.error_at(
+                "serving.challenger_share",
+                format!(
+                    "challenger_share must be between 0 and 1, got {}",
+                    s.challenger_share
+                ),
+                Some("0.1 sends a tenth of the records to the Staging version".into()),
+            ));
+        }
+        for (key, value) in [
+            ("serving.max_rows", s.max_rows as u64),
+            ("serving.max_body_bytes", s.max_body_bytes as u64),
+            ("serving.log_flush_ms", s.log_flush_ms),
+            ("serving.log_rotate_bytes", s.log_rotate_bytes),
+            ("serving.log_rotate_seconds", s.log_rotate_seconds),
+            ("serving.reload_poll_ms", s.reload_poll_ms),
+        ] {
+            if value == 0 {
+                return Err(self.error_at(key, "must be at least 1", None));
+            }
+        }
+        if s.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(self.error_at(
+                "serving.token",
+                "an empty token would let anyone in",
+                Some("remove the key or set a long random string".into()),
+            ));
+        }
         for (kind, table) in &c.models {
             let Ok(k) = kind.parse::<crate::train::ModelKind>() else {
                 return Err(self.error_at(
@@ -699,6 +820,17 @@ const KNOWN_KEYS: &[&str] = &[
     "threshold",
     "min_improvement",
     "min_relative_improvement",
+    "serving",
+    "bind",
+    "challenger_share",
+    "max_rows",
+    "max_body_bytes",
+    "token",
+    "log_dir",
+    "log_flush_ms",
+    "log_rotate_bytes",
+    "log_rotate_seconds",
+    "reload_poll_ms",
 ];
 
 /// A "did you mean" for serde's `unknown field `x`` and `unknown variant `x`` messages.

@@ -12,6 +12,8 @@
 //! - [`track`]: the run lifecycle around a fit: lineage, environment, heartbeat, reproduction.
 //! - [`jobs`]: background jobs with progress events, cancellation and bounded sweeps.
 //! - [`env`]: the environment recorded with each run (versions, host, user, git state).
+//! - [`serve`]: the serving endpoint: MLflow-compatible REST API, A/B traffic split, hot reload,
+//!   inference log, Prometheus metrics and endpoint status in the store.
 
 pub mod config;
 pub mod data;
@@ -19,6 +21,7 @@ pub mod env;
 pub mod error;
 pub mod jobs;
 pub mod registry;
+pub mod serve;
 pub mod store;
 pub mod track;
 pub mod train;

@@ -6,6 +6,7 @@ mod data;
 mod models;
 mod output;
 mod runs;
+mod serve;
 mod train;
 
 use std::path::PathBuf;
@@ -60,6 +61,11 @@ pub enum Command {
     /// The model registry: versions, stages, aliases, the promotion gate, audit, rollback.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Serve the Production model over HTTP (MLflow-compatible) until Ctrl-C or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Serving endpoints and their state (up, stale, down).
+    #[command(subcommand)]
+    Endpoints(serve::EndpointsCommand),
 }
 
 #[derive(Debug, Args, Clone, Copy)]
@@ -89,6 +95,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Train(args)) => train::run(&cli.config, args),
         Some(Command::Runs(cmd)) => runs::run(&cli.config, cmd),
         Some(Command::Models(cmd)) => models::run(&cli.config, cmd),
+        Some(Command::Serve(args)) => serve::serve(&cli.config, args),
+        Some(Command::Endpoints(cmd)) => serve::endpoints(&cli.config, cmd),
     }
 }
 

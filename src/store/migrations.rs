@@ -179,6 +179,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER registry_audit_no_delete BEFORE DELETE ON registry_audit
         BEGIN SELECT RAISE(ABORT, 'the registry audit trail is append-only'); END;
     "#,
+    // 3: serving endpoints, each registering itself and heartbeating (see `serve::status`).
+    r#"
+    CREATE TABLE endpoints (
+        name           TEXT PRIMARY KEY,
+        address        TEXT NOT NULL,
+        pid            INTEGER NOT NULL,
+        host           TEXT NOT NULL,
+        model          TEXT NOT NULL,
+        served         TEXT NOT NULL,  -- JSON array of serve::status::ServedArm
+        started_at     INTEGER NOT NULL,
+        last_heartbeat INTEGER NOT NULL,
+        stopped_at     INTEGER,
+        stats          TEXT NOT NULL   -- JSON of serve::status::EndpointStats
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -231,8 +246,8 @@ mod tests {
                 |row| row.get(0),
             )
             .unwrap();
-        // 9 tracking tables, 4 registry tables and sqlite_sequence (AUTOINCREMENT).
-        assert_eq!(tables, 14);
+        // 9 tracking tables, 4 registry tables, endpoints and sqlite_sequence (AUTOINCREMENT).
+        assert_eq!(tables, 15);
     }
 
     #[test]

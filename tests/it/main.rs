@@ -9,4 +9,5 @@ mod jobs;
 mod marvel;
 mod registry;
 mod runs;
+mod serving;
 mod training;

@@ -4,7 +4,7 @@ Reads the train.csv / test.csv that `cerebro data export` wrote for one data ver
 scikit-learn and LightGBM see exactly the rows cerebro trained and tested on. Features as in
 shared/peers/quality.py: categorical -> 'Unknown' when missing, one-hot for sklearn, pandas
 categories for LightGBM; numeric -> train median. Prints one JSON object per model.
-Usage: python peers_quality.py TRAIN.csv TEST.csv"""
+Usage: python peers_quality.py TRAIN.csv TEST.csv [tree]   (tree: only the depth-8 tree)"""
 import json, sys, time
 import numpy as np, pandas as pd
 from sklearn.preprocessing import OneHotEncoder
@@ -38,6 +38,8 @@ def report(name, model, Xa, Xb, reps):
                       "accuracy": float(accuracy_score(yte, p > 0.5))}), flush=True)
 
 report("sklearn DecisionTree depth=8", DecisionTreeClassifier(max_depth=8, random_state=42), Ftr, Fte, 21)
+if sys.argv[3:] == ["tree"]:
+    sys.exit(0)
 report("sklearn LogisticRegression", LogisticRegression(max_iter=1000), Ftr, Fte, 1)
 report("sklearn RandomForest 100", RandomForestClassifier(n_estimators=100, random_state=42, n_jobs=1), Ftr, Fte, 3)
 Ltr, Lte = Xtr.copy(), Xte.copy()

@@ -33,5 +33,18 @@ import json,sys
 for line in sys.stdin:
     o=json.loads(line); print("%-34s %10.2f %8.4f %8.4f %8.4f" % (o["tool"], o["fit_median_ms"], o["roc_auc"], o["f1"], o["accuracy"]))'
 echo
-echo "== depth-8 tree fit time, medians (criterion vs sklearn, 21 fits) =="
-CEREBRO_BENCH_CSV="$csv" cargo bench -q --bench train -- --noplot 2>/dev/null | grep -E "^(tree|linfa)|time:" || true
+echo "== depth-8 tree fit, medians in this run =="
+peer=$("$venv/bin/python" bench/peers_quality.py "$work/split/train.csv" "$work/split/test.csv" tree)
+CEREBRO_BENCH_CSV="$csv" cargo bench -q --bench train -- --noplot tree_fit >/dev/null 2>&1
+python3 - "$peer" <<'PY'
+import json, sys
+peer = json.loads(sys.argv[1])
+def median(name):
+    with open(f"target/criterion/tree_fit/{name}/new/estimates.json") as f:
+        return json.load(f)["median"]["point_estimate"] / 1e6
+ours, linfa = median("cerebro_depth8"), median("linfa_trees_depth8")
+print("%-40s %9.2f ms" % ("cerebro tree (bin + fit, criterion)", ours))
+print("%-40s %9.2f ms" % ("linfa-trees 0.8 on one-hot (criterion)", linfa))
+print("%-40s %9.2f ms" % ("scikit-learn DecisionTree (21 fits)", peer["fit_median_ms"]))
+print("cerebro / scikit-learn: %.2fx the time (%.1fx faster)" % (ours / peer["fit_median_ms"], peer["fit_median_ms"] / ours))
+PY

@@ -121,9 +121,9 @@ fn signature_problems(candidate: &Signature, champion: &Signature) -> Vec<String
     problems
 }
 
-fn load_model(ws: &Workspace, v: &ModelVersion) -> Result<Model> {
-    let bytes = ws
-        .store
+/// The artifact bytes of a version; a missing file is an error naming the digest.
+fn artifact_bytes(ws: &Workspace, v: &ModelVersion) -> Result<Vec<u8>> {
+    ws.store
         .artifacts()
         .get(&v.artifact_digest)
         .map_err(|e| match e {
@@ -132,8 +132,11 @@ fn load_model(ws: &Workspace, v: &ModelVersion) -> Result<Model> {
                 v.name, v.version, v.artifact_digest
             )),
             other => other,
-        })?;
-    Model::from_bytes(&bytes)
+        })
+}
+
+fn load_model(ws: &Workspace, v: &ModelVersion) -> Result<Model> {
+    Model::from_bytes(&artifact_bytes(ws, v)?)
 }
 
 fn metric_value(metrics: &crate::train::Metrics, name: &str) -> Result<f64> {
@@ -464,17 +467,7 @@ pub const MANIFEST_FORMAT: &str = "cerebro-model-export";
 /// Writes `model.json` and `manifest.json` into `dir`.
 pub fn export(ws: &Workspace, uri: &ModelUri, dir: &Path) -> Result<Vec<PathBuf>> {
     let v = ws.store.resolve(uri)?;
-    let bytes = ws
-        .store
-        .artifacts()
-        .get(&v.artifact_digest)
-        .map_err(|e| match e {
-            Error::NotFound { .. } => Error::invalid(format!(
-                "the artifact of {}/{} is missing from the store ({} not found)",
-                v.name, v.version, v.artifact_digest
-            )),
-            other => other,
-        })?;
+    let bytes = artifact_bytes(ws, &v)?;
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         format_version: 1,

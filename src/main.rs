@@ -1,6 +1,7 @@
 //! The `cerebro` binary: parse the command line, set up logging to a file, dispatch.
 
 mod cli;
+mod tui;
 
 use clap::Parser;
 

@@ -61,6 +61,8 @@ pub enum Command {
     /// The model registry: versions, stages, aliases, the promotion gate, audit, rollback.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Open the full-screen workbench (data, experiments, registry, jobs) on this workspace.
+    Tui,
     /// Serve the Production model over HTTP (MLflow-compatible) until Ctrl-C or SIGTERM.
     Serve(serve::ServeArgs),
     /// Serving endpoints and their state (up, stale, down).
@@ -95,6 +97,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Train(args)) => train::run(&cli.config, args),
         Some(Command::Runs(cmd)) => runs::run(&cli.config, cmd),
         Some(Command::Models(cmd)) => models::run(&cli.config, cmd),
+        Some(Command::Tui) => crate::tui::run(&cli.config),
         Some(Command::Serve(args)) => serve::serve(&cli.config, args),
         Some(Command::Endpoints(cmd)) => serve::endpoints(&cli.config, cmd),
     }

@@ -11,3 +11,4 @@ mod registry;
 mod runs;
 mod serving;
 mod training;
+mod tui;

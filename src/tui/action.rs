@@ -1,0 +1,195 @@
+//! The one vocabulary of the UI: everything that can change [`State`](super::app::State) is an
+//! [`Action`]. Key presses become actions through the keymap (by name, see [`BINDABLE`]);
+//! background work (store reads, job events, registry operations) reports back as actions too,
+//! so [`update`](super::update::update) is the only place state changes.
+
+use cerebro::data::profile::Profile;
+use cerebro::jobs::{JobEvent, JobId};
+use cerebro::registry::ops::GateResult;
+use cerebro::registry::{AuditRecord, ModelVersion, RegisteredModel};
+use cerebro::store::{DataVersionSummary, RunDetail, RunSummary};
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    // Global and navigation (bindable).
+    Quit,
+    Help,
+    Command,
+    Filter,
+    Back,
+    NextTab,
+    PrevTab,
+    TabData,
+    TabExperiments,
+    TabRegistry,
+    TabEndpoints,
+    TabMonitoring,
+    TabJobs,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    FocusLeft,
+    FocusRight,
+    Open,
+    Refresh,
+    // Tab commands (bindable).
+    Mark,
+    Compare,
+    ToggleDiff,
+    Sort,
+    SortReverse,
+    Train,
+    Reproduce,
+    CancelJob,
+    Promote,
+    Rollback,
+    Archive,
+    TogglePrepared,
+    // Dialogs and text input (bindable).
+    Confirm,
+    Submit,
+    Complete,
+    Backspace,
+    /// A printable key typed into the focused text input.
+    Input(char),
+
+    // Terminal.
+    Resize(u16, u16),
+    Tick,
+
+    // Background results.
+    RunsLoaded(Vec<RunSummary>),
+    RunLoaded(Box<RunDetail>),
+    ModelsLoaded(Vec<RegisteredModel>),
+    ModelLoaded {
+        name: String,
+        versions: Vec<ModelVersion>,
+        history: Vec<AuditRecord>,
+    },
+    GateEvaluated {
+        name: String,
+        version: i64,
+        result: Result<Box<GateResult>, String>,
+    },
+    ProfileLoaded {
+        prepared: bool,
+        result: Result<Profile, String>,
+    },
+    DataVersionsLoaded(Vec<DataVersionSummary>),
+    /// A job was submitted by the UI; `reproduces` names the run it retrains.
+    JobSubmitted {
+        job: JobId,
+        reproduces: Option<String>,
+    },
+    Job(JobEvent),
+    /// A registry change (promote, rollback, archive) was applied or refused.
+    RegistryChanged(Result<String, String>),
+    /// Background work finished: a message for the status line, and whether it was an error.
+    Done {
+        message: String,
+        error: bool,
+    },
+}
+
+/// Every action a key can be bound to: keymap name, the action, what it does (for `?`).
+pub const BINDABLE: &[(&str, Action, &str)] = &[
+    ("quit", Action::Quit, "quit cerebro"),
+    ("help", Action::Help, "show every key binding"),
+    (
+        "command",
+        Action::Command,
+        "open the command line (:train, :promote, :q)",
+    ),
+    ("filter", Action::Filter, "filter the current list"),
+    ("back", Action::Back, "close, cancel or go back"),
+    ("next_tab", Action::NextTab, "next tab"),
+    ("prev_tab", Action::PrevTab, "previous tab"),
+    ("tab_data", Action::TabData, "Data tab"),
+    ("tab_experiments", Action::TabExperiments, "Experiments tab"),
+    ("tab_registry", Action::TabRegistry, "Registry tab"),
+    ("tab_endpoints", Action::TabEndpoints, "Endpoints tab"),
+    ("tab_monitoring", Action::TabMonitoring, "Monitoring tab"),
+    ("tab_jobs", Action::TabJobs, "Jobs tab"),
+    ("up", Action::Up, "move up"),
+    ("down", Action::Down, "move down"),
+    ("page_up", Action::PageUp, "page up"),
+    ("page_down", Action::PageDown, "page down"),
+    ("top", Action::Top, "first row"),
+    ("bottom", Action::Bottom, "last row"),
+    ("focus_left", Action::FocusLeft, "focus the left pane"),
+    ("focus_right", Action::FocusRight, "focus the right pane"),
+    ("open", Action::Open, "open the selected item"),
+    ("refresh", Action::Refresh, "reload from the store"),
+    ("mark", Action::Mark, "mark a run for comparison"),
+    ("compare", Action::Compare, "compare the marked runs"),
+    ("toggle_diff", Action::ToggleDiff, "only rows that differ"),
+    ("sort", Action::Sort, "sort by the next column"),
+    (
+        "sort_reverse",
+        Action::SortReverse,
+        "reverse the sort order",
+    ),
+    ("train", Action::Train, "launch a training job or sweep"),
+    (
+        "reproduce",
+        Action::Reproduce,
+        "reproduce the selected run as a job",
+    ),
+    ("cancel_job", Action::CancelJob, "cancel the selected job"),
+    ("promote", Action::Promote, "promote through the gate"),
+    ("rollback", Action::Rollback, "roll back Production"),
+    ("archive", Action::Archive, "archive the selected version"),
+    (
+        "toggle_prepared",
+        Action::TogglePrepared,
+        "raw or prepared data",
+    ),
+    ("confirm", Action::Confirm, "confirm"),
+    ("submit", Action::Submit, "submit the input"),
+    (
+        "complete",
+        Action::Complete,
+        "complete (or cycle the model kind)",
+    ),
+    ("backspace", Action::Backspace, "delete a character"),
+];
+
+impl Action {
+    /// The action a keymap name stands for.
+    pub fn from_name(name: &str) -> Option<Action> {
+        BINDABLE
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, a, _)| a.clone())
+    }
+
+    /// What a bindable action does, by its keymap name.
+    pub fn describe(name: &str) -> &'static str {
+        BINDABLE
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map_or("", |(_, _, d)| d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bindable_name_is_unique_and_round_trips() {
+        let mut names: Vec<&str> = BINDABLE.iter().map(|(n, _, _)| *n).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), BINDABLE.len());
+        assert!(matches!(
+            Action::from_name("promote"),
+            Some(Action::Promote)
+        ));
+        assert!(Action::from_name("nope").is_none());
+        assert!(!Action::describe("quit").is_empty());
+    }
+}

@@ -1,0 +1,363 @@
+//! Effects are what `update` asks for (read the store, start a job, change the registry); the
+//! [`Runtime`] carries them out off the UI task and sends the outcome back as an [`Action`].
+//! Store reads, data profiling, gate evaluation and registry writes run on tokio's blocking
+//! pool; training runs through `cerebro::jobs::JobRunner`, whose events the event loop receives
+//! on their own channel.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cerebro::jobs::{JobHandle, JobId, JobRunner};
+use cerebro::registry::ops::{self, PromoteError};
+use cerebro::registry::{RegistryStore, Stage};
+use cerebro::store::{RunFilter, TrackingStore};
+use cerebro::track::plan::{self, TrainRequest};
+use cerebro::workspace::Workspace;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::action::Action;
+use super::tabs::short;
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    LoadRuns,
+    LoadRun(String),
+    LoadModels,
+    LoadModel(String),
+    LoadProfile {
+        prepared: bool,
+    },
+    LoadDataVersions,
+    EvaluateGate {
+        name: String,
+        version: i64,
+    },
+    Promote {
+        name: String,
+        version: i64,
+        to: Stage,
+        force: bool,
+        reason: Option<String>,
+    },
+    Rollback {
+        name: String,
+    },
+    Archive {
+        name: String,
+        version: i64,
+    },
+    Train(TrainRequest),
+    Reproduce(String),
+    /// Compare a reproduction's metrics with the original's.
+    CheckReproduction {
+        original: String,
+        new_run: String,
+    },
+    CancelJob(JobId),
+}
+
+/// Carries out effects. Cheap to share; every method returns at once.
+pub struct Runtime {
+    config: PathBuf,
+    tx: UnboundedSender<Action>,
+    runner: Arc<JobRunner>,
+    handles: Arc<Mutex<HashMap<JobId, JobHandle>>>,
+    max_parallel: usize,
+}
+
+fn open(config: &Path) -> Result<Workspace, String> {
+    Workspace::open(config).map_err(|e| e.to_string())
+}
+
+fn failed(message: impl Into<String>) -> Action {
+    Action::Done {
+        message: message.into(),
+        error: true,
+    }
+}
+
+impl Runtime {
+    pub fn new(
+        config: PathBuf,
+        tx: UnboundedSender<Action>,
+        runner: JobRunner,
+        max_parallel: usize,
+    ) -> Runtime {
+        Runtime {
+            config,
+            tx,
+            runner: Arc::new(runner),
+            handles: Arc::new(Mutex::new(HashMap::new())),
+            max_parallel,
+        }
+    }
+
+    /// Runs `work` on the blocking pool and sends its action back.
+    fn blocking(&self, work: impl FnOnce(&Path) -> Action + Send + 'static) {
+        let config = self.config.clone();
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(work(&config));
+        });
+    }
+
+    pub fn run(&self, effect: Effect) {
+        tracing::debug!(?effect, "effect");
+        match effect {
+            Effect::LoadRuns => self.blocking(|c| {
+                match open(c).and_then(|ws| {
+                    ws.store
+                        .list_runs(&RunFilter::default())
+                        .map_err(|e| e.to_string())
+                }) {
+                    Ok(runs) => Action::RunsLoaded(runs),
+                    Err(e) => failed(format!("loading runs: {e}")),
+                }
+            }),
+            Effect::LoadRun(id) => self.blocking(move |c| {
+                match open(c).and_then(|ws| ws.store.get_run(&id).map_err(|e| e.to_string())) {
+                    Ok(d) => Action::RunLoaded(Box::new(d)),
+                    Err(e) => failed(format!("loading run {}: {e}", short(&id))),
+                }
+            }),
+            Effect::LoadModels => self.blocking(|c| {
+                match open(c).and_then(|ws| ws.store.list_models().map_err(|e| e.to_string())) {
+                    Ok(m) => Action::ModelsLoaded(m),
+                    Err(e) => failed(format!("loading the registry: {e}")),
+                }
+            }),
+            Effect::LoadModel(name) => self.blocking(move |c| {
+                let loaded = open(c).and_then(|ws| {
+                    let versions = ws.store.list_versions(&name).map_err(|e| e.to_string())?;
+                    let history = ws.store.history(&name).map_err(|e| e.to_string())?;
+                    Ok((versions, history))
+                });
+                match loaded {
+                    Ok((versions, history)) => Action::ModelLoaded {
+                        name,
+                        versions,
+                        history,
+                    },
+                    Err(e) => failed(format!("loading model {name}: {e}")),
+                }
+            }),
+            Effect::LoadProfile { prepared } => self.blocking(move |c| {
+                let result = (|| -> cerebro::Result<_> {
+                    let cfg = cerebro::config::Config::load(c)?;
+                    let df = if prepared {
+                        cerebro::data::prepare(&cfg)?.train
+                    } else {
+                        cerebro::data::load_raw(&cfg)?.df
+                    };
+                    cerebro::data::profile::profile(&df)
+                })();
+                Action::ProfileLoaded {
+                    prepared,
+                    result: result.map_err(|e| e.to_string()),
+                }
+            }),
+            Effect::LoadDataVersions => self.blocking(|c| {
+                match open(c)
+                    .and_then(|ws| ws.store.list_data_versions().map_err(|e| e.to_string()))
+                {
+                    Ok(v) => Action::DataVersionsLoaded(v),
+                    Err(e) => failed(format!("loading data versions: {e}")),
+                }
+            }),
+            Effect::EvaluateGate { name, version } => self.blocking(move |c| {
+                let result = open(c).and_then(|ws| {
+                    ops::evaluate_gate(&ws, &name, version).map_err(|e| e.to_string())
+                });
+                Action::GateEvaluated {
+                    name,
+                    version,
+                    result: result.map(Box::new),
+                }
+            }),
+            Effect::Promote {
+                name,
+                version,
+                to,
+                force,
+                reason,
+            } => self.blocking(move |c| {
+                let result = open(c).and_then(|mut ws| {
+                    match ops::promote(&mut ws, &name, version, to, force, reason.as_deref()) {
+                        Ok(p) => Ok(format!(
+                            "{name}/{version} is now {to}{}",
+                            if p.forced { " (gate overridden)" } else { "" }
+                        )),
+                        Err(PromoteError::GateFailed(g)) => Err(format!(
+                            "the gate refused {name}/{version}: {}",
+                            g.reasons.join("; ")
+                        )),
+                        Err(PromoteError::Other(e)) => Err(e.to_string()),
+                    }
+                });
+                Action::RegistryChanged(result)
+            }),
+            Effect::Rollback { name } => self.blocking(move |c| {
+                Action::RegistryChanged(open(c).and_then(|mut ws| {
+                    ops::rollback(&mut ws, &name, None)
+                        .map(|r| {
+                            format!(
+                                "{name}: version {} is Production again",
+                                r.version.unwrap_or_default()
+                            )
+                        })
+                        .map_err(|e| e.to_string())
+                }))
+            }),
+            Effect::Archive { name, version } => self.blocking(move |c| {
+                Action::RegistryChanged(open(c).and_then(|mut ws| {
+                    ops::archive(&mut ws, &name, version, None)
+                        .map(|_| format!("{name}/{version} archived"))
+                        .map_err(|e| e.to_string())
+                }))
+            }),
+            Effect::Train(req) => self.train(req),
+            Effect::Reproduce(run) => self.reproduce(run),
+            Effect::CheckReproduction { original, new_run } => self.blocking(move |c| {
+                let result = open(c).and_then(|ws| {
+                    let a = ws.store.get_run(&original).map_err(|e| e.to_string())?;
+                    let b = ws.store.get_run(&new_run).map_err(|e| e.to_string())?;
+                    Ok(cerebro::track::compare_metrics(
+                        &a.summary.metrics,
+                        &b.summary.metrics,
+                    ))
+                });
+                match result {
+                    Ok(m) => {
+                        let differ: Vec<&str> = m
+                            .iter()
+                            .filter(|m| !m.exact)
+                            .map(|m| m.key.as_str())
+                            .collect();
+                        Action::Done {
+                            message: if differ.is_empty() {
+                                format!(
+                                    "reproduction of {} as {}: every metric matches exactly",
+                                    short(&original),
+                                    short(&new_run)
+                                )
+                            } else {
+                                format!(
+                                    "reproduction of {} as {}: MISMATCH in {}",
+                                    short(&original),
+                                    short(&new_run),
+                                    differ.join(", ")
+                                )
+                            },
+                            error: !differ.is_empty(),
+                        }
+                    }
+                    Err(e) => failed(format!("checking the reproduction: {e}")),
+                }
+            }),
+            Effect::CancelJob(id) => {
+                if let Some(h) = self.handles.lock().expect("not poisoned").get(&id) {
+                    h.cancel();
+                }
+            }
+        }
+    }
+
+    /// Prepares the data on the blocking pool, then queues one job per sweep combination.
+    fn train(&self, req: TrainRequest) {
+        let (config, tx, runner, handles) = self.parts();
+        let max_parallel = self.max_parallel;
+        tokio::spawn(async move {
+            let prepared = tokio::task::spawn_blocking(move || {
+                let mut ws = open(&config)?;
+                let specs = plan::specs(&ws.config, &req).map_err(|e| e.to_string())?;
+                let at_once = specs.len().min(max_parallel.max(1));
+                let ctx = plan::context(&mut ws, at_once).map_err(|e| e.to_string())?;
+                Ok::<_, String>((specs, ctx))
+            })
+            .await;
+            match prepared {
+                Ok(Ok((specs, ctx))) => {
+                    let ctx = Arc::new(ctx);
+                    let n = specs.len();
+                    for spec in specs {
+                        let handle = runner.spawn_training(ctx.clone(), spec);
+                        let job = handle.id;
+                        handles.lock().expect("not poisoned").insert(job, handle);
+                        let _ = tx.send(Action::JobSubmitted {
+                            job,
+                            reproduces: None,
+                        });
+                    }
+                    let _ = tx.send(Action::Done {
+                        message: format!(
+                            "queued {n} training job{}",
+                            if n == 1 { "" } else { "s" }
+                        ),
+                        error: false,
+                    });
+                }
+                Ok(Err(e)) => {
+                    let _ = tx.send(failed(format!("train: {e}")));
+                }
+                Err(e) => {
+                    let _ = tx.send(failed(format!("train: {e}")));
+                }
+            }
+        });
+    }
+
+    fn reproduce(&self, run: String) {
+        let (config, tx, runner, handles) = self.parts();
+        tokio::spawn(async move {
+            let prepared = tokio::task::spawn_blocking(move || {
+                let ws = open(&config)?;
+                let detail = ws.store.get_run(&run).map_err(|e| e.to_string())?;
+                let (spec, ctx) = plan::reproduction(&ws, &detail).map_err(|e| e.to_string())?;
+                Ok::<_, String>((detail.summary.run_id, spec, ctx))
+            })
+            .await;
+            match prepared {
+                Ok(Ok((original, spec, ctx))) => {
+                    let handle = runner.spawn_training(Arc::new(ctx), spec);
+                    let job = handle.id;
+                    handles.lock().expect("not poisoned").insert(job, handle);
+                    let _ = tx.send(Action::JobSubmitted {
+                        job,
+                        reproduces: Some(original),
+                    });
+                }
+                Ok(Err(e)) => {
+                    let _ = tx.send(failed(format!("reproduce: {e}")));
+                }
+                Err(e) => {
+                    let _ = tx.send(failed(format!("reproduce: {e}")));
+                }
+            }
+        });
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn parts(
+        &self,
+    ) -> (
+        PathBuf,
+        UnboundedSender<Action>,
+        Arc<JobRunner>,
+        Arc<Mutex<HashMap<JobId, JobHandle>>>,
+    ) {
+        (
+            self.config.clone(),
+            self.tx.clone(),
+            self.runner.clone(),
+            self.handles.clone(),
+        )
+    }
+
+    /// Asks every job to stop (on quit); their runs close as KILLED.
+    pub fn cancel_all(&self) {
+        for h in self.handles.lock().expect("not poisoned").values() {
+            h.cancel();
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The one loop: a single `tokio::select!` over key presses (crossterm's `EventStream`), job
+//! events, effect results, a one-second tick and SIGTERM. Each input becomes an action, goes
+//! through `update`, and its effects go to the runtime. A frame is drawn only when state is
+//! dirty, so an idle session writes nothing to the terminal.
+
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::StreamExt;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use cerebro::jobs::JobEvent;
+
+use super::action::Action;
+use super::app::State;
+use super::effects::Runtime;
+use super::render;
+use super::terminal::Term;
+use super::update::{startup, update};
+
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// How long quitting waits for cancelled jobs to close their runs.
+const QUIT_GRACE: Duration = Duration::from_secs(5);
+
+pub async fn run(
+    terminal: &mut Term,
+    state: &mut State,
+    runtime: &Runtime,
+    mut jobs: UnboundedReceiver<JobEvent>,
+    mut results: UnboundedReceiver<Action>,
+) -> anyhow::Result<()> {
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    #[cfg(unix)]
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+
+    let size = terminal.size()?;
+    update(state, Action::Resize(size.width, size.height));
+    for effect in startup() {
+        runtime.run(effect);
+    }
+
+    loop {
+        if state.dirty {
+            terminal.draw(|frame| render::draw(frame, state))?;
+            state.dirty = false;
+        }
+        if state.quit {
+            break;
+        }
+        #[cfg(unix)]
+        let terminate = sigterm.recv();
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<Option<()>>();
+        let action = tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                    state.keymap.translate(&state.contexts(), &key)
+                }
+                Some(Ok(Event::Resize(w, h))) => Some(Action::Resize(w, h)),
+                Some(Ok(_)) => None,
+                Some(Err(e)) => return Err(e.into()),
+                None => Some(Action::Quit),
+            },
+            Some(event) = jobs.recv() => Some(Action::Job(event)),
+            Some(action) = results.recv() => Some(action),
+            _ = tick.tick() => Some(Action::Tick),
+            _ = terminate => {
+                tracing::info!("SIGTERM: quitting");
+                Some(Action::Quit)
+            }
+        };
+        if let Some(action) = action {
+            for effect in update(state, action) {
+                runtime.run(effect);
+            }
+        }
+    }
+
+    // Cancel what still runs and give the jobs a moment to close their runs as KILLED.
+    if state.jobs.running() > 0 {
+        runtime.cancel_all();
+        let deadline = tokio::time::Instant::now() + QUIT_GRACE;
+        while state.jobs.running() > 0 {
+            match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                Ok(Some(event)) => {
+                    update(state, Action::Job(event));
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The full-screen terminal workbench (`cerebro tui`): a front end beside `cli`, over the same
+//! core calls.
+//!
+//! The architecture is a small Elm loop. [`app::State`] is the one state tree (a sub-state per
+//! tab); key presses and background results are [`action::Action`]s; [`update::update`] is
+//! the only place state changes and returns [`effects::Effect`]s instead of doing I/O; the
+//! [`effects::Runtime`] carries effects out off the UI task (store reads on the blocking pool,
+//! training through `cerebro::jobs::JobRunner`) and reports back as actions;
+//! [`event_loop`] merges terminal keys, job events, effect results, a tick and SIGTERM in one
+//! `tokio::select!` and redraws only when something changed; rendering reads `&State` only.
+//! Key bindings ([`keymap`]) and colours ([`theme`]) are data in `assets/`.
+
+pub mod action;
+pub mod app;
+pub mod effects;
+pub mod event_loop;
+pub mod keymap;
+pub mod render;
+pub mod tabs;
+pub mod terminal;
+pub mod theme;
+pub mod update;
+pub mod widgets;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod render_tests;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use cerebro::train::ModelKind;
+
+/// Opens the workbench on the workspace of `config` until the user quits. Returns the exit code.
+pub fn run(config: &Path) -> Result<i32> {
+    let loaded = cerebro::config::Config::load(config).with_context(|| {
+        format!(
+            "cerebro tui needs a workspace: {} (create one with `cerebro init DIR`)",
+            config.display()
+        )
+    })?;
+    let mut state = app::State::new(
+        loaded.config.workspace.name.clone(),
+        keymap::Keymap::default_keymap(),
+        theme::Theme::from_env(),
+    );
+    state.experiments.default_kind = loaded
+        .config
+        .train
+        .model
+        .parse::<ModelKind>()
+        .unwrap_or(ModelKind::Tree);
+    let max_parallel = match loaded.config.train.max_parallel {
+        0 => cerebro::jobs::cores(),
+        n => n,
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let (runner, job_events) = cerebro::jobs::JobRunner::new(max_parallel);
+        let (tx, results) = tokio::sync::mpsc::unbounded_channel();
+        let rt = effects::Runtime::new(config.to_path_buf(), tx, runner, max_parallel);
+        let mut term = terminal::init().context("setting up the terminal")?;
+        let outcome = event_loop::run(&mut term, &mut state, &rt, job_events, results).await;
+        terminal::restore();
+        outcome
+    })?;
+    // Blocking work still in flight (a profile, a store read) is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    Ok(0)
+}

@@ -1,0 +1,90 @@
+//! Draws a whole frame from `&State`: header, tab bar, the current tab, status line, footer,
+//! and any overlay. Never changes state.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Tabs};
+
+use super::app::{Overlay, State, Tab};
+use super::tabs::{data, experiments, jobs, placeholder, registry};
+use super::widgets::{dialog, footer, help};
+
+pub fn draw(frame: &mut Frame, state: &State) {
+    let [header, tabs, body, status, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    frame.render_widget(Paragraph::new(header_line(state)), header);
+
+    let titles: Vec<String> = Tab::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{} {}", i + 1, t.title()))
+        .collect();
+    frame.render_widget(
+        Tabs::new(titles)
+            .select(state.tab.index())
+            .style(state.theme.get("tab"))
+            .highlight_style(state.theme.get("tab_active"))
+            .divider("|"),
+        tabs,
+    );
+
+    match state.tab {
+        Tab::Data => data::render(frame, body, state),
+        Tab::Experiments => experiments::render(frame, body, state),
+        Tab::Registry => registry::render(frame, body, state),
+        Tab::Jobs => jobs::render(frame, body, state),
+        t @ (Tab::Endpoints | Tab::Monitoring) => placeholder::render(frame, body, state, t),
+    }
+    footer::render_status(frame, status, state);
+    footer::render_footer(frame, keys, state);
+
+    match &state.overlay {
+        Some(Overlay::Help { scroll }) => help::render(frame, body, state, *scroll),
+        Some(Overlay::Dialog(d)) => dialog::render(frame, body, state, d),
+        None => {}
+    }
+}
+
+/// `cerebro · WORKSPACE │ MODEL: Production vN ... │ jobs: N running`.
+fn header_line(state: &State) -> Line<'static> {
+    let theme = &state.theme;
+    let mut spans = vec![
+        Span::styled(
+            format!("cerebro · {}", state.workspace),
+            theme.get("header"),
+        ),
+        Span::styled(" │ ", theme.get("border")),
+    ];
+    let models = state.production_summary();
+    if models.is_empty() {
+        spans.push(Span::styled("no registered models", theme.get("dim")));
+    }
+    for (i, (name, prod)) in models.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(", "));
+        }
+        spans.push(Span::raw(format!("{name}: ")));
+        match prod {
+            Some(v) => spans.push(Span::styled(
+                format!("Production v{v}"),
+                theme.get("production"),
+            )),
+            None => spans.push(Span::styled("no Production", theme.get("dim"))),
+        }
+    }
+    spans.push(Span::styled(" │ ", theme.get("border")));
+    let running = state.jobs.running();
+    spans.push(if running > 0 {
+        Span::styled(format!("jobs: {running} running"), theme.get("running"))
+    } else {
+        Span::styled("jobs: none running", theme.get("dim"))
+    });
+    Line::from(spans)
+}

@@ -1,0 +1,405 @@
+//! Render tests on ratatui's `TestBackend`: every tab at 80x24 (the smallest supported size)
+//! and 160x48, asserting the lines a user relies on.
+
+use std::collections::BTreeMap;
+
+use cerebro::data::profile::{ColumnProfile, NumericSummary, Profile};
+use cerebro::jobs::JobEvent;
+use cerebro::store::{Artifact, Environment, RunDetail};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::action::Action;
+use super::app::State;
+use super::fixtures::{gate, loaded};
+use super::render;
+use super::update::update;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn screen(state: &State, w: u16, h: u16) -> Vec<String> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| render::draw(f, state)).unwrap();
+    let buf = t.backend().buffer();
+    (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>())
+        .collect()
+}
+
+fn assert_shows(lines: &[String], needles: &[&str], what: &str) {
+    let all = lines.join("\n");
+    for n in needles {
+        assert!(all.contains(n), "{what}: missing {n:?} in\n{all}");
+    }
+}
+
+fn profile() -> Profile {
+    Profile {
+        rows: 3,
+        columns: vec![
+            ColumnProfile {
+                name: "APPEARANCES".into(),
+                dtype: "f64".into(),
+                nulls: 1,
+                distinct: 2,
+                numeric: Some(NumericSummary {
+                    min: 1.0,
+                    max: 40.0,
+                    mean: 20.5,
+                    std: 1.0,
+                    median: 20.5,
+                }),
+                top: Vec::new(),
+                histogram: vec![(1.0, 1), (20.0, 0), (30.0, 1)],
+            },
+            ColumnProfile {
+                name: "ALIGN".into(),
+                dtype: "str".into(),
+                nulls: 0,
+                distinct: 2,
+                numeric: None,
+                top: vec![("Good".into(), 2), ("Bad".into(), 1)],
+                histogram: Vec::new(),
+            },
+        ],
+    }
+}
+
+#[test]
+fn the_frame_shows_workspace_production_versions_jobs_tabs_and_keys() {
+    let s = loaded();
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert!(lines[0].contains("cerebro · test"), "{}", lines[0]);
+        assert!(
+            lines[0].contains("characters: Production v1"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains("jobs: none running"), "{}", lines[0]);
+        assert_shows(
+            &lines[1..2],
+            &[
+                "1 Data",
+                "2 Experiments",
+                "3 Registry",
+                "4 Endpoints",
+                "5 Monitoring",
+                "6 Jobs",
+            ],
+            "tab bar",
+        );
+        assert!(
+            lines[h as usize - 1].starts_with("space mark  c compare"),
+            "{}",
+            lines[h as usize - 1]
+        );
+    }
+}
+
+#[test]
+fn experiments_tab_lists_runs_with_live_status_and_marks() {
+    let mut s = loaded();
+    update(&mut s, Action::Mark);
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert_shows(
+            &lines,
+            &[
+                "Runs 3/3, 1 running, 1 marked",
+                "tree-bb",
+                "forest-ccc",
+                "RUNNING",
+                "0.8000",
+                "started↓",
+            ],
+            "runs table",
+        );
+        let marked = lines.iter().find(|l| l.contains("tree-bb")).unwrap();
+        assert!(marked.contains("│* bbbb0000"), "{marked}");
+    }
+    let wide = screen(&s, 160, 48).join("\n");
+    assert!(wide.contains("experiment"), "wide screens add columns");
+}
+
+#[test]
+fn compare_view_puts_runs_side_by_side_and_marks_the_best() {
+    let mut s = loaded();
+    for a in [Action::Mark, Action::Mark, Action::Compare] {
+        update(&mut s, a);
+    }
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert_shows(
+            &lines,
+            &["Compare 2 runs", "metric roc_auc", "0.8000 *", "param seed"],
+            "compare",
+        );
+    }
+    update(&mut s, Action::ToggleDiff);
+    let lines = screen(&s, 160, 48);
+    assert_shows(&lines, &["differences only", "param max_depth"], "diff");
+    assert!(!lines.join("\n").contains("param seed"));
+}
+
+#[test]
+fn run_detail_shows_params_metrics_lineage_and_artifacts() {
+    let mut s = loaded();
+    update(&mut s, Action::Open);
+    let summary = s.experiments.runs[1].clone();
+    let detail = RunDetail {
+        summary,
+        tags: BTreeMap::from([("cerebro.model_kind".into(), "tree".into())]),
+        environment: Environment {
+            cerebro_version: "0.1.0".into(),
+            git_commit: Some("0123456789abcdef".into()),
+            git_branch: Some("main".into()),
+            config_hash: "feedface".repeat(8),
+            seed: 42,
+            ..Environment::default()
+        },
+        artifacts: vec![Artifact {
+            name: "model.json".into(),
+            digest: format!("sha256:{}", "ab".repeat(32)),
+            size: 1234,
+            path: "x".into(),
+        }],
+        error: None,
+        pid: None,
+        host: "h".into(),
+        last_heartbeat: None,
+        source: None,
+    };
+    update(&mut s, Action::RunLoaded(Box::new(detail)));
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert_shows(&lines, &["Run bbbb0000", "Params", "max_depth"], "detail");
+    }
+    let lines = screen(&s, 160, 48);
+    assert_shows(
+        &lines,
+        &[
+            "Metrics",
+            "Lineage and environment",
+            "01234567 main",
+            "Artifacts",
+            "model.json",
+            "cerebro.model_kind",
+        ],
+        "detail (wide)",
+    );
+}
+
+#[test]
+fn registry_tab_shows_models_versions_and_history() {
+    let mut s = loaded();
+    update(&mut s, Action::TabRegistry);
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert_shows(
+            &lines,
+            &[
+                "Models (1)",
+                "characters",
+                "Versions of characters",
+                "Production",
+                "champion",
+                "Audit history of characters",
+            ],
+            "registry",
+        );
+    }
+}
+
+#[test]
+fn the_promotion_dialog_shows_the_gate_and_asks_for_a_reason_when_it_fails() {
+    let mut s = loaded();
+    for a in [Action::TabRegistry, Action::FocusRight, Action::Promote] {
+        update(&mut s, a);
+    }
+    assert_shows(
+        &screen(&s, 80, 24),
+        &["Promote characters/2 to Production?", "evaluating the gate"],
+        "evaluating",
+    );
+    update(
+        &mut s,
+        Action::GateEvaluated {
+            name: "characters".into(),
+            version: 2,
+            result: Ok(Box::new(gate(false))),
+        },
+    );
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert_shows(
+            &lines,
+            &[
+                "candidate v2",
+                "0.6000",
+                "champion  v1",
+                "0.7000",
+                "delta          -0.1000",
+                "GATE FAILED",
+                "force with a reason",
+            ],
+            "failed gate",
+        );
+    }
+}
+
+#[test]
+fn data_tab_shows_schema_histogram_and_versions() {
+    let mut s = loaded();
+    update(&mut s, Action::TabData);
+    assert_shows(
+        &screen(&s, 80, 24),
+        &["Schema, raw (loading…)", "Data versions (loading…)"],
+        "loading",
+    );
+    update(
+        &mut s,
+        Action::ProfileLoaded {
+            prepared: false,
+            result: Ok(profile()),
+        },
+    );
+    update(&mut s, Action::DataVersionsLoaded(Vec::new()));
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert_shows(
+            &lines,
+            &[
+                "Schema, raw: 3 rows, 2 columns",
+                "APPEARANCES",
+                "1 / 20.500 / 40",
+                "Good (2)",
+                "APPEARANCES: 1 to 40",
+                "Data versions: none yet",
+            ],
+            "data",
+        );
+    }
+    update(&mut s, Action::Down);
+    assert_shows(
+        &screen(&s, 80, 24),
+        &["ALIGN: top values"],
+        "categorical column",
+    );
+}
+
+#[test]
+fn jobs_tab_shows_progress_and_messages() {
+    let mut s = loaded();
+    update(
+        &mut s,
+        Action::Job(JobEvent::Queued {
+            job: 1,
+            label: "tree max_depth=4".into(),
+        }),
+    );
+    update(&mut s, Action::Job(JobEvent::Started { job: 1 }));
+    update(
+        &mut s,
+        Action::Job(JobEvent::Progress {
+            job: 1,
+            stage: "fit".into(),
+            fraction: 0.5,
+            message: "growing".into(),
+        }),
+    );
+    update(&mut s, Action::TabJobs);
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert!(lines[0].contains("jobs: 1 running"), "{}", lines[0]);
+        assert_shows(
+            &lines,
+            &[
+                "Jobs (1 running, 1 total)",
+                "tree max_depth=4",
+                "RUNNING",
+                "50% fit",
+                "fit: growing",
+            ],
+            "jobs",
+        );
+    }
+}
+
+#[test]
+fn endpoints_and_monitoring_say_what_will_appear_without_numbers() {
+    let mut s = loaded();
+    update(&mut s, Action::TabEndpoints);
+    for (w, h) in SIZES {
+        assert_shows(
+            &screen(&s, w, h),
+            &["Endpoints are not shown here yet.", "cerebro serve"],
+            "endpoints",
+        );
+    }
+    update(&mut s, Action::TabMonitoring);
+    for (w, h) in SIZES {
+        assert_shows(
+            &screen(&s, w, h),
+            &["No inference logs monitored yet."],
+            "monitoring",
+        );
+    }
+}
+
+#[test]
+fn help_lists_the_bindings_of_the_keymap() {
+    let mut s = loaded();
+    update(&mut s, Action::Help);
+    let lines = screen(&s, 160, 48);
+    assert_shows(
+        &lines,
+        &["Key bindings", "[global]", "quit", "[experiments]"],
+        "help",
+    );
+    let all: Vec<String> = super::widgets::help::lines(&s)
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    for (name, _, _) in super::action::BINDABLE {
+        assert!(
+            all.iter().any(|l| l.contains(&format!(" {name} "))),
+            "{name} is bound by default and listed in help"
+        );
+    }
+}
+
+#[test]
+fn the_command_line_shows_what_is_typed_and_completions() {
+    let mut s = loaded();
+    update(&mut s, Action::Command);
+    for c in "train tree min_".chars() {
+        update(&mut s, Action::Input(c));
+    }
+    update(&mut s, Action::Complete);
+    let lines = screen(&s, 80, 24);
+    assert!(
+        lines[22].starts_with(":train tree min_samples_"),
+        "{}",
+        lines[22]
+    );
+    assert!(lines[22].contains("min_samples_leaf="), "{}", lines[22]);
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut s = loaded();
+    for tab in [
+        Action::TabData,
+        Action::TabExperiments,
+        Action::TabRegistry,
+        Action::TabEndpoints,
+        Action::TabMonitoring,
+        Action::TabJobs,
+    ] {
+        update(&mut s, tab);
+        for (w, h) in [(20, 5), (1, 1), (200, 60)] {
+            screen(&s, w, h);
+        }
+    }
+}

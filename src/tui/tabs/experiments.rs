@@ -1,0 +1,628 @@
+//! Experiments: the runs table (sortable, filterable, live status of running runs), marks and
+//! the side-by-side comparison, run detail, and launching training or reproduction jobs.
+
+use std::collections::BTreeMap;
+
+use cerebro::store::{RunDetail, RunStatus, RunSummary};
+use cerebro::track::compare::{Comparison, compare};
+use cerebro::train::ModelKind;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+
+use crate::tui::action::Action;
+use crate::tui::app::{Dialog, Overlay, State};
+use crate::tui::effects::Effect;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::table::{self, Cursor};
+
+use super::{duration, short, time, value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Started,
+    Name,
+    Kind,
+    Status,
+    Duration,
+    RocAuc,
+    F1,
+}
+
+impl SortColumn {
+    const ORDER: [SortColumn; 7] = [
+        SortColumn::Started,
+        SortColumn::Name,
+        SortColumn::Kind,
+        SortColumn::Status,
+        SortColumn::Duration,
+        SortColumn::RocAuc,
+        SortColumn::F1,
+    ];
+
+    fn next(self) -> SortColumn {
+        let i = Self::ORDER.iter().position(|c| *c == self).unwrap_or(0);
+        Self::ORDER[(i + 1) % Self::ORDER.len()]
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortColumn::Started => "started",
+            SortColumn::Name => "name",
+            SortColumn::Kind => "kind",
+            SortColumn::Status => "status",
+            SortColumn::Duration => "duration",
+            SortColumn::RocAuc => "roc_auc",
+            SortColumn::F1 => "f1",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum ExpView {
+    #[default]
+    List,
+    Detail {
+        run_id: String,
+        detail: Option<Box<RunDetail>>,
+        scroll: usize,
+    },
+    Compare(CompareView),
+}
+
+#[derive(Debug, Clone)]
+pub struct CompareView {
+    pub runs: Vec<RunSummary>,
+    pub diff_only: bool,
+    pub comparison: Comparison,
+    pub scroll: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExperimentsState {
+    pub runs: Vec<RunSummary>,
+    pub loaded: bool,
+    /// Indices into `runs` after filter and sort: what the table shows.
+    pub rows: Vec<usize>,
+    pub cursor: Cursor,
+    pub sort: SortColumn,
+    pub descending: bool,
+    /// Marked run ids, in marking order.
+    pub marked: Vec<String>,
+    pub view: ExpView,
+    /// The kind the training form starts with (`[train] model`).
+    pub default_kind: ModelKind,
+}
+
+impl Default for ExperimentsState {
+    fn default() -> Self {
+        ExperimentsState {
+            runs: Vec::new(),
+            loaded: false,
+            rows: Vec::new(),
+            cursor: Cursor::default(),
+            sort: SortColumn::Started,
+            descending: true,
+            marked: Vec::new(),
+            view: ExpView::List,
+            default_kind: ModelKind::Tree,
+        }
+    }
+}
+
+impl ExperimentsState {
+    pub fn selected(&self) -> Option<&RunSummary> {
+        self.rows
+            .get(self.cursor.selected)
+            .and_then(|&i| self.runs.get(i))
+    }
+
+    pub fn running(&self) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| r.status == RunStatus::Running)
+            .count()
+    }
+
+    /// Recomputes the visible rows after the runs, filter or sort changed, keeping the selected
+    /// run selected when it is still shown.
+    pub fn refresh_rows(&mut self, page: usize) {
+        let keep = self.selected().map(|r| r.run_id.clone());
+        let mut rows: Vec<usize> = (0..self.runs.len())
+            .filter(|&i| {
+                let r = &self.runs[i];
+                self.cursor.matches(&[
+                    &r.run_id,
+                    &r.name,
+                    &r.model_kind,
+                    r.status.as_str(),
+                    &r.experiment,
+                    r.data_version.as_deref().unwrap_or(""),
+                ])
+            })
+            .collect();
+        let metric = |r: &RunSummary, k: &str| r.metrics.get(k).copied().unwrap_or(f64::NAN);
+        rows.sort_by(|&a, &b| {
+            let (x, y) = (&self.runs[a], &self.runs[b]);
+            let ord = match self.sort {
+                SortColumn::Started => x.start_time.cmp(&y.start_time),
+                SortColumn::Name => x.name.cmp(&y.name),
+                SortColumn::Kind => x.model_kind.cmp(&y.model_kind),
+                SortColumn::Status => x.status.as_str().cmp(y.status.as_str()),
+                SortColumn::Duration => x.duration_ms.cmp(&y.duration_ms),
+                SortColumn::RocAuc => metric(x, "roc_auc").total_cmp(&metric(y, "roc_auc")),
+                SortColumn::F1 => metric(x, "f1").total_cmp(&metric(y, "f1")),
+            };
+            let ord = ord.then_with(|| x.run_id.cmp(&y.run_id));
+            if self.descending { ord.reverse() } else { ord }
+        });
+        self.rows = rows;
+        if let Some(id) = keep
+            && let Some(pos) = self.rows.iter().position(|&i| self.runs[i].run_id == id)
+        {
+            self.cursor.selected = pos;
+        }
+        self.cursor.clamp(self.rows.len(), page);
+    }
+
+    fn open_compare(&mut self, diff_only: bool) -> Result<(), String> {
+        let runs: Vec<RunSummary> = self
+            .marked
+            .iter()
+            .filter_map(|id| self.runs.iter().find(|r| &r.run_id == id).cloned())
+            .collect();
+        if runs.len() < 2 {
+            return Err("mark at least two runs with space, then press c to compare".into());
+        }
+        let refs: Vec<&RunSummary> = runs.iter().collect();
+        let comparison = compare(&refs, diff_only);
+        self.view = ExpView::Compare(CompareView {
+            runs,
+            diff_only,
+            comparison,
+            scroll: 0,
+        });
+        Ok(())
+    }
+}
+
+/// New runs from the store.
+pub fn on_runs(state: &mut State, runs: Vec<RunSummary>) {
+    let page = state.page();
+    let e = &mut state.experiments;
+    e.runs = runs;
+    e.loaded = true;
+    e.marked.retain(|id| e.runs.iter().any(|r| &r.run_id == id));
+    e.refresh_rows(page);
+}
+
+pub fn on_run(state: &mut State, detail: Box<RunDetail>) {
+    if let ExpView::Detail {
+        run_id, detail: d, ..
+    } = &mut state.experiments.view
+        && *run_id == detail.summary.run_id
+    {
+        *d = Some(detail);
+    }
+}
+
+/// Keys on the Experiments tab (no overlay or input open).
+pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
+    let page = state.page();
+    match &mut state.experiments.view {
+        ExpView::Detail { scroll, .. } => {
+            match action {
+                Action::Back => state.experiments.view = ExpView::List,
+                Action::Up => *scroll = scroll.saturating_sub(1),
+                Action::Down => *scroll += 1,
+                Action::PageUp => *scroll = scroll.saturating_sub(page),
+                Action::PageDown => *scroll += page,
+                Action::Top => *scroll = 0,
+                _ => {}
+            }
+            return Vec::new();
+        }
+        ExpView::Compare(view) => {
+            match action {
+                Action::Back => state.experiments.view = ExpView::List,
+                Action::Up => view.scroll = view.scroll.saturating_sub(1),
+                Action::Down => view.scroll += 1,
+                Action::Top => view.scroll = 0,
+                Action::ToggleDiff => {
+                    view.diff_only = !view.diff_only;
+                    let refs: Vec<&RunSummary> = view.runs.iter().collect();
+                    view.comparison = compare(&refs, view.diff_only);
+                    view.scroll = 0;
+                }
+                _ => {}
+            }
+            return Vec::new();
+        }
+        ExpView::List => {}
+    }
+    let e = &mut state.experiments;
+    let len = e.rows.len();
+    if e.cursor.apply(action, len, page) {
+        return Vec::new();
+    }
+    match action {
+        Action::Sort => {
+            e.sort = e.sort.next();
+            e.descending = matches!(
+                e.sort,
+                SortColumn::Started | SortColumn::RocAuc | SortColumn::F1
+            );
+            e.refresh_rows(page);
+            let label = e.sort.label();
+            state.info(format!("sorted by {label}"));
+        }
+        Action::SortReverse => {
+            e.descending = !e.descending;
+            e.refresh_rows(page);
+        }
+        Action::Mark => {
+            if let Some(id) = e.selected().map(|r| r.run_id.clone()) {
+                if let Some(pos) = e.marked.iter().position(|m| *m == id) {
+                    e.marked.remove(pos);
+                } else {
+                    e.marked.push(id);
+                }
+                e.cursor.apply(&Action::Down, len, page);
+            }
+        }
+        Action::Compare => {
+            if let Err(msg) = e.open_compare(false) {
+                state.error(msg);
+            }
+        }
+        Action::Open => {
+            if let Some(id) = e.selected().map(|r| r.run_id.clone()) {
+                e.view = ExpView::Detail {
+                    run_id: id.clone(),
+                    detail: None,
+                    scroll: 0,
+                };
+                return vec![Effect::LoadRun(id)];
+            }
+        }
+        Action::Train => {
+            state.overlay = Some(Overlay::Dialog(Dialog::Train {
+                kind: e.default_kind,
+                params: String::new(),
+                error: None,
+            }));
+        }
+        Action::Reproduce => match e.selected() {
+            Some(r) if r.status == RunStatus::Finished => {
+                let id = r.run_id.clone();
+                state.info(format!(
+                    "reproducing run {} as a job (Jobs tab shows it)",
+                    short(&id)
+                ));
+                return vec![Effect::Reproduce(id)];
+            }
+            Some(r) => {
+                let msg = format!(
+                    "run {} is {}: only FINISHED runs can be reproduced",
+                    short(&r.run_id),
+                    r.status
+                );
+                state.error(msg);
+            }
+            None => state.error("no run selected"),
+        },
+        Action::Back if !e.marked.is_empty() => {
+            e.marked.clear();
+            state.info("marks cleared");
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State) {
+    match &state.experiments.view {
+        ExpView::List => render_list(frame, area, state),
+        ExpView::Detail {
+            run_id,
+            detail,
+            scroll,
+        } => render_detail(frame, area, state, run_id, detail.as_deref(), *scroll),
+        ExpView::Compare(view) => render_compare(frame, area, &state.theme, view),
+    }
+}
+
+pub fn status_style(theme: &Theme, status: RunStatus) -> Style {
+    theme.get(match status {
+        RunStatus::Running => "running",
+        RunStatus::Finished => "finished",
+        RunStatus::Failed => "failed",
+        RunStatus::Killed => "killed",
+    })
+}
+
+fn render_list(frame: &mut Frame, area: Rect, state: &State) {
+    let e = &state.experiments;
+    let theme = &state.theme;
+    let arrow = if e.descending { "↓" } else { "↑" };
+    let head = |label: &'static str, col: Option<SortColumn>| -> Cell<'static> {
+        if col == Some(e.sort) {
+            Cell::from(format!("{label}{arrow}"))
+        } else {
+            Cell::from(label)
+        }
+    };
+    let wide = area.width >= 110;
+    let mut header = vec![
+        Cell::from(" "),
+        head("run", None),
+        head("name", Some(SortColumn::Name)),
+        head("kind", Some(SortColumn::Kind)),
+        head("status", Some(SortColumn::Status)),
+        head("started", Some(SortColumn::Started)),
+        head("dur", Some(SortColumn::Duration)),
+        head("roc_auc", Some(SortColumn::RocAuc)),
+        head("f1", Some(SortColumn::F1)),
+    ];
+    if wide {
+        header.push(Cell::from("experiment"));
+        header.push(Cell::from("data"));
+    }
+    let rows: Vec<Row> = e
+        .rows
+        .iter()
+        .map(|&i| {
+            let r = &e.runs[i];
+            let marked = e.marked.contains(&r.run_id);
+            let status = match state.jobs.progress_of(&r.run_id) {
+                Some(f) if r.status == RunStatus::Running => format!("RUN {:>3.0}%", f * 100.0),
+                _ => r.status.as_str().to_string(),
+            };
+            let mut cells = vec![
+                Cell::from(if marked { "*" } else { " " }).style(theme.get("marked")),
+                Cell::from(short(&r.run_id).to_string()),
+                Cell::from(r.name.clone()),
+                Cell::from(r.model_kind.clone()),
+                Cell::from(status).style(status_style(theme, r.status)),
+                Cell::from(time(r.start_time)),
+                Cell::from(duration(r.duration_ms)),
+                Cell::from(value(r.metrics.get("roc_auc").copied())),
+                Cell::from(value(r.metrics.get("f1").copied())),
+            ];
+            if wide {
+                cells.push(Cell::from(r.experiment.clone()));
+                cells.push(Cell::from(
+                    r.data_version.as_deref().map_or("-", short).to_string(),
+                ));
+            }
+            let row = Row::new(cells);
+            if marked {
+                row.style(theme.get("marked"))
+            } else {
+                row
+            }
+        })
+        .collect();
+    let mut widths = vec![
+        Constraint::Length(1),
+        Constraint::Length(8),
+        Constraint::Min(10),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(11),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(6),
+    ];
+    if wide {
+        widths.push(Constraint::Length(12));
+        widths.push(Constraint::Length(8));
+    }
+    let title = if !e.loaded {
+        "Runs (loading…)".to_string()
+    } else if e.runs.is_empty() {
+        "Runs: none yet (press t to train, or run `cerebro train`)".to_string()
+    } else {
+        format!(
+            "Runs {}/{}{}{}",
+            e.rows.len(),
+            e.runs.len(),
+            if e.running() > 0 {
+                format!(", {} running", e.running())
+            } else {
+                String::new()
+            },
+            if e.marked.is_empty() {
+                String::new()
+            } else {
+                format!(", {} marked", e.marked.len())
+            }
+        )
+    };
+    table::draw(
+        frame,
+        area,
+        theme,
+        title,
+        Row::new(header),
+        rows,
+        &widths,
+        &e.cursor,
+        true,
+    );
+}
+
+fn section<'a>(theme: &Theme, title: &'a str) -> Line<'a> {
+    Line::from(Span::styled(title, theme.get("title")))
+}
+
+fn kv(key: &str, value: impl Into<String>) -> Line<'static> {
+    Line::from(format!("  {key:<14} {}", value.into()))
+}
+
+fn render_detail(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    run_id: &str,
+    detail: Option<&RunDetail>,
+    scroll: usize,
+) {
+    let theme = &state.theme;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.get("title"))
+        .title(format!("Run {} (esc back)", short(run_id)));
+    let Some(d) = detail else {
+        frame.render_widget(Paragraph::new("loading…").block(block), area);
+        return;
+    };
+    let s = &d.summary;
+    let mut left = vec![
+        section(theme, "Run"),
+        kv("id", s.run_id.clone()),
+        kv("name", s.name.clone()),
+        kv("experiment", s.experiment.clone()),
+        kv("kind", s.model_kind.clone()),
+        Line::from(vec![
+            Span::raw(format!("  {:<14} ", "status")),
+            Span::styled(s.status.as_str(), status_style(theme, s.status)),
+        ]),
+        kv("started", time(s.start_time)),
+        kv("duration", duration(s.duration_ms)),
+    ];
+    if let Some(src) = &d.source {
+        left.push(kv("source", src.clone()));
+    }
+    if let Some(err) = &d.error {
+        left.push(Line::from(Span::styled(
+            format!("  {:<14} {err}", "error"),
+            theme.get("error"),
+        )));
+    }
+    left.push(section(theme, "Params"));
+    left.extend(s.params.iter().map(|(k, v)| kv(k, v.clone())));
+    if !d.tags.is_empty() {
+        left.push(section(theme, "Tags"));
+        left.extend(d.tags.iter().map(|(k, v)| kv(k, v.clone())));
+    }
+    let mut right = vec![section(theme, "Metrics")];
+    right.extend(s.metrics.iter().map(|(k, v)| kv(k, format!("{v:.4}"))));
+    let env = &d.environment;
+    right.push(section(theme, "Lineage and environment"));
+    right.push(kv(
+        "data version",
+        s.data_version.clone().unwrap_or_else(|| "-".into()),
+    ));
+    right.push(kv(
+        "git",
+        format!(
+            "{} {}{}",
+            env.git_commit.as_deref().map_or("-", short),
+            env.git_branch.as_deref().unwrap_or(""),
+            if env.git_dirty == Some(true) {
+                " (dirty)"
+            } else {
+                ""
+            }
+        ),
+    ));
+    right.push(kv("config", format!("sha256:{}", short(&env.config_hash))));
+    right.push(kv(
+        "cerebro",
+        format!("{} {}/{}", env.cerebro_version, env.os, env.arch),
+    ));
+    right.push(kv("host / user", format!("{} / {}", env.host, env.user)));
+    right.push(kv("seed", env.seed.to_string()));
+    right.push(section(theme, "Artifacts"));
+    right.extend(d.artifacts.iter().map(|a| {
+        kv(
+            &a.name,
+            format!(
+                "{} bytes {}",
+                a.size,
+                short(a.digest.trim_start_matches("sha256:"))
+            ),
+        )
+    }));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let scroll = u16::try_from(scroll).unwrap_or(u16::MAX);
+    if inner.width >= 100 {
+        let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .areas(inner);
+        frame.render_widget(Paragraph::new(left).scroll((scroll, 0)), l);
+        frame.render_widget(Paragraph::new(right).scroll((scroll, 0)), r);
+    } else {
+        left.extend(right);
+        frame.render_widget(Paragraph::new(left).scroll((scroll, 0)), inner);
+    }
+}
+
+fn render_compare(frame: &mut Frame, area: Rect, theme: &Theme, view: &CompareView) {
+    let c = &view.comparison;
+    let names: BTreeMap<&str, &str> = view
+        .runs
+        .iter()
+        .map(|r| (r.run_id.as_str(), r.name.as_str()))
+        .collect();
+    let mut header = vec![Cell::from("")];
+    header.extend(c.runs.iter().map(|id| {
+        Cell::from(format!(
+            "{} {}",
+            short(id),
+            names.get(id.as_str()).unwrap_or(&"")
+        ))
+    }));
+    let mut rows: Vec<Row> = Vec::new();
+    for (k, vals) in &c.params {
+        let mut cells = vec![Cell::from(format!("param {k}"))];
+        cells.extend(
+            vals.iter()
+                .map(|v| Cell::from(v.clone().unwrap_or_else(|| "-".into()))),
+        );
+        rows.push(Row::new(cells));
+    }
+    for (k, vals) in &c.metrics {
+        let best = c.best.get(k);
+        let mut cells = vec![Cell::from(format!("metric {k}"))];
+        cells.extend(vals.iter().enumerate().map(|(i, v)| {
+            let text = v.map_or("-".to_string(), |x| format!("{x:.4}"));
+            if best == Some(&c.runs[i]) {
+                Cell::from(format!("{text} *")).style(theme.get("best"))
+            } else {
+                Cell::from(text)
+            }
+        }));
+        rows.push(Row::new(cells));
+    }
+    let n = c.runs.len().max(1) as u32;
+    let mut widths = vec![Constraint::Length(26)];
+    widths.extend((0..n).map(|_| Constraint::Ratio(1, n)));
+    let title = format!(
+        "Compare {} runs{} (* best, d: {}, esc back)",
+        c.runs.len(),
+        if view.diff_only {
+            ", differences only"
+        } else {
+            ""
+        },
+        if view.diff_only {
+            "show all"
+        } else {
+            "differences only"
+        }
+    );
+    let rows: Vec<Row> = rows.into_iter().skip(view.scroll).collect();
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.get("title")))
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.get("title"))
+                .title(title),
+        );
+    frame.render_widget(table, area);
+}

@@ -1,0 +1,52 @@
+//! One module per tab: its state, how it reacts to actions, and how it renders from `&State`.
+
+pub mod data;
+pub mod experiments;
+pub mod jobs;
+pub mod placeholder;
+pub mod registry;
+
+/// The first 8 characters of an id (run, data version, digest).
+pub fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// Unix milliseconds as local `MM-DD HH:MM`.
+pub fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+pub fn duration(ms: Option<i64>) -> String {
+    match ms {
+        None => "-".into(),
+        Some(ms) if ms < 10_000 => format!("{:.1}s", ms as f64 / 1e3),
+        Some(ms) if ms < 600_000 => format!("{}s", ms / 1000),
+        Some(ms) => format!("{}m", ms / 60_000),
+    }
+}
+
+/// A metric value with 4 decimals, or `-`.
+pub fn value(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.4}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(short("0123456789abcdef"), "01234567");
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(duration(Some(1234)), "1.2s");
+        assert_eq!(duration(Some(65_000)), "65s");
+        assert_eq!(duration(None), "-");
+        assert_eq!(value(Some(0.5)), "0.5000");
+    }
+}

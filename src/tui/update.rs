@@ -1,0 +1,808 @@
+//! `update(&mut State, Action) -> Vec<Effect>`: the only place state changes. Pure: no I/O, no
+//! clock, no terminal; what needs the outside world is returned as [`Effect`]s. Global keys,
+//! text inputs and dialogs are handled here; each tab handles its own keys in `tabs::*`.
+
+use cerebro::train::ModelKind;
+
+use super::action::Action;
+use super::app::{Dialog, GateStatus, Input, Overlay, State, Tab};
+use super::effects::Effect;
+use super::tabs::{data, experiments, jobs, registry};
+use super::widgets::command::{self, Command, Known};
+use super::widgets::table::Cursor;
+
+/// Reload runs every this many ticks while jobs run (live status).
+const LIVE_RELOAD_TICKS: u64 = 2;
+
+/// What to load when the UI starts.
+pub fn startup() -> Vec<Effect> {
+    vec![
+        Effect::LoadRuns,
+        Effect::LoadModels,
+        Effect::LoadDataVersions,
+    ]
+}
+
+pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    if let Action::Tick = action {
+        state.ticks += 1;
+        let live = state.jobs.running() > 0 || state.experiments.running() > 0;
+        return if live && state.ticks.is_multiple_of(LIVE_RELOAD_TICKS) {
+            vec![Effect::LoadRuns]
+        } else {
+            Vec::new()
+        };
+    }
+    state.dirty = true;
+    match action {
+        Action::Resize(w, h) => {
+            state.size = (w, h);
+            let page = state.page();
+            state.experiments.refresh_rows(page);
+            Vec::new()
+        }
+        Action::RunsLoaded(runs) => {
+            experiments::on_runs(state, runs);
+            Vec::new()
+        }
+        Action::RunLoaded(detail) => {
+            experiments::on_run(state, detail);
+            Vec::new()
+        }
+        Action::ModelsLoaded(models) => registry::on_models(state, models),
+        Action::ModelLoaded {
+            name,
+            versions,
+            history,
+        } => {
+            registry::on_model(state, name, versions, history);
+            Vec::new()
+        }
+        Action::GateEvaluated {
+            name,
+            version,
+            result,
+        } => {
+            if let Some(Overlay::Dialog(Dialog::Promote {
+                name: n,
+                version: v,
+                gate,
+                ..
+            })) = &mut state.overlay
+                && *n == name
+                && *v == version
+            {
+                *gate = match result {
+                    Ok(g) => GateStatus::Ready(g),
+                    Err(e) => GateStatus::Error(e),
+                };
+            }
+            Vec::new()
+        }
+        Action::ProfileLoaded { prepared, result } => {
+            data::on_profile(state, prepared, result);
+            Vec::new()
+        }
+        Action::DataVersionsLoaded(versions) => {
+            data::on_versions(state, versions);
+            Vec::new()
+        }
+        Action::JobSubmitted { job, reproduces } => {
+            jobs::on_submitted(state, job, reproduces);
+            Vec::new()
+        }
+        Action::Job(event) => jobs::on_event(state, event),
+        Action::RegistryChanged(result) => {
+            match result {
+                Ok(m) => state.info(m),
+                Err(e) => state.error(e),
+            }
+            vec![Effect::LoadModels]
+        }
+        Action::Done { message, error } => {
+            if error {
+                state.error(message);
+            } else {
+                state.info(message);
+            }
+            Vec::new()
+        }
+        key => on_key(state, key),
+    }
+}
+
+fn on_key(state: &mut State, action: Action) -> Vec<Effect> {
+    if state.input != Input::None {
+        return on_input(state, action);
+    }
+    match &state.overlay {
+        Some(Overlay::Help { .. }) => {
+            on_help(state, &action);
+            return Vec::new();
+        }
+        Some(Overlay::Dialog(_)) => return on_dialog(state, action),
+        None => {}
+    }
+    match action {
+        Action::Quit => {
+            state.quit = true;
+            Vec::new()
+        }
+        Action::Help => {
+            state.overlay = Some(Overlay::Help { scroll: 0 });
+            Vec::new()
+        }
+        Action::Command => {
+            state.input = Input::Command {
+                text: String::new(),
+                completions: Vec::new(),
+            };
+            Vec::new()
+        }
+        Action::Filter => {
+            if filter_cursor(state).is_some() {
+                state.input = Input::Filter;
+            } else {
+                state.error("nothing to filter here");
+            }
+            Vec::new()
+        }
+        Action::NextTab => switch(state, Tab::ALL[(state.tab.index() + 1) % Tab::ALL.len()]),
+        Action::PrevTab => switch(
+            state,
+            Tab::ALL[(state.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()],
+        ),
+        Action::TabData => switch(state, Tab::Data),
+        Action::TabExperiments => switch(state, Tab::Experiments),
+        Action::TabRegistry => switch(state, Tab::Registry),
+        Action::TabEndpoints => switch(state, Tab::Endpoints),
+        Action::TabMonitoring => switch(state, Tab::Monitoring),
+        Action::TabJobs => switch(state, Tab::Jobs),
+        Action::Refresh if state.tab != Tab::Data => {
+            state.info("reloading from the store");
+            startup()
+        }
+        other => {
+            let had_status = state.status.is_some();
+            let effects = match state.tab {
+                Tab::Data => data::on_key(state, &other),
+                Tab::Experiments => experiments::on_key(state, &other),
+                Tab::Registry => registry::on_key(state, &other),
+                Tab::Jobs => jobs::on_key(state, &other),
+                Tab::Endpoints | Tab::Monitoring => Vec::new(),
+            };
+            // Esc with nothing else to close clears the message line.
+            if matches!(other, Action::Back) && had_status && effects.is_empty() {
+                state.status = None;
+            }
+            effects
+        }
+    }
+}
+
+fn switch(state: &mut State, tab: Tab) -> Vec<Effect> {
+    state.tab = tab;
+    match tab {
+        Tab::Data => state.data.wanted().into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn on_help(state: &mut State, action: &Action) {
+    if let Some(Overlay::Help { scroll }) = &mut state.overlay {
+        match action {
+            Action::Back | Action::Help | Action::Quit => state.overlay = None,
+            Action::Up => *scroll = scroll.saturating_sub(1),
+            Action::Down => *scroll += 1,
+            _ => {}
+        }
+    }
+}
+
+/// The cursor whose filter `/` edits on the current tab.
+fn filter_cursor(state: &mut State) -> Option<&mut Cursor> {
+    match state.tab {
+        Tab::Data => Some(match state.data.focus {
+            data::Focus::Schema => &mut state.data.columns_cursor,
+            data::Focus::Versions => &mut state.data.versions_cursor,
+        }),
+        Tab::Experiments if matches!(state.experiments.view, experiments::ExpView::List) => {
+            Some(&mut state.experiments.cursor)
+        }
+        Tab::Registry => Some(match state.registry.focus {
+            registry::Focus::Models => &mut state.registry.models_cursor,
+            registry::Focus::Versions => &mut state.registry.versions_cursor,
+        }),
+        Tab::Jobs => Some(&mut state.jobs.cursor),
+        _ => None,
+    }
+}
+
+fn edit_filter(state: &mut State, edit: impl FnOnce(&mut String)) {
+    let page = state.page();
+    if let Some(c) = filter_cursor(state) {
+        edit(&mut c.filter);
+        c.selected = 0;
+        c.offset = 0;
+    }
+    if state.tab == Tab::Experiments {
+        state.experiments.refresh_rows(page);
+    }
+}
+
+fn on_input(state: &mut State, action: Action) -> Vec<Effect> {
+    if state.input == Input::Filter {
+        match action {
+            Action::Input(c) => edit_filter(state, |f| f.push(c)),
+            Action::Backspace => edit_filter(state, |f| {
+                f.pop();
+            }),
+            Action::Submit => state.input = Input::None,
+            Action::Back => {
+                edit_filter(state, String::clear);
+                state.input = Input::None;
+            }
+            _ => {}
+        }
+        return Vec::new();
+    }
+    if let Action::Complete = action {
+        let known = known(state);
+        if let Input::Command { text, completions } = &mut state.input {
+            let (t, c) = command::complete(text, &known);
+            *text = t;
+            *completions = c;
+        }
+        return Vec::new();
+    }
+    let Input::Command { text, completions } = &mut state.input else {
+        return Vec::new();
+    };
+    match action {
+        Action::Input(c) => {
+            text.push(c);
+            completions.clear();
+        }
+        Action::Backspace => {
+            text.pop();
+            completions.clear();
+        }
+        Action::Submit => {
+            let text = std::mem::take(text);
+            state.input = Input::None;
+            return run_command(state, &text);
+        }
+        Action::Back => state.input = Input::None,
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Names completion can offer: registered models and the loaded model's versions.
+fn known(state: &State) -> Known {
+    Known {
+        models: state
+            .registry
+            .models
+            .iter()
+            .map(|m| m.name.clone())
+            .collect(),
+        versions: state
+            .registry
+            .versions
+            .iter()
+            .map(|v| (v.name.clone(), v.version))
+            .collect(),
+    }
+}
+
+/// Runs a `:` command. Registry changes open the same dialogs as their keys, so the gate is
+/// always shown and every change confirmed.
+pub fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
+    match command::parse(text) {
+        Err(e) => {
+            state.error(e);
+            Vec::new()
+        }
+        Ok(Command::Quit) => {
+            state.quit = true;
+            Vec::new()
+        }
+        Ok(Command::Help) => {
+            state.overlay = Some(Overlay::Help { scroll: 0 });
+            Vec::new()
+        }
+        Ok(Command::Refresh) => {
+            state.info("reloading from the store");
+            startup()
+        }
+        Ok(Command::Train(req)) => {
+            state.info(format!("preparing data for {} training…", req.kind));
+            state.tab = Tab::Jobs;
+            vec![Effect::Train(req)]
+        }
+        Ok(Command::Promote { name, version, to }) => {
+            state.tab = Tab::Registry;
+            registry::open_promote(state, name, version, to)
+        }
+        Ok(Command::Rollback { name }) => {
+            state.tab = Tab::Registry;
+            registry::open_rollback(state, name);
+            Vec::new()
+        }
+        Ok(Command::Archive { name, version }) => {
+            state.tab = Tab::Registry;
+            let stage = state
+                .registry
+                .versions
+                .iter()
+                .find(|v| v.name == name && v.version == version)
+                .map(|v| v.stage);
+            registry::open_archive(state, name, version, stage);
+            Vec::new()
+        }
+    }
+}
+
+fn next_kind(kind: ModelKind) -> ModelKind {
+    let i = ModelKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+    ModelKind::ALL[(i + 1) % ModelKind::ALL.len()]
+}
+
+fn on_dialog(state: &mut State, action: Action) -> Vec<Effect> {
+    let Some(Overlay::Dialog(dialog)) = &mut state.overlay else {
+        return Vec::new();
+    };
+    if let Action::Back = action {
+        state.overlay = None;
+        state.info("cancelled: nothing changed");
+        return Vec::new();
+    }
+    match dialog {
+        Dialog::Train {
+            kind,
+            params,
+            error,
+        } => match action {
+            Action::Input(c) => params.push(c),
+            Action::Backspace => {
+                params.pop();
+            }
+            Action::Complete => *kind = next_kind(*kind),
+            Action::Submit => {
+                let words: Vec<&str> = params.split_whitespace().collect();
+                match command::train_request(*kind, &words) {
+                    Ok(req) => {
+                        state.overlay = None;
+                        state.info(format!("preparing data for {} training…", req.kind));
+                        state.tab = Tab::Jobs;
+                        return vec![Effect::Train(req)];
+                    }
+                    Err(e) => *error = Some(e),
+                }
+            }
+            _ => {}
+        },
+        Dialog::Promote {
+            name,
+            version,
+            to,
+            gate,
+            reason,
+        } => {
+            let passed = match gate {
+                GateStatus::Ready(g) => Some(g.passed),
+                _ => None,
+            };
+            match (passed, action) {
+                (Some(true), Action::Confirm) => {
+                    let effect = Effect::Promote {
+                        name: name.clone(),
+                        version: *version,
+                        to: *to,
+                        force: false,
+                        reason: None,
+                    };
+                    let msg = format!("promoting {name}/{version} to {to}…");
+                    state.overlay = None;
+                    state.info(msg);
+                    return vec![effect];
+                }
+                (Some(false), Action::Input(c)) => reason.push(c),
+                (Some(false), Action::Backspace) => {
+                    reason.pop();
+                }
+                (Some(false), Action::Submit) => {
+                    let why = reason.trim().to_string();
+                    if why.is_empty() {
+                        state
+                            .error("the gate failed: type a reason to force the promotion, or esc");
+                        return Vec::new();
+                    }
+                    let effect = Effect::Promote {
+                        name: name.clone(),
+                        version: *version,
+                        to: *to,
+                        force: true,
+                        reason: Some(why),
+                    };
+                    let msg = format!("forcing {name}/{version} to {to} (gate overridden)…");
+                    state.overlay = None;
+                    state.info(msg);
+                    return vec![effect];
+                }
+                _ => {}
+            }
+        }
+        Dialog::Confirm { effect, .. } => {
+            if let Action::Confirm = action {
+                let effect = effect.clone();
+                state.overlay = None;
+                state.info("applying…");
+                return vec![effect];
+            }
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use cerebro::registry::Stage;
+
+    use super::*;
+    use crate::tui::fixtures::{gate, loaded, state};
+    use crate::tui::keymap::Context;
+    use crate::tui::tabs::experiments::ExpView;
+
+    fn keys(s: &mut State, actions: Vec<Action>) -> Vec<Effect> {
+        actions.into_iter().flat_map(|a| update(s, a)).collect()
+    }
+
+    #[test]
+    fn tabs_switch_by_number_and_cycle_and_the_data_tab_loads_lazily() {
+        let mut s = state();
+        assert_eq!(s.tab, Tab::Experiments);
+        let e = update(&mut s, Action::TabData);
+        assert_eq!(s.tab, Tab::Data);
+        assert!(matches!(
+            e.as_slice(),
+            [Effect::LoadProfile { prepared: false }]
+        ));
+        assert!(update(&mut s, Action::TabData).is_empty(), "loaded once");
+        update(&mut s, Action::PrevTab);
+        assert_eq!(s.tab, Tab::Jobs);
+        update(&mut s, Action::NextTab);
+        assert_eq!(s.tab, Tab::Data);
+    }
+
+    #[test]
+    fn quit_from_a_key_or_the_command_line() {
+        let mut s = state();
+        update(&mut s, Action::Quit);
+        assert!(s.quit);
+        let mut s = state();
+        keys(
+            &mut s,
+            vec![Action::Command, Action::Input('q'), Action::Submit],
+        );
+        assert!(s.quit);
+    }
+
+    #[test]
+    fn runs_sort_newest_first_then_by_the_chosen_column() {
+        let mut s = loaded();
+        let names = |s: &State| -> Vec<String> {
+            s.experiments
+                .rows
+                .iter()
+                .map(|&i| s.experiments.runs[i].name.clone())
+                .collect()
+        };
+        assert_eq!(names(&s), ["tree-bb", "forest-ccc", "tree-a"]);
+        update(&mut s, Action::Sort); // name ascending
+        assert_eq!(names(&s), ["forest-ccc", "tree-a", "tree-bb"]);
+        update(&mut s, Action::SortReverse);
+        assert_eq!(names(&s), ["tree-bb", "tree-a", "forest-ccc"]);
+    }
+
+    #[test]
+    fn filter_narrows_the_runs_and_esc_clears_it() {
+        let mut s = loaded();
+        keys(
+            &mut s,
+            vec![Action::Filter, Action::Input('e'), Action::Input('-')],
+        );
+        assert_eq!(s.contexts(), vec![Context::Input]);
+        assert_eq!(s.experiments.rows.len(), 2);
+        update(&mut s, Action::Submit);
+        assert_eq!(s.input, Input::None);
+        assert_eq!(s.experiments.rows.len(), 2, "the filter stays");
+        keys(&mut s, vec![Action::Filter, Action::Back]);
+        assert_eq!(s.experiments.rows.len(), 3);
+    }
+
+    #[test]
+    fn marking_two_runs_and_comparing_highlights_the_best_and_diff_hides_equal_rows() {
+        let mut s = loaded();
+        keys(&mut s, vec![Action::Mark, Action::Mark]);
+        assert_eq!(s.experiments.marked.len(), 2);
+        update(&mut s, Action::Compare);
+        let ExpView::Compare(view) = &s.experiments.view else {
+            panic!("compare view");
+        };
+        assert_eq!(view.comparison.best["roc_auc"], format!("{:0<32}", "bbbb"));
+        assert!(view.comparison.params.contains_key("seed"));
+        assert!(s.contexts().contains(&Context::Compare));
+        update(&mut s, Action::ToggleDiff);
+        let ExpView::Compare(view) = &s.experiments.view else {
+            panic!("compare view");
+        };
+        assert!(!view.comparison.params.contains_key("seed"));
+        update(&mut s, Action::Back);
+        assert!(matches!(s.experiments.view, ExpView::List));
+    }
+
+    #[test]
+    fn compare_needs_two_marks() {
+        let mut s = loaded();
+        update(&mut s, Action::Compare);
+        assert!(s.status.as_ref().is_some_and(|m| m.error));
+        assert!(matches!(s.experiments.view, ExpView::List));
+    }
+
+    #[test]
+    fn enter_opens_the_run_detail_and_drops_stale_replies() {
+        let mut s = loaded();
+        let e = update(&mut s, Action::Open);
+        let [Effect::LoadRun(id)] = e.as_slice() else {
+            panic!("loads the run: {e:?}");
+        };
+        assert!(id.starts_with("bbbb"));
+        assert!(matches!(
+            &s.experiments.view,
+            ExpView::Detail { detail: None, .. }
+        ));
+    }
+
+    #[test]
+    fn reproduce_only_finished_runs() {
+        let mut s = loaded();
+        let e = update(&mut s, Action::Reproduce);
+        assert!(matches!(e.as_slice(), [Effect::Reproduce(id)] if id.starts_with("bbbb")));
+        update(&mut s, Action::Down); // forest-ccc is RUNNING
+        assert!(update(&mut s, Action::Reproduce).is_empty());
+        assert!(s.status.as_ref().is_some_and(|m| m.error));
+    }
+
+    #[test]
+    fn the_training_form_cycles_kinds_and_launches_a_sweep() {
+        let mut s = loaded();
+        update(&mut s, Action::Train);
+        assert_eq!(s.contexts(), vec![Context::Input]);
+        update(&mut s, Action::Complete); // tree -> logistic
+        let mut typed: Vec<Action> = "alpha=0.5,1".chars().map(Action::Input).collect();
+        typed.push(Action::Submit);
+        let e = keys(&mut s, typed);
+        let [Effect::Train(req)] = e.as_slice() else {
+            panic!("a training effect: {e:?}");
+        };
+        assert_eq!(req.kind, ModelKind::Logistic);
+        assert_eq!(req.sweeps[0].1, vec!["0.5", "1"]);
+        assert!(s.overlay.is_none());
+        assert_eq!(s.tab, Tab::Jobs);
+    }
+
+    #[test]
+    fn promotion_shows_the_gate_before_anything_changes() {
+        let mut s = loaded();
+        update(&mut s, Action::TabRegistry);
+        update(&mut s, Action::FocusRight);
+        // Versions newest first: v2 (None) is selected.
+        let e = update(&mut s, Action::Promote);
+        assert!(matches!(
+            e.as_slice(),
+            [Effect::EvaluateGate { version: 2, .. }]
+        ));
+        // Confirming before the gate result arrives does nothing.
+        assert!(update(&mut s, Action::Confirm).is_empty());
+        // A reply for another version is stale.
+        update(
+            &mut s,
+            Action::GateEvaluated {
+                name: "characters".into(),
+                version: 9,
+                result: Ok(Box::new(gate(true))),
+            },
+        );
+        assert!(update(&mut s, Action::Confirm).is_empty());
+        update(
+            &mut s,
+            Action::GateEvaluated {
+                name: "characters".into(),
+                version: 2,
+                result: Ok(Box::new(gate(true))),
+            },
+        );
+        let e = update(&mut s, Action::Confirm);
+        assert!(matches!(
+            e.as_slice(),
+            [Effect::Promote {
+                version: 2,
+                force: false,
+                to: Stage::Production,
+                ..
+            }]
+        ));
+        assert!(s.overlay.is_none());
+    }
+
+    #[test]
+    fn a_failed_gate_needs_a_typed_reason_to_force() {
+        let mut s = loaded();
+        keys(
+            &mut s,
+            vec![Action::TabRegistry, Action::FocusRight, Action::Promote],
+        );
+        update(
+            &mut s,
+            Action::GateEvaluated {
+                name: "characters".into(),
+                version: 2,
+                result: Ok(Box::new(gate(false))),
+            },
+        );
+        assert_eq!(s.contexts(), vec![Context::Input]);
+        // y is typed into the reason, not taken as a confirmation.
+        assert!(update(&mut s, Action::Confirm).is_empty());
+        assert!(update(&mut s, Action::Submit).is_empty(), "empty reason");
+        assert!(s.overlay.is_some());
+        let mut typed: Vec<Action> = "hotfix".chars().map(Action::Input).collect();
+        typed.push(Action::Submit);
+        let e = keys(&mut s, typed);
+        let [
+            Effect::Promote {
+                force: true,
+                reason: Some(r),
+                ..
+            },
+        ] = e.as_slice()
+        else {
+            panic!("a forced promotion: {e:?}");
+        };
+        assert_eq!(r, "hotfix");
+    }
+
+    #[test]
+    fn esc_cancels_a_promotion_without_effects() {
+        let mut s = loaded();
+        keys(
+            &mut s,
+            vec![Action::TabRegistry, Action::FocusRight, Action::Promote],
+        );
+        assert!(update(&mut s, Action::Back).is_empty());
+        assert!(s.overlay.is_none());
+    }
+
+    #[test]
+    fn rollback_and_archive_ask_first() {
+        let mut s = loaded();
+        keys(&mut s, vec![Action::TabRegistry, Action::FocusRight]);
+        assert!(update(&mut s, Action::Archive).is_empty());
+        let e = update(&mut s, Action::Confirm);
+        assert!(matches!(e.as_slice(), [Effect::Archive { version: 2, .. }]));
+        assert!(update(&mut s, Action::Rollback).is_empty());
+        assert!(update(&mut s, Action::Back).is_empty(), "no is no");
+        update(&mut s, Action::Rollback);
+        let e = update(&mut s, Action::Confirm);
+        assert!(matches!(e.as_slice(), [Effect::Rollback { name }] if name == "characters"));
+    }
+
+    #[test]
+    fn registry_changes_reload_the_registry() {
+        let mut s = loaded();
+        let e = update(&mut s, Action::RegistryChanged(Ok("done".into())));
+        assert!(matches!(e.as_slice(), [Effect::LoadModels]));
+        assert_eq!(s.status.as_ref().unwrap().text, "done");
+    }
+
+    #[test]
+    fn promote_from_the_command_line_opens_the_gate_dialog() {
+        let mut s = loaded();
+        let mut typed: Vec<Action> = "promote characters 2".chars().map(Action::Input).collect();
+        typed.insert(0, Action::Command);
+        typed.push(Action::Submit);
+        let e = keys(&mut s, typed);
+        assert!(matches!(
+            e.as_slice(),
+            [Effect::EvaluateGate { version: 2, .. }]
+        ));
+        assert_eq!(s.tab, Tab::Registry);
+    }
+
+    #[test]
+    fn command_completion_updates_the_line() {
+        let mut s = loaded();
+        let mut typed: Vec<Action> = "pro".chars().map(Action::Input).collect();
+        typed.insert(0, Action::Command);
+        typed.push(Action::Complete);
+        keys(&mut s, typed);
+        assert_eq!(
+            s.input,
+            Input::Command {
+                text: "promote ".into(),
+                completions: Vec::new()
+            }
+        );
+        update(&mut s, Action::Complete);
+        assert_eq!(
+            s.input,
+            Input::Command {
+                text: "promote characters ".into(),
+                completions: Vec::new()
+            }
+        );
+    }
+
+    #[test]
+    fn job_events_drive_the_jobs_tab_and_reload_runs() {
+        use cerebro::jobs::JobEvent;
+        let mut s = loaded();
+        update(
+            &mut s,
+            Action::Job(JobEvent::Queued {
+                job: 1,
+                label: "tree".into(),
+            }),
+        );
+        update(
+            &mut s,
+            Action::JobSubmitted {
+                job: 1,
+                reproduces: None,
+            },
+        );
+        update(&mut s, Action::Job(JobEvent::Started { job: 1 }));
+        let e = update(
+            &mut s,
+            Action::Job(JobEvent::Progress {
+                job: 1,
+                stage: "start".into(),
+                fraction: 0.0,
+                message: "run cccc0000".into(),
+            }),
+        );
+        assert!(matches!(e.as_slice(), [Effect::LoadRuns]));
+        update(
+            &mut s,
+            Action::Job(JobEvent::Progress {
+                job: 1,
+                stage: "fit".into(),
+                fraction: 0.5,
+                message: "half".into(),
+            }),
+        );
+        assert_eq!(s.jobs.running(), 1);
+        assert_eq!(s.jobs.progress_of(&format!("{:0<32}", "cccc")), Some(0.5));
+        // Live status: runs reload every other tick while something runs, without a redraw.
+        s.dirty = false;
+        let ticks: Vec<Effect> = (0..4).flat_map(|_| update(&mut s, Action::Tick)).collect();
+        assert_eq!(ticks.len(), 2);
+        assert!(!s.dirty);
+        update(&mut s, Action::TabJobs);
+        let e = update(&mut s, Action::CancelJob);
+        assert!(matches!(e.as_slice(), [Effect::CancelJob(1)]));
+        update(&mut s, Action::Job(JobEvent::Cancelled { job: 1 }));
+        assert_eq!(s.jobs.running(), 0);
+        assert!(update(&mut s, Action::CancelJob).is_empty(), "already over");
+    }
+
+    #[test]
+    fn help_opens_and_closes_and_hides_other_keys() {
+        let mut s = state();
+        update(&mut s, Action::Help);
+        assert_eq!(s.contexts(), vec![Context::Help]);
+        update(&mut s, Action::Back);
+        assert!(s.overlay.is_none());
+    }
+}

@@ -1,0 +1,8 @@
+//! Reusable pieces: a list cursor with selection, scroll and filter (and the table it draws),
+//! the status and footer bars, dialogs, the help overlay and the command line.
+
+pub mod command;
+pub mod dialog;
+pub mod footer;
+pub mod help;
+pub mod table;

@@ -354,3 +354,61 @@ pub fn read_dir(dir: &Path) -> Result<(Vec<serde_json::Value>, usize)> {
     }
     Ok((out, skipped))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_skip_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("0000000000001-1-0000.jsonl"),
+            b"{\"a\":1}\n{\"a\":2}\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("0000000000002-1-0000.jsonl"),
+            b"{\"a\":3}\n{\"a\":",
+        )
+        .unwrap();
+        let (lines, skipped) = read_dir(dir.path()).unwrap();
+        let a: Vec<i64> = lines.iter().map(|l| l["a"].as_i64().unwrap()).collect();
+        assert_eq!(a, vec![1, 2, 3]);
+        assert_eq!(skipped, 1);
+    }
+
+    #[test]
+    fn the_writer_drains_everything_when_senders_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = LogPolicy {
+            flush: Duration::from_secs(60),
+            rotate_bytes: 2_000,
+            rotate_age: Duration::from_secs(3600),
+        };
+        let (writer, tx) = LogWriter::start(dir.path(), policy).unwrap();
+        for i in 0..100 {
+            tx.send(LogEntry {
+                request_id: format!("r{i}").into(),
+                client_request_id: None,
+                timestamp_ms: 0,
+                endpoint: "e".into(),
+                model: "m".into(),
+                status: 400,
+                latency_us: 1,
+                inputs: None,
+                predictions: Vec::new(),
+                probabilities: Vec::new(),
+                unseen: 0,
+                error: Some("BAD_REQUEST: x".into()),
+            })
+            .unwrap();
+        }
+        drop(tx);
+        let stats = writer.finish();
+        assert_eq!(stats.lines, 100);
+        let (lines, skipped) = read_dir(dir.path()).unwrap();
+        assert_eq!((lines.len(), skipped), (100, 0));
+        assert_eq!(lines[99]["request_id"], "r99");
+    }
+}

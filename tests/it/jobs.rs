@@ -68,7 +68,10 @@ fn a_cancelled_job_reports_cancelled_and_its_run_is_killed() {
     });
     assert!(matches!(events.first(), Some(JobEvent::Queued { .. })));
     assert!(events.iter().any(|e| matches!(e, JobEvent::Started { .. })));
-    assert!(matches!(events.last(), Some(JobEvent::Cancelled { .. })), "{events:?}");
+    assert!(
+        matches!(events.last(), Some(JobEvent::Cancelled { .. })),
+        "{events:?}"
+    );
     let runs = w.store.list_runs(&RunFilter::default()).unwrap();
     assert_eq!(runs[0].status, RunStatus::Killed);
 }

@@ -259,7 +259,8 @@ impl Keymap {
                 .unwrap_or(usize::MAX)
         };
         for list in bindings.values_mut() {
-            list.sort_by_key(|b| (rank(&b.action), b.key));
+            // Plain keys before ctrl/alt ones, so footers show `q`, not `ctrl-c`.
+            list.sort_by_key(|b| (rank(&b.action), b.key.ctrl || b.key.alt, b.key));
         }
         Ok(Keymap { bindings })
     }

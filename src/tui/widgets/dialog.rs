@@ -111,7 +111,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, dialog: &Dialog) {
                 theme,
                 "enter: launch as a background job   esc: cancel",
             ));
-            ("Train a model".to_string(), lines, 9)
+            let h = lines.len() as u16 + 2;
+            ("Train a model".to_string(), lines, h)
         }
         Dialog::Promote {
             name,
@@ -161,7 +162,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, dialog: &Dialog) {
         }
     };
     let width = area.width.saturating_sub(4).min(90);
-    let rect = centered(area, width, height.max(5) + 2);
+    // One spare line for wrapping on narrow screens.
+    let rect = centered(area, width, height.max(5) + 1);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines)

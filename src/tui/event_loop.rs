@@ -20,7 +20,9 @@ use super::update::{startup, update};
 
 pub const TICK: Duration = Duration::from_secs(1);
 
-/// How long quitting waits for cancelled jobs to close their runs.
+/// How long quitting waits for cancelled jobs to close their runs. A fit checks for
+/// cancellation between units of work; one that does not answer in time is closed KILLED by
+/// the next `Workspace::open` (its pid is gone).
 const QUIT_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn run(
@@ -82,6 +84,11 @@ pub async fn run(
     // Cancel what still runs and give the jobs a moment to close their runs as KILLED.
     if state.jobs.running() > 0 {
         runtime.cancel_all();
+        state.info(format!(
+            "cancelling {} running job(s); their runs close as KILLED…",
+            state.jobs.running()
+        ));
+        terminal.draw(|frame| render::draw(frame, state))?;
         let deadline = tokio::time::Instant::now() + QUIT_GRACE;
         while state.jobs.running() > 0 {
             match tokio::time::timeout_at(deadline, jobs.recv()).await {

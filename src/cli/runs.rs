@@ -1,11 +1,9 @@
 //! `cerebro runs list|show|compare|reproduce`.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::Result;
 use clap::Subcommand;
-use serde::Serialize;
 
 use super::JsonFlag;
 use super::output::{Table, duration_ms, f4, print_json, short, time_ms};
@@ -116,7 +114,9 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
                 .iter()
                 .map(|r| ws.store.get_run(r).map_err(anyhow::Error::from))
                 .collect::<Result<Vec<_>>>()?;
-            let cmp = compare(&details, diff);
+            let summaries: Vec<&cerebro::store::RunSummary> =
+                details.iter().map(|d| &d.summary).collect();
+            let cmp = cerebro::track::compare::compare(&summaries, diff);
             if json.json {
                 return print_json(&cmp).map(|_| 0);
             }
@@ -250,80 +250,5 @@ fn print_detail(d: &RunDetail) {
     println!("artifacts");
     for a in &d.artifacts {
         println!("  {} {} ({} bytes)", a.name, a.digest, a.size);
-    }
-}
-
-/// Side-by-side view of runs.
-#[derive(Debug, Serialize)]
-struct Comparison {
-    runs: Vec<String>,
-    params: BTreeMap<String, Vec<Option<String>>>,
-    metrics: BTreeMap<String, Vec<Option<f64>>>,
-    /// Run with the best value per metric (higher is better except for losses and errors).
-    best: BTreeMap<String, String>,
-}
-
-fn compare(details: &[RunDetail], only_diff: bool) -> Comparison {
-    let runs: Vec<String> = details.iter().map(|d| d.summary.run_id.clone()).collect();
-    let param_keys: BTreeSet<&String> = details
-        .iter()
-        .flat_map(|d| d.summary.params.keys())
-        .collect();
-    let metric_keys: BTreeSet<&String> = details
-        .iter()
-        .flat_map(|d| d.summary.metrics.keys())
-        .collect();
-    let mut params = BTreeMap::new();
-    for k in param_keys {
-        let vals: Vec<Option<String>> = details
-            .iter()
-            .map(|d| d.summary.params.get(k).cloned())
-            .collect();
-        if only_diff && vals.windows(2).all(|w| w[0] == w[1]) {
-            continue;
-        }
-        params.insert(k.clone(), vals);
-    }
-    let mut metrics = BTreeMap::new();
-    let mut best = BTreeMap::new();
-    for k in metric_keys {
-        let vals: Vec<Option<f64>> = details
-            .iter()
-            .map(|d| d.summary.metrics.get(k).copied())
-            .collect();
-        if only_diff && vals.windows(2).all(|w| w[0] == w[1]) {
-            continue;
-        }
-        let lower_is_better =
-            k.contains("loss") || k == "fp" || k == "fn" || k.ends_with("seconds");
-        let mut best_i: Option<usize> = None;
-        for (i, v) in vals.iter().enumerate() {
-            let Some(v) = v.filter(|v| !v.is_nan()) else {
-                continue;
-            };
-            let better = match best_i.and_then(|b| vals[b]) {
-                None => true,
-                Some(b) => {
-                    if lower_is_better {
-                        v < b
-                    } else {
-                        v > b
-                    }
-                }
-            };
-            if better {
-                best_i = Some(i);
-            }
-        }
-        if let Some(i) = best_i {
-            best.insert(k.clone(), runs[i].clone());
-        }
-        metrics.insert(k.clone(), vals);
-    }
-    Comparison {
-        runs,
-        params,
-        metrics,
-        best,
     }
 }

@@ -1,6 +1,5 @@
 //! `cerebro train` and the headless `cerebro demo`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,8 +10,9 @@ use serde::Serialize;
 
 use super::output::{Table, f4, print_json, short, stderr_is_terminal};
 use cerebro::jobs::{self, JobEvent, JobRunner};
+use cerebro::track::plan::{self, TrainRequest};
 use cerebro::track::{RunResult, RunSpec, TrainContext};
-use cerebro::train::{ModelKind, ModelParams};
+use cerebro::train::ModelKind;
 use cerebro::workspace::Workspace;
 
 #[derive(Debug, Args)]
@@ -93,33 +93,17 @@ pub fn run(config: &Path, args: TrainArgs) -> Result<i32> {
             Ok((k, values))
         })
         .collect::<Result<_>>()?;
-    let base_name = args.name.clone().unwrap_or_else(|| kind.to_string());
-    let experiment = args
-        .experiment
-        .clone()
-        .unwrap_or_else(|| ws.config.config.train.experiment.clone());
-    let seed = args.seed.unwrap_or(ws.config.config.train.seed);
-    let mut specs = Vec::new();
-    for combo in jobs::grid(&axes) {
-        let mut overrides = sets.clone();
-        overrides.extend(combo.iter().cloned());
-        let params =
-            ModelParams::resolve(kind, ws.config.config.models.get(kind.as_str()), &overrides)?;
-        let name = if combo.is_empty() {
-            base_name.clone()
-        } else {
-            let suffix: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{base_name} {}", suffix.join(" "))
-        };
-        specs.push(RunSpec {
-            experiment: experiment.clone(),
-            name,
-            params,
-            seed,
-            source: None,
-            tags: BTreeMap::new(),
-        });
-    }
+    let specs = plan::specs(
+        &ws.config,
+        &TrainRequest {
+            kind,
+            sets,
+            sweeps: axes,
+            name: args.name.clone(),
+            experiment: args.experiment.clone(),
+            seed: args.seed,
+        },
+    )?;
     let max_parallel = args
         .max_parallel
         .unwrap_or(ws.config.config.train.max_parallel);
@@ -140,28 +124,20 @@ fn train_specs(
     max_parallel: usize,
     chatty: bool,
 ) -> Result<Vec<Outcome>> {
-    let (prepared, version, new) = ws.prepare_data()?;
-    if chatty {
-        eprintln!(
-            "data version {} ({} train / {} test rows{})",
-            short(&version.id),
-            version.train_rows,
-            version.test_rows,
-            if new { ", new" } else { "" }
-        );
-    }
-    let data = Arc::new(prepared.train_data()?);
     let parallel = if max_parallel == 0 {
         jobs::cores()
     } else {
         max_parallel
     };
-    let ctx = Arc::new(TrainContext {
-        store_root: ws.store_root(),
-        data,
-        environment: cerebro::env::capture(&ws.config.dir(), &ws.config.hash, 0),
-        threads: (jobs::cores() / parallel.min(specs.len()).max(1)).max(1),
-    });
+    let ctx = Arc::new(plan::context(ws, parallel.min(specs.len()))?);
+    if chatty {
+        eprintln!(
+            "data version {} ({} train / {} test rows)",
+            short(&ctx.data.data_version),
+            ctx.data.train.rows,
+            ctx.data.test.rows
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -374,25 +350,16 @@ pub fn demo(config: &Path, json: bool) -> Result<i32> {
         cerebro::data::demo::write_demo(&path)?;
         eprintln!("generated the demo data at {}", path.display());
     }
-    let experiment = ws.config.config.train.experiment.clone();
-    let seed = ws.config.config.train.seed;
-    let specs = ModelKind::ALL
-        .iter()
-        .map(|&kind| {
-            Ok(RunSpec {
-                experiment: experiment.clone(),
-                name: format!("demo-{kind}"),
-                params: ModelParams::resolve(
-                    kind,
-                    ws.config.config.models.get(kind.as_str()),
-                    &[],
-                )?,
-                seed,
-                source: None,
-                tags: BTreeMap::from([("cerebro.demo".to_string(), "true".to_string())]),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut specs = Vec::new();
+    for kind in ModelKind::ALL {
+        let mut request = TrainRequest::new(kind);
+        request.name = Some(format!("demo-{kind}"));
+        for mut spec in plan::specs(&ws.config, &request)? {
+            spec.tags
+                .insert("cerebro.demo".to_string(), "true".to_string());
+            specs.push(spec);
+        }
+    }
     let max_parallel = ws.config.config.train.max_parallel;
     let mut outcomes = train_specs(&mut ws, specs, max_parallel, !json)?;
     outcomes.sort_by(|a, b| {

@@ -307,29 +307,14 @@ pub fn reproduce(
     progress: &dyn Progress,
 ) -> Result<Reproduction> {
     let original = ws.store.get_run(run_ref)?;
-    let spec = reproduce_spec(&original)?;
-    let version_id = original
-        .summary
-        .data_version
-        .clone()
-        .ok_or_else(|| Error::invalid("the run has no recorded data version"))?;
-    let version = ws.store.get_data_version(&version_id)?;
-    let model = load_model(&ws.store, &original)?;
-    let (train, test) = crate::data::load_version(&ws.store_root(), &version)?;
-    let data = crate::data::train_data(&model.signature, &version.id, &train, &test)?;
-    let ctx = TrainContext {
-        store_root: ws.store_root(),
-        data: Arc::new(data),
-        environment: crate::env::capture(&ws.config.dir(), &ws.config.hash, spec.seed),
-        threads: crate::jobs::cores(),
-    };
+    let (spec, ctx) = plan::reproduction(ws, &original)?;
     let result = execute(&ctx, &spec, progress)?;
     let new = ws.store.get_run(&result.run_id)?;
     let metrics = compare_metrics(&original.summary.metrics, &new.summary.metrics);
     Ok(Reproduction {
         original_run: original.summary.run_id.clone(),
         new_run: result.run_id,
-        data_version: version.id,
+        data_version: ctx.data.data_version.clone(),
         exact_match: metrics.iter().all(|m| m.exact),
         metrics,
     })

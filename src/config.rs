@@ -79,6 +79,10 @@ pub struct ServingConfig {
     /// How often the registry is polled for a new Production or Staging version, in ms.
     #[serde(default = "default_serving_reload_ms")]
     pub reload_poll_ms: u64,
+    /// A request whose body has not fully arrived after this many ms is answered 408, so a
+    /// slow or stalled client cannot hold a request (or a graceful shutdown) open.
+    #[serde(default = "default_serving_body_timeout_ms")]
+    pub body_timeout_ms: u64,
 }
 
 impl Default for ServingConfig {
@@ -96,6 +100,7 @@ impl Default for ServingConfig {
             log_rotate_bytes: default_serving_rotate_bytes(),
             log_rotate_seconds: default_serving_rotate_seconds(),
             reload_poll_ms: default_serving_reload_ms(),
+            body_timeout_ms: default_serving_body_timeout_ms(),
         }
     }
 }
@@ -123,6 +128,9 @@ fn default_serving_rotate_seconds() -> u64 {
 }
 fn default_serving_reload_ms() -> u64 {
     250
+}
+fn default_serving_body_timeout_ms() -> u64 {
+    10_000
 }
 
 /// `[registry]`: the promotion gate, by default and per registered model.
@@ -682,6 +690,7 @@ impl LoadedConfig {
             ("serving.log_rotate_bytes", s.log_rotate_bytes),
             ("serving.log_rotate_seconds", s.log_rotate_seconds),
             ("serving.reload_poll_ms", s.reload_poll_ms),
+            ("serving.body_timeout_ms", s.body_timeout_ms),
         ] {
             if value == 0 {
                 return Err(self.error_at(key, "must be at least 1", None));
@@ -831,6 +840,7 @@ const KNOWN_KEYS: &[&str] = &[
     "log_rotate_bytes",
     "log_rotate_seconds",
     "reload_poll_ms",
+    "body_timeout_ms",
 ];
 
 /// A "did you mean" for serde's `unknown field `x`` and `unknown variant `x`` messages.

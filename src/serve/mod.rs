@@ -140,6 +140,7 @@ where
         log: log_tx,
         max_rows: opts.serving.max_rows,
         max_body: opts.serving.max_body_bytes,
+        body_timeout: Duration::from_millis(opts.serving.body_timeout_ms),
         token: opts.token.as_deref().map(token_digest),
     });
 
@@ -219,6 +220,7 @@ struct App {
     log: LogSender,
     max_rows: usize,
     max_body: usize,
+    body_timeout: Duration,
     /// SHA-256 of the bearer token.
     token: Option<[u8; 32]>,
 }
@@ -621,8 +623,18 @@ async fn invoke_inner(
     if declared.is_some_and(|n| n > app.max_body as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, app.max_body)
+    let bytes = tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, app.max_body))
         .await
+        .map_err(|_| {
+            ApiError::new(
+                408,
+                "REQUEST_TIMEOUT",
+                format!(
+                    "the body did not arrive within {} ms (serving.body_timeout_ms)",
+                    app.body_timeout.as_millis()
+                ),
+            )
+        })?
         .map_err(|e| {
             if e.to_string().contains("length limit") {
                 too_large()

@@ -656,3 +656,40 @@ fn sigterm_under_load_loses_no_logged_request() {
     assert_eq!(st["state"], "down");
     assert!(st["stats"]["requests"].as_u64().unwrap() >= answered.len() as u64);
 }
+
+#[test]
+fn a_stalled_body_is_answered_408_and_does_not_block_shutdown() {
+    use std::io::{Read, Write};
+    let ws = Workspace::demo();
+    two_versions(&ws);
+    ws.ok(&["models", "promote", "chars", "1"]);
+    append_config(&ws, "\n[serving]\nbody_timeout_ms = 300\n");
+    let mut server = Server::start(&ws, &[], &[]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Promise 100 bytes, send 10, then stall.
+    write!(
+        stream,
+        "POST /invocations HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"inputs\":"
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = stream.read(&mut buf).unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(head.contains("REQUEST_TIMEOUT"), "{head}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A well-behaved client is unaffected meanwhile, and SIGTERM stops the server promptly.
+    let ok = post_json(
+        &agent(),
+        &server.url("/invocations"),
+        &json!({"dataframe_records": [record(1)]}),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(server.terminate().success());
+}

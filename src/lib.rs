@@ -14,12 +14,14 @@
 //! - [`env`]: the environment recorded with each run (versions, host, user, git state).
 //! - [`serve`]: the serving endpoint: MLflow-compatible REST API, A/B traffic split, hot reload,
 //!   inference log, Prometheus metrics and endpoint status in the store.
+//! - [`monitor`]: inference-log monitoring: drift statistics over windows against the training data.
 
 pub mod config;
 pub mod data;
 pub mod env;
 pub mod error;
 pub mod jobs;
+pub mod monitor;
 pub mod registry;
 pub mod serve;
 pub mod store;

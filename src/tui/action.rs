@@ -7,6 +7,7 @@ use cerebro::data::profile::Profile;
 use cerebro::jobs::{JobEvent, JobId};
 use cerebro::registry::ops::GateResult;
 use cerebro::registry::{AuditRecord, ModelVersion, RegisteredModel};
+use cerebro::serve::status::EndpointStatus;
 use cerebro::store::{DataVersionSummary, RunDetail, RunSummary};
 
 #[derive(Debug, Clone)]
@@ -48,6 +49,10 @@ pub enum Action {
     Rollback,
     Archive,
     TogglePrepared,
+    StartEndpoint,
+    StopEndpoint,
+    ShareUp,
+    ShareDown,
     // Dialogs and text input (bindable).
     Confirm,
     Submit,
@@ -87,6 +92,18 @@ pub enum Action {
     Job(JobEvent),
     /// A registry change (promote, rollback, archive) was applied or refused.
     RegistryChanged(Result<String, String>),
+    /// The store's endpoint status rows (read on every tick).
+    EndpointsLoaded(Vec<EndpointStatus>),
+    /// The local endpoint of start request `generation` listens on `address`.
+    EndpointStarted {
+        generation: u64,
+        address: String,
+    },
+    /// The local endpoint of start request `generation` stopped (or failed to start).
+    EndpointStopped {
+        generation: u64,
+        result: Result<String, String>,
+    },
     /// Background work finished: a message for the status line, and whether it was an error.
     Done {
         message: String,
@@ -146,6 +163,26 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
         "toggle_prepared",
         Action::TogglePrepared,
         "raw or prepared data",
+    ),
+    (
+        "start_endpoint",
+        Action::StartEndpoint,
+        "serve the Production model locally",
+    ),
+    (
+        "stop_endpoint",
+        Action::StopEndpoint,
+        "stop the local endpoint",
+    ),
+    (
+        "share_up",
+        Action::ShareUp,
+        "challenger share +10% (restarts it)",
+    ),
+    (
+        "share_down",
+        Action::ShareDown,
+        "challenger share -10% (restarts it)",
     ),
     ("confirm", Action::Confirm, "confirm"),
     ("submit", Action::Submit, "submit the input"),

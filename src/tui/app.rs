@@ -9,6 +9,7 @@ use cerebro::train::ModelKind;
 use super::effects::Effect;
 use super::keymap::{Context, Keymap};
 use super::tabs::data::DataState;
+use super::tabs::endpoints::EndpointsState;
 use super::tabs::experiments::{ExpView, ExperimentsState};
 use super::tabs::jobs::JobsState;
 use super::tabs::registry::RegistryState;
@@ -137,6 +138,7 @@ pub struct State {
     pub data: DataState,
     pub experiments: ExperimentsState,
     pub registry: RegistryState,
+    pub endpoints: EndpointsState,
     pub jobs: JobsState,
 }
 
@@ -157,6 +159,7 @@ impl State {
             data: DataState::default(),
             experiments: ExperimentsState::default(),
             registry: RegistryState::default(),
+            endpoints: EndpointsState::default(),
             jobs: JobsState::default(),
         }
     }

@@ -11,12 +11,15 @@ use std::sync::{Arc, Mutex};
 use cerebro::jobs::{JobHandle, JobId, JobRunner};
 use cerebro::registry::ops::{self, PromoteError};
 use cerebro::registry::{RegistryStore, Stage};
+use cerebro::serve::status::StatusTable;
+use cerebro::serve::{self, EndpointOptions};
 use cerebro::store::{RunFilter, TrackingStore};
 use cerebro::track::plan::{self, TrainRequest};
 use cerebro::workspace::Workspace;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::action::Action;
+use super::tabs::endpoints::LOCAL_ENDPOINT;
 use super::tabs::short;
 
 #[derive(Debug, Clone)]
@@ -55,6 +58,22 @@ pub enum Effect {
         new_run: String,
     },
     CancelJob(JobId),
+    /// Read the endpoint status table.
+    LoadEndpoints,
+    /// (Re)start the local endpoint: stop the running one, if any, then serve `model` on
+    /// 127.0.0.1 and a free port with this challenger share.
+    StartEndpoint {
+        generation: u64,
+        model: String,
+        share: f64,
+    },
+    StopEndpoint,
+}
+
+/// The endpoint this runtime hosts: how to stop it and the task that serves it.
+struct LocalServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Carries out effects. Cheap to share; every method returns at once.
@@ -64,6 +83,7 @@ pub struct Runtime {
     runner: Arc<JobRunner>,
     handles: Arc<Mutex<HashMap<JobId, JobHandle>>>,
     max_parallel: usize,
+    local: Arc<Mutex<Option<LocalServer>>>,
 }
 
 fn open(config: &Path) -> Result<Workspace, String> {
@@ -90,6 +110,7 @@ impl Runtime {
             runner: Arc::new(runner),
             handles: Arc::new(Mutex::new(HashMap::new())),
             max_parallel,
+            local: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -255,6 +276,27 @@ impl Runtime {
                     Err(e) => failed(format!("checking the reproduction: {e}")),
                 }
             }),
+            Effect::LoadEndpoints => self.blocking(|c| {
+                let listed = open(c).and_then(|ws| {
+                    StatusTable::open(ws.store.db_path())
+                        .and_then(|t| t.list())
+                        .map_err(|e| e.to_string())
+                });
+                match listed {
+                    Ok(list) => Action::EndpointsLoaded(list),
+                    Err(e) => failed(format!("reading endpoint status: {e}")),
+                }
+            }),
+            Effect::StartEndpoint {
+                generation,
+                model,
+                share,
+            } => self.start_endpoint(generation, model, share),
+            Effect::StopEndpoint => {
+                if let Some(server) = self.local.lock().expect("not poisoned").take() {
+                    let _ = server.stop.send(());
+                }
+            }
             Effect::CancelJob(id) => {
                 if let Some(h) = self.handles.lock().expect("not poisoned").get(&id) {
                     h.cancel();
@@ -335,6 +377,85 @@ impl Runtime {
                 }
             }
         });
+    }
+
+    /// Serves `model` in this process until [`Effect::StopEndpoint`], a restart or quit. The
+    /// previous local endpoint, if any, is stopped and drained first.
+    fn start_endpoint(&self, generation: u64, model: String, share: f64) {
+        let previous = self.local.lock().expect("not poisoned").take();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let config = self.config.clone();
+        let tx = self.tx.clone();
+        let task = tokio::spawn(async move {
+            if let Some(p) = previous {
+                let _ = p.stop.send(());
+                let _ = p.task.await;
+            }
+            let stopped_with = |result| Action::EndpointStopped { generation, result };
+            let opts = tokio::task::spawn_blocking(move || {
+                let ws = open(&config)?;
+                let mut serving = ws.config.config.serving.clone();
+                serving.challenger_share = share;
+                Ok::<_, String>(EndpointOptions {
+                    endpoint: LOCAL_ENDPOINT.into(),
+                    model,
+                    store_root: ws.store_root(),
+                    log_dir: ws.config.dir().join(&serving.log_dir).join(LOCAL_ENDPOINT),
+                    serving,
+                    token: None,
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            let opts = match opts {
+                Ok(o) => o,
+                Err(e) => {
+                    let _ = tx.send(stopped_with(Err(e)));
+                    return;
+                }
+            };
+            let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = tx.send(stopped_with(Err(format!("binding 127.0.0.1:0: {e}"))));
+                    return;
+                }
+            };
+            let address = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let _ = tx.send(Action::EndpointStarted {
+                generation,
+                address,
+            });
+            let result = serve::run(listener, opts, async move {
+                let _ = stopped.await;
+            })
+            .await;
+            let _ = tx.send(stopped_with(
+                result
+                    .map(|s| {
+                        format!(
+                            "local endpoint stopped: {} requests ({} errors), {} log lines",
+                            s.requests, s.errors, s.log.lines
+                        )
+                    })
+                    .map_err(|e| e.to_string()),
+            ));
+        });
+        *self.local.lock().expect("not poisoned") = Some(LocalServer { stop, task });
+    }
+
+    /// Stops the local endpoint, if any, and waits until it has drained and marked itself
+    /// stopped in the store (on quit).
+    pub async fn stop_endpoint(&self) {
+        let server = self.local.lock().expect("not poisoned").take();
+        if let Some(server) = server {
+            let _ = server.stop.send(());
+            let _ = server.task.await;
+        }
     }
 
     #[allow(clippy::type_complexity)]

@@ -81,6 +81,13 @@ pub async fn run(
         }
     }
 
+    // Stop the local endpoint: it drains and marks itself stopped in the store.
+    if state.endpoints.local_running() {
+        state.info("stopping the local endpoint…");
+        terminal.draw(|frame| render::draw(frame, state))?;
+    }
+    let _ = tokio::time::timeout(QUIT_GRACE, runtime.stop_endpoint()).await;
+
     // Cancel what still runs and give the jobs a moment to close their runs as KILLED.
     if state.jobs.running() > 0 {
         runtime.cancel_all();

@@ -133,3 +133,45 @@ pub fn loaded() -> State {
     );
     s
 }
+
+/// An endpoint status row serving versions 1 (90 %) and 2 (10 %).
+pub fn endpoint(name: &str, state: &str, heartbeat: i64) -> cerebro::serve::status::EndpointStatus {
+    use cerebro::serve::status::{EndpointStats, EndpointStatus, ServedArm};
+    EndpointStatus {
+        name: name.into(),
+        state: state.into(),
+        address: "127.0.0.1:40123".into(),
+        pid: 4242,
+        host: "box".into(),
+        model: "characters".into(),
+        served: vec![
+            ServedArm {
+                arm: "champion".into(),
+                version: 1,
+                stage: "Production".into(),
+                share: 0.9,
+            },
+            ServedArm {
+                arm: "challenger".into(),
+                version: 2,
+                stage: "Staging".into(),
+                share: 0.1,
+            },
+        ],
+        started_at: 1_700_000_000_000,
+        last_heartbeat: heartbeat,
+        heartbeat_age_ms: 400,
+        stopped_at: None,
+        stats: EndpointStats {
+            requests: 200,
+            errors: 5,
+            records: 900,
+            requests_last_minute: 120,
+            p50_ms: Some(0.8),
+            p99_ms: Some(2.5),
+            cpu_percent: Some(12.0 + (heartbeat % 7) as f64),
+            rss_bytes: Some(48 * 1024 * 1024),
+            ..EndpointStats::default()
+        },
+    }
+}

@@ -52,6 +52,7 @@ pub fn run(config: &Path) -> Result<i32> {
         .model
         .parse::<ModelKind>()
         .unwrap_or(ModelKind::Tree);
+    state.endpoints.share = loaded.config.serving.challenger_share;
     let max_parallel = match loaded.config.train.max_parallel {
         0 => cerebro::jobs::cores(),
         n => n,

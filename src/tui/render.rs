@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Tabs};
 
 use super::app::{Overlay, State, Tab};
-use super::tabs::{data, experiments, jobs, placeholder, registry};
+use super::tabs::{data, endpoints, experiments, jobs, placeholder, registry};
 use super::widgets::{dialog, footer, help};
 
 pub fn draw(frame: &mut Frame, state: &State) {
@@ -40,7 +40,8 @@ pub fn draw(frame: &mut Frame, state: &State) {
         Tab::Experiments => experiments::render(frame, body, state),
         Tab::Registry => registry::render(frame, body, state),
         Tab::Jobs => jobs::render(frame, body, state),
-        t @ (Tab::Endpoints | Tab::Monitoring) => placeholder::render(frame, body, state, t),
+        Tab::Endpoints => endpoints::render(frame, body, state),
+        t @ Tab::Monitoring => placeholder::render(frame, body, state, t),
     }
     footer::render_status(frame, status, state);
     footer::render_footer(frame, keys, state);

@@ -11,7 +11,7 @@ use ratatui::backend::TestBackend;
 
 use super::action::Action;
 use super::app::State;
-use super::fixtures::{gate, loaded};
+use super::fixtures::{self, gate, loaded};
 use super::render;
 use super::update::update;
 
@@ -327,14 +327,59 @@ fn jobs_tab_shows_progress_and_messages() {
 }
 
 #[test]
-fn endpoints_and_monitoring_say_what_will_appear_without_numbers() {
+fn endpoints_tab_lists_status_split_rates_latency_and_sparklines() {
     let mut s = loaded();
     update(&mut s, Action::TabEndpoints);
+    update(&mut s, Action::EndpointsLoaded(Vec::new()));
     for (w, h) in SIZES {
         assert_shows(
             &screen(&s, w, h),
-            &["Endpoints are not shown here yet.", "cerebro serve"],
+            &["No endpoints yet", "local endpoint off", "s start endpoint"],
+            "endpoints, none",
+        );
+    }
+    for at in 0..40 {
+        update(
+            &mut s,
+            Action::EndpointsLoaded(vec![
+                fixtures::endpoint("local", "up", 1_000 * at),
+                fixtures::endpoint("old", "down", 5),
+            ]),
+        );
+    }
+    update(&mut s, Action::StartEndpoint);
+    update(
+        &mut s,
+        Action::EndpointStarted {
+            generation: 1,
+            address: "127.0.0.1:40123".into(),
+        },
+    );
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert_shows(
+            &lines,
+            &[
+                "Endpoints (2)",
+                "local *",
+                " up ",
+                "down",
+                "127.0.0.1:40123",
+                "v1 90% · v2 10%",
+                "2.0",
+                "2.5%",
+                "0.8",
+                "local endpoint up at http://127.0.0.1:40123",
+                "CPU",
+                "memory 48 MiB",
+            ],
             "endpoints",
+        );
+        // The sparkline draws bars.
+        assert!(
+            lines.iter().any(|l| l.contains('█') || l.contains('▇')),
+            "{}",
+            lines.join("\n")
         );
     }
     update(&mut s, Action::TabMonitoring);

@@ -7,7 +7,7 @@ use cerebro::train::ModelKind;
 use super::action::Action;
 use super::app::{Dialog, GateStatus, Input, Overlay, State, Tab};
 use super::effects::Effect;
-use super::tabs::{data, experiments, jobs, registry};
+use super::tabs::{data, endpoints, experiments, jobs, registry};
 use super::widgets::command::{self, Command, Known};
 use super::widgets::table::Cursor;
 
@@ -20,6 +20,7 @@ pub fn startup() -> Vec<Effect> {
         Effect::LoadRuns,
         Effect::LoadModels,
         Effect::LoadDataVersions,
+        Effect::LoadEndpoints,
     ]
 }
 
@@ -27,11 +28,20 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     if let Action::Tick = action {
         state.ticks += 1;
         let live = state.jobs.running() > 0 || state.experiments.running() > 0;
-        return if live && state.ticks.is_multiple_of(LIVE_RELOAD_TICKS) {
-            vec![Effect::LoadRuns]
-        } else {
-            Vec::new()
-        };
+        // Endpoint status is read every tick: heartbeats arrive once a second.
+        let mut effects = vec![Effect::LoadEndpoints];
+        if live && state.ticks.is_multiple_of(LIVE_RELOAD_TICKS) {
+            effects.push(Effect::LoadRuns);
+        }
+        return effects;
+    }
+    if let Action::EndpointsLoaded(list) = action {
+        // An idle session with no endpoints is not redrawn every second.
+        if !(list.is_empty() && state.endpoints.endpoints.is_empty() && state.endpoints.loaded) {
+            state.dirty = true;
+        }
+        endpoints::on_endpoints(state, list);
+        return Vec::new();
     }
     state.dirty = true;
     match action {
@@ -98,6 +108,17 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 Err(e) => state.error(e),
             }
             vec![Effect::LoadModels]
+        }
+        Action::EndpointStarted {
+            generation,
+            address,
+        } => {
+            endpoints::on_started(state, generation, address);
+            vec![Effect::LoadEndpoints]
+        }
+        Action::EndpointStopped { generation, result } => {
+            endpoints::on_stopped(state, generation, result);
+            vec![Effect::LoadEndpoints]
         }
         Action::Done { message, error } => {
             if error {
@@ -169,7 +190,8 @@ fn on_key(state: &mut State, action: Action) -> Vec<Effect> {
                 Tab::Experiments => experiments::on_key(state, &other),
                 Tab::Registry => registry::on_key(state, &other),
                 Tab::Jobs => jobs::on_key(state, &other),
-                Tab::Endpoints | Tab::Monitoring => Vec::new(),
+                Tab::Endpoints => endpoints::on_key(state, &other),
+                Tab::Monitoring => Vec::new(),
             };
             // Esc with nothing else to close clears the message line.
             if matches!(other, Action::Back) && had_status && effects.is_empty() {
@@ -214,6 +236,7 @@ fn filter_cursor(state: &mut State) -> Option<&mut Cursor> {
             registry::Focus::Versions => &mut state.registry.versions_cursor,
         }),
         Tab::Jobs => Some(&mut state.jobs.cursor),
+        Tab::Endpoints => Some(&mut state.endpoints.cursor),
         _ => None,
     }
 }
@@ -787,7 +810,11 @@ mod tests {
         // Live status: runs reload every other tick while something runs, without a redraw.
         s.dirty = false;
         let ticks: Vec<Effect> = (0..4).flat_map(|_| update(&mut s, Action::Tick)).collect();
-        assert_eq!(ticks.len(), 2);
+        let reloads = ticks
+            .iter()
+            .filter(|e| matches!(e, Effect::LoadRuns))
+            .count();
+        assert_eq!(reloads, 2);
         assert!(!s.dirty);
         update(&mut s, Action::TabJobs);
         let e = update(&mut s, Action::CancelJob);

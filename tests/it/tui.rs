@@ -102,7 +102,7 @@ fn tui_switches_tabs_shows_a_trained_run_and_quits_cleanly() {
     press("3");
     screen.wait_for("No registered models", 10);
     press("4");
-    screen.wait_for("Endpoints are not shown here yet", 10);
+    screen.wait_for("No endpoints yet", 10);
     press("6");
     screen.wait_for("No jobs yet", 10);
     press("?");

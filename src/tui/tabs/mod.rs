@@ -1,6 +1,7 @@
 //! One module per tab: its state, how it reacts to actions, and how it renders from `&State`.
 
 pub mod data;
+pub mod endpoints;
 pub mod experiments;
 pub mod jobs;
 pub mod placeholder;

@@ -1,6 +1,5 @@
-//! Endpoints and Monitoring: their cores (serving, monitoring) are still being built, so these
-//! tabs say plainly what will appear and how to get it. They show no numbers until the core
-//! provides real ones.
+//! Monitoring: its core is still being built, so this tab says plainly what will appear and how
+//! to get it. It shows no numbers until the core provides real ones.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -11,33 +10,18 @@ use crate::tui::app::{State, Tab};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, tab: Tab) {
     let theme = &state.theme;
-    let (headline, what, how): (&str, &[&str], &[&str]) = match tab {
-        Tab::Endpoints => (
-            "Endpoints are not shown here yet.",
-            &[
-                "This tab will show each endpoint's status, address, served model versions and",
-                "traffic split, request rate, error rate, p50/p99 latency, and CPU and memory",
-                "over the last minutes; start and stop the local endpoint and change the",
-                "challenger share from here.",
-            ],
-            &[
-                "Start an endpoint with `cerebro serve` in another terminal; this tab will",
-                "list it once endpoint status is wired into the TUI.",
-            ],
-        ),
-        _ => (
-            "No inference logs monitored yet.",
-            &[
-                "This tab will show per-feature drift (test, value, threshold, status), the",
-                "selected feature's drift across windows, baseline vs current histograms,",
-                "prediction drift, realised and estimated quality over time, and the alerts.",
-            ],
-            &[
-                "It needs a running endpoint (`cerebro serve`) writing inference logs, or the",
-                "monitoring simulator; both arrive with the monitoring milestone.",
-            ],
-        ),
-    };
+    let (headline, what, how): (&str, &[&str], &[&str]) = (
+        "No inference logs monitored yet.",
+        &[
+            "This tab will show per-feature drift (test, value, threshold, status), the",
+            "selected feature's drift across windows, baseline vs current histograms,",
+            "prediction drift, realised and estimated quality over time, and the alerts.",
+        ],
+        &[
+            "It needs a running endpoint (`cerebro serve`) writing inference logs, or the",
+            "monitoring simulator; both arrive with the monitoring milestone.",
+        ],
+    );
     let mut lines = vec![
         Line::from(Span::styled(headline, theme.get("title"))),
         Line::from(""),

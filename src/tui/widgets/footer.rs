@@ -57,6 +57,7 @@ fn current_filter(state: &State) -> String {
             }
         },
         Tab::Jobs => state.jobs.cursor.filter.clone(),
+        Tab::Endpoints => state.endpoints.cursor.filter.clone(),
         _ => String::new(),
     }
 }

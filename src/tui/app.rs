@@ -15,6 +15,9 @@ use super::tabs::jobs::JobsState;
 use super::tabs::registry::RegistryState;
 use super::theme::Theme;
 
+/// Endpoint status lights shown per model in the header.
+pub const HEADER_LIGHTS: usize = 3;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     Data,
@@ -209,6 +212,26 @@ impl State {
         }
         out.push(self.tab.context());
         out.push(Context::Global);
+        out
+    }
+
+    /// The endpoints serving `model`, for the header's status lights: up ones first, then
+    /// stale, then down, at most [`HEADER_LIGHTS`].
+    pub fn endpoint_lights(&self, model: &str) -> Vec<(String, String)> {
+        let rank = |s: &str| match s {
+            "up" => 0,
+            "stale" => 1,
+            _ => 2,
+        };
+        let mut out: Vec<(String, String)> = self
+            .endpoints
+            .endpoints
+            .iter()
+            .filter(|e| e.model == model)
+            .map(|e| (e.name.clone(), e.state.clone()))
+            .collect();
+        out.sort_by_key(|(_, s)| rank(s));
+        out.truncate(HEADER_LIGHTS);
         out
     }
 

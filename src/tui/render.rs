@@ -53,7 +53,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
     }
 }
 
-/// `cerebro · WORKSPACE │ MODEL: Production vN ... │ jobs: N running`.
+/// `cerebro · WORKSPACE │ MODEL: Production vN ● ENDPOINT up ... │ jobs: N running`.
 fn header_line(state: &State) -> Line<'static> {
     let theme = &state.theme;
     let mut spans = vec![
@@ -78,6 +78,10 @@ fn header_line(state: &State) -> Line<'static> {
                 theme.get("production"),
             )),
             None => spans.push(Span::styled("no Production", theme.get("dim"))),
+        }
+        for (endpoint, endpoint_state) in state.endpoint_lights(name) {
+            spans.push(Span::raw(format!(" ● {endpoint} ")));
+            spans.push(endpoints::light(state, &endpoint_state));
         }
     }
     spans.push(Span::styled(" │ ", theme.get("border")));

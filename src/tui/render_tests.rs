@@ -382,6 +382,14 @@ fn endpoints_tab_lists_status_split_rates_latency_and_sparklines() {
             lines.join("\n")
         );
     }
+    // The header's status lights: the up endpoint first.
+    for (w, h) in SIZES {
+        let header = &screen(&s, w, h)[0];
+        assert!(
+            header.contains("characters: Production v1 ● local up ● old down"),
+            "{header}"
+        );
+    }
     update(&mut s, Action::TabMonitoring);
     for (w, h) in SIZES {
         assert_shows(

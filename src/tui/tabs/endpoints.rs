@@ -604,6 +604,28 @@ mod tests {
     }
 
     #[test]
+    fn header_lights_put_up_endpoints_first_and_keep_a_few() {
+        let mut s = state();
+        update(
+            &mut s,
+            Action::EndpointsLoaded(vec![
+                endpoint("a", "down", 1),
+                endpoint("b", "stale", 1),
+                endpoint("c", "down", 1),
+                endpoint("d", "up", 1),
+                endpoint("e", "down", 1),
+            ]),
+        );
+        let lights: Vec<String> = s
+            .endpoint_lights("characters")
+            .into_iter()
+            .map(|(n, st)| format!("{n} {st}"))
+            .collect();
+        assert_eq!(lights, ["d up", "b stale", "a down"]);
+        assert!(s.endpoint_lights("other").is_empty());
+    }
+
+    #[test]
     fn rates_and_split() {
         let e = endpoint("a", "up", 1);
         assert_eq!(request_rate(&e), 2.0);

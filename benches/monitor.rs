@@ -1,0 +1,151 @@
+//! Drift benchmarks, the Rust side of `bench/monitor.sh`.
+//!
+//! - `monitor/drift_1m_x10`: every drift statistic (PSI, KS, normalised Wasserstein for the
+//!   numeric columns; PSI, chi-square, Jensen–Shannon for the categorical ones) for 10 columns (6
+//!   numeric, 4 categorical) of a 1,000,000-row current window against a 1,000,000-row baseline,
+//!   from raw current values: binning the window (one branchless search per value on the
+//!   baseline's percentile edges, categories already as codes) is inside the timed loop, building
+//!   the baseline (done once per model version) is outside. Single thread.
+//! - `monitor/drift_from_counts_x10`: the same statistics from window counts already aggregated
+//!   by ingestion — what `cerebro monitor drift` pays per window.
+//!
+//! Data as `../shared/peers/evidently_drift.py` makes it: numeric N(0,1) in the baseline and
+//! N(shift·(i mod 2), 1) in the window; categories a–d with p = (0.5, 0.3, 0.15, 0.05), rolled
+//! by one for odd columns in the window.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use cerebro::monitor::stats::{
+    ColumnDrift, NumericBaseline, NumericCounts, categorical_drift, numeric_drift,
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const ROWS: usize = 1_000_000;
+
+fn normal(rng: &mut StdRng, mean: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|_| {
+            let (u, v): (f64, f64) = (rng.r#gen::<f64>().max(1e-300), rng.r#gen());
+            mean + (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        })
+        .collect()
+}
+
+fn categories(rng: &mut StdRng, roll: usize, n: usize) -> Vec<u32> {
+    let p = [0.5, 0.3, 0.15, 0.05];
+    let cum: Vec<f64> = (0..4)
+        .scan(0.0, |s, i| {
+            *s += p[(i + 4 - roll) % 4];
+            Some(*s)
+        })
+        .collect();
+    (0..n)
+        .map(|_| {
+            let u: f64 = rng.r#gen();
+            cum.iter().position(|c| u < *c).unwrap_or(3) as u32
+        })
+        .collect()
+}
+
+struct Frame {
+    numeric: Vec<Vec<f64>>,
+    categorical: Vec<Vec<u32>>,
+}
+
+fn frame(rng: &mut StdRng, shift: usize) -> Frame {
+    Frame {
+        numeric: (0..6)
+            .map(|i| normal(rng, (shift * (i % 2)) as f64, ROWS))
+            .collect(),
+        categorical: (0..4)
+            .map(|i| categories(rng, shift * (i % 2), ROWS))
+            .collect(),
+    }
+}
+
+fn count_codes(codes: &[u32], k: usize) -> Vec<u64> {
+    let mut c = vec![0u64; k];
+    for &x in codes {
+        c[x as usize] += 1;
+    }
+    c
+}
+
+fn drift_raw(base: &[NumericBaseline], base_cat: &[Vec<u64>], cur: &Frame) -> Vec<ColumnDrift> {
+    let mut out = Vec::with_capacity(10);
+    for (b, values) in base.iter().zip(&cur.numeric) {
+        let mut counts = NumericCounts::empty();
+        b.binner().add(values, &mut counts);
+        out.push(numeric_drift(b, &counts, None, None));
+    }
+    for (b, codes) in base_cat.iter().zip(&cur.categorical) {
+        out.push(categorical_drift(b, &count_codes(codes, 4), 0, None, None));
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(0);
+    let reference = frame(&mut rng, 0);
+    let current = frame(&mut rng, 1);
+    let base: Vec<NumericBaseline> = reference
+        .numeric
+        .iter()
+        .map(|v| NumericBaseline::from_values(v))
+        .collect();
+    let base_cat: Vec<Vec<u64>> = reference
+        .categorical
+        .iter()
+        .map(|c| count_codes(c, 4))
+        .collect();
+
+    let result = drift_raw(&base, &base_cat, &current);
+    let drifted: Vec<bool> = result.iter().map(|d| d.drifted).collect();
+    // Odd columns are shifted; even ones are not.
+    assert_eq!(
+        drifted,
+        [
+            false, true, false, true, false, true, false, true, false, true
+        ]
+    );
+
+    let mut g = c.benchmark_group("monitor");
+    g.sample_size(20).measurement_time(Duration::from_secs(8));
+    g.bench_function("drift_1m_x10", |b| {
+        b.iter(|| black_box(drift_raw(&base, &base_cat, black_box(&current))))
+    });
+
+    let counts: Vec<NumericCounts> = base
+        .iter()
+        .zip(&current.numeric)
+        .map(|(b, v)| {
+            let mut c = NumericCounts::empty();
+            b.binner().add(v, &mut c);
+            c
+        })
+        .collect();
+    let cat_counts: Vec<Vec<u64>> = current
+        .categorical
+        .iter()
+        .map(|c| count_codes(c, 4))
+        .collect();
+    g.bench_function("drift_from_counts_x10", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(10);
+            for (b, c) in base.iter().zip(&counts) {
+                out.push(numeric_drift(b, c, None, None));
+            }
+            for (b, c) in base_cat.iter().zip(&cat_counts) {
+                out.push(categorical_drift(b, c, 0, None, None));
+            }
+            black_box(out)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

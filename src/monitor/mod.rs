@@ -2,5 +2,8 @@
 //!
 //! - [`stats`]: drift statistics (PSI, KS, Wasserstein, chi-square, Jensen–Shannon), the
 //!   per-column test choice and the dataset-drift rule, on raw samples and on binned windows.
+//! - [`ingest`]: exactly-once ingestion of the inference log into per-window aggregates in the
+//!   store.
 
+pub mod ingest;
 pub mod stats;

@@ -194,6 +194,48 @@ const MIGRATIONS: &[&str] = &[
         stats          TEXT NOT NULL   -- JSON of serve::status::EndpointStats
     );
     "#,
+    // 4: monitoring: inference-log ingestion offsets, window aggregates, quarantined lines.
+    r#"
+    -- How far each inference-log file has been ingested. Updated in the same transaction as the
+    -- aggregates its lines fed, so every complete line is counted exactly once.
+    CREATE TABLE monitor_files (
+        path        TEXT PRIMARY KEY,
+        identity    TEXT NOT NULL,     -- device:inode; a different one means the file was replaced
+        offset      INTEGER NOT NULL,  -- bytes consumed (always just after a newline)
+        lines       INTEGER NOT NULL,  -- complete lines consumed
+        corrupt     INTEGER NOT NULL DEFAULT 0,
+        resets      INTEGER NOT NULL DEFAULT 0,  -- times truncated or replaced and read again
+        deleted_at  INTEGER,
+        updated_at  INTEGER NOT NULL
+    );
+
+    -- One row per endpoint, model version, granularity and window start (unix ms).
+    CREATE TABLE monitor_windows (
+        endpoint        TEXT NOT NULL,
+        model           TEXT NOT NULL,
+        version         INTEGER NOT NULL,  -- 0 when the line names none (failed requests)
+        granularity_ms  INTEGER NOT NULL,
+        window_start    INTEGER NOT NULL,
+        requests        INTEGER NOT NULL,
+        errors          INTEGER NOT NULL,
+        records         INTEGER NOT NULL,
+        latency_sum_us  INTEGER NOT NULL,
+        latency_max_us  INTEGER NOT NULL,
+        aggregates      TEXT NOT NULL,     -- JSON of monitor::ingest::WindowAggregates
+        PRIMARY KEY (endpoint, model, version, granularity_ms, window_start)
+    ) WITHOUT ROWID;
+
+    -- Lines that did not parse, kept with their place for inspection.
+    CREATE TABLE monitor_quarantine (
+        path       TEXT NOT NULL,
+        line       INTEGER NOT NULL,  -- 1-based
+        offset     INTEGER NOT NULL,
+        error      TEXT NOT NULL,
+        text       TEXT NOT NULL,     -- the line, cut at 4 KiB
+        at         INTEGER NOT NULL,
+        PRIMARY KEY (path, line, offset)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -246,8 +288,9 @@ mod tests {
                 |row| row.get(0),
             )
             .unwrap();
-        // 9 tracking tables, 4 registry tables, endpoints and sqlite_sequence (AUTOINCREMENT).
-        assert_eq!(tables, 15);
+        // 9 tracking tables, 4 registry tables, endpoints, 3 monitoring tables and
+        // sqlite_sequence (AUTOINCREMENT).
+        assert_eq!(tables, 18);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod course;
 mod demo;
 mod jobs;
 mod marvel;
+mod monitor;
 mod registry;
 mod runs;
 mod serving;

@@ -1,0 +1,166 @@
+//! Inference-log ingestion: exactly once across pieces, torn lines, restarts, corrupt lines,
+//! truncation, replacement and deletion.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use cerebro::monitor::ingest::{FeatureCounts, FeatureProfile, Ingestor, Profile};
+use cerebro::store::SqliteStore;
+
+const MINUTE: i64 = 60_000;
+
+fn line(i: u64) -> String {
+    format!(
+        "{{\"request_id\":\"r{i}\",\"client_request_id\":null,\"timestamp_ms\":{},\"endpoint\":\"churn\",\
+         \"model\":\"m\",\"version\":2,\"arm\":\"primary\",\"status\":{},\"latency_us\":{},\
+         \"inputs\":[{{\"id\":\"{i}\",\"x\":{},\"c\":\"{}\"}}],\"predictions\":[{}],\
+         \"probabilities\":[{}],\"unseen_categories\":0}}\n",
+        1_700_000_000_000u64 + i * 7_000,
+        if i % 10 == 9 { 500 } else { 200 },
+        100 + i,
+        i % 50,
+        ["a", "b", "c"][(i % 3) as usize],
+        i % 2,
+        (i % 100) as f64 / 100.0,
+    )
+}
+
+fn ingestor(db: &Path) -> Ingestor {
+    let profile = Arc::new(Profile {
+        features: vec![
+            FeatureProfile::numeric("x", &(0..50).map(f64::from).collect::<Vec<_>>()),
+            FeatureProfile::categorical("c", &[Some("a"), Some("b")]),
+        ],
+    });
+    Ingestor::open(
+        db,
+        &[MINUTE, 60 * MINUTE],
+        Box::new(move |model, version| (model == "m" && version == 2).then(|| profile.clone())),
+    )
+    .unwrap()
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// (requests, errors, records, numeric rows + nulls of x, c counted + unseen) over one
+/// granularity.
+fn totals(ing: &Ingestor, granularity: i64) -> (u64, u64, u64, u64, u64) {
+    let mut t = (0, 0, 0, 0, 0);
+    for (_, w) in ing.windows(granularity).unwrap() {
+        t.0 += w.requests;
+        t.1 += w.errors;
+        t.2 += w.records;
+        if let Some(FeatureCounts::Numeric { counts, nulls, .. }) = w.aggregates.features.get("x") {
+            t.3 += counts.iter().sum::<u64>() + nulls;
+        }
+        if let Some(FeatureCounts::Categorical {
+            counts,
+            unseen,
+            nulls,
+        }) = w.aggregates.features.get("c")
+        {
+            t.4 += counts.iter().sum::<u64>() + unseen + nulls;
+        }
+    }
+    t
+}
+
+#[test]
+fn ingestion_counts_every_complete_line_once_across_pieces_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let logs = dir.path().join("inference");
+    let endpoint = logs.join("churn");
+    std::fs::create_dir_all(&endpoint).unwrap();
+    let first = endpoint.join("1700000000000-10-0000.jsonl");
+    let all: Vec<String> = (0..300).map(line).collect();
+
+    // Piece 1: 100 lines and half of line 101.
+    append(&first, &all[..100].concat());
+    let (head, tail) = all[100].split_at(40);
+    append(&first, head);
+    let mut ing = ingestor(store.db_path());
+    let r = ing.ingest_dir(&logs).unwrap();
+    assert_eq!((r.lines, r.corrupt), (100, 0));
+    assert_eq!(r.waiting_bytes, 40);
+    assert_eq!(totals(&ing, MINUTE).0, 100);
+
+    // Nothing new: a second pass adds nothing.
+    let r = ing.ingest_dir(&logs).unwrap();
+    assert_eq!(r.lines, 0);
+    assert_eq!(totals(&ing, MINUTE).0, 100);
+
+    // Piece 2: the torn line completed, 99 more lines and a garbage line at line 201.
+    append(&first, tail);
+    append(&first, &all[101..200].concat());
+    append(&first, "{\"timestamp_ms\": garbage\n");
+    let r = ing.ingest_dir(&logs).unwrap();
+    assert_eq!((r.lines, r.corrupt), (101, 1));
+
+    // Restart: a new handle on the same store, and a second, rotated file.
+    drop(ing);
+    let second = endpoint.join("1700000900000-10-0001.jsonl");
+    append(&second, &all[200..300].concat());
+    let mut ing = ingestor(store.db_path());
+    let r = ing.ingest_dir(&logs).unwrap();
+    assert_eq!((r.lines, r.corrupt), (100, 0));
+    let r = ing.ingest_dir(&logs).unwrap();
+    assert_eq!((r.lines, r.corrupt), (0, 0));
+
+    let errors = (0..300).filter(|i| i % 10 == 9).count() as u64;
+    for g in [MINUTE, 60 * MINUTE] {
+        assert_eq!(
+            totals(&ing, g),
+            (300, errors, 300, 300, 300),
+            "granularity {g}"
+        );
+    }
+    let q = ing.quarantine().unwrap();
+    assert_eq!(q.len(), 1);
+    assert!(q[0].0.ends_with("1700000000000-10-0000.jsonl"));
+    assert_eq!(q[0].1, 201);
+
+    // Deleted: counts stay, the file is reported once.
+    std::fs::remove_file(&first).unwrap();
+    let r = ing.ingest_dir(&logs).unwrap();
+    assert_eq!(r.deleted, 1);
+    assert_eq!(totals(&ing, MINUTE).0, 300);
+
+    // Truncated and rewritten: read again from the start.
+    std::fs::write(&second, all[..5].concat()).unwrap();
+    let r = ing.ingest_dir(&logs).unwrap();
+    assert_eq!((r.resets, r.lines), (1, 5));
+    assert_eq!(totals(&ing, MINUTE).0, 305);
+}
+
+#[test]
+fn a_line_missing_a_required_field_is_quarantined_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let logs = dir.path().join("inference");
+    std::fs::create_dir_all(&logs).unwrap();
+    let path = logs.join("1700000000000-1-0000.jsonl");
+    // Line 2 lacks `status`; line 3 is not JSON.
+    let text = format!(
+        "{}{}\nnot json at all\n{}",
+        line(0),
+        line(1).trim_end().replace("\"status\":200,", ""),
+        line(2)
+    );
+    append(&path, &text);
+    let mut ing = ingestor(store.db_path());
+    let r = ing.ingest_dir(&logs).unwrap();
+    assert_eq!((r.lines, r.corrupt), (4, 2));
+    let lines: Vec<u64> = ing.quarantine().unwrap().iter().map(|q| q.1).collect();
+    assert_eq!(lines, [2, 3]);
+    assert_eq!(totals(&ing, MINUTE).0, 2);
+}

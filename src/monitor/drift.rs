@@ -1,0 +1,231 @@
+//! Drift of a window against a model version's baseline: each feature's statistics and test
+//! verdict (`stats`), and dataset drift when the share of drifted features reaches a threshold.
+//!
+//! The baseline [`Profile`] is built from the training table of the data version the served
+//! model was trained on ([`profile_from_table`]); the window is what ingestion aggregated
+//! (`ingest::WindowAggregates`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::ingest::{FeatureCounts, FeatureProfile, Profile, WindowAggregates};
+use super::stats::{
+    ColumnDrift, NumericCounts, StatTest, categorical_drift, dataset_drift, numeric_drift,
+};
+use crate::train::artifact::Signature;
+use crate::train::encode::FeatureTable;
+
+/// Evidently's default share of drifted features that makes the dataset drifted.
+pub const DEFAULT_DRIFT_SHARE: f64 = 0.5;
+
+/// A per-feature override of the test and its threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TestOverride {
+    pub test: StatTest,
+    pub threshold: Option<f64>,
+}
+
+/// Drift of one window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftReport {
+    /// Features in profile order; a feature the window has no counts for is left out.
+    pub features: Vec<(String, ColumnDrift)>,
+    pub drifted: usize,
+    pub share: f64,
+    pub threshold: f64,
+    pub dataset_drift: bool,
+}
+
+/// The baseline profile of a training table: numeric features on percentile bins, categorical
+/// ones as category counts (a missing value is null, not a category).
+pub fn profile_from_table(sig: &Signature, table: &FeatureTable) -> Profile {
+    let mut features = Vec::new();
+    for (name, values) in sig.numeric.iter().zip(&table.numeric) {
+        let v: Vec<f64> = values.iter().map(|x| x.unwrap_or(f64::NAN)).collect();
+        features.push(FeatureProfile::numeric(name, &v));
+    }
+    for (name, values) in sig.categorical.iter().zip(&table.categorical) {
+        let v: Vec<Option<&str>> = values.iter().map(|x| x.as_deref()).collect();
+        features.push(FeatureProfile::categorical(name, &v));
+    }
+    Profile { features }
+}
+
+/// Drift of `window` against `profile`, with optional per-feature test overrides.
+pub fn window_drift(
+    profile: &Profile,
+    window: &WindowAggregates,
+    overrides: &BTreeMap<String, TestOverride>,
+    drift_share: f64,
+) -> DriftReport {
+    let mut features = Vec::new();
+    for f in &profile.features {
+        let Some(counts) = window.features.get(f.name()) else {
+            continue;
+        };
+        let o = overrides.get(f.name());
+        let (test, threshold) = (o.map(|o| o.test), o.and_then(|o| o.threshold));
+        let d = match (f, counts) {
+            (FeatureProfile::Numeric { baseline, .. }, FeatureCounts::Numeric { .. }) => {
+                let c: NumericCounts = counts.numeric_counts().expect("numeric counts");
+                numeric_drift(baseline, &c, test, threshold)
+            }
+            (
+                FeatureProfile::Categorical { counts: base, .. },
+                FeatureCounts::Categorical {
+                    counts: cur,
+                    nulls,
+                    unseen,
+                },
+            ) => {
+                // Unseen values form one extra category the baseline never had.
+                let mut cur = cur.clone();
+                cur.resize(base.len(), 0);
+                cur.push(*unseen);
+                categorical_drift(base, &cur, *nulls, test, threshold)
+            }
+            _ => continue,
+        };
+        features.push((f.name().to_string(), d));
+    }
+    let tested: Vec<&ColumnDrift> = features
+        .iter()
+        .map(|f| &f.1)
+        .filter(|d| d.rows > 0)
+        .collect();
+    let drifted = tested.iter().filter(|d| d.drifted).count();
+    let share = if tested.is_empty() {
+        0.0
+    } else {
+        drifted as f64 / tested.len() as f64
+    };
+    DriftReport {
+        dataset_drift: dataset_drift(drifted, tested.len(), drift_share),
+        features,
+        drifted,
+        share,
+        threshold: drift_share,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig() -> Signature {
+        Signature {
+            numeric: vec!["x".into()],
+            categorical: vec!["c".into()],
+            id: None,
+            target: "y".into(),
+            positive: "1".into(),
+        }
+    }
+
+    fn table(shift: f64, skew: bool, rows: usize) -> FeatureTable {
+        FeatureTable {
+            rows,
+            numeric: vec![
+                (0..rows)
+                    .map(|i| Some((i % 997) as f64 / 10.0 + shift))
+                    .collect(),
+            ],
+            categorical: vec![
+                (0..rows)
+                    .map(|i| {
+                        let k = if skew { i % 10 < 7 } else { i % 2 == 0 };
+                        Some(if k { "a".to_string() } else { "b".to_string() })
+                    })
+                    .collect(),
+            ],
+        }
+    }
+
+    /// Aggregates a table as ingestion would.
+    fn window(profile: &Profile, t: &FeatureTable) -> WindowAggregates {
+        let mut w = WindowAggregates::default();
+        for f in &profile.features {
+            let counts = match f {
+                FeatureProfile::Numeric { baseline, .. } => {
+                    let mut c = NumericCounts::empty();
+                    let v: Vec<f64> = t.numeric[0].iter().map(|x| x.unwrap()).collect();
+                    baseline.binner().add(&v, &mut c);
+                    FeatureCounts::Numeric {
+                        counts: c.counts,
+                        nulls: 0,
+                        min: Some(c.min),
+                        max: Some(c.max),
+                    }
+                }
+                FeatureProfile::Categorical { categories, .. } => {
+                    let mut counts = vec![0; categories.len()];
+                    for v in &t.categorical[0] {
+                        let i = categories
+                            .iter()
+                            .position(|c| Some(c) == v.as_ref())
+                            .unwrap();
+                        counts[i] += 1;
+                    }
+                    FeatureCounts::Categorical {
+                        counts,
+                        nulls: 0,
+                        unseen: 0,
+                    }
+                }
+            };
+            w.features.insert(f.name().to_string(), counts);
+        }
+        w
+    }
+
+    #[test]
+    fn scaled_and_skewed_windows_drift_a_like_one_does_not() {
+        let profile = profile_from_table(&sig(), &table(0.0, false, 5000));
+        let none = BTreeMap::new();
+        let same = window_drift(
+            &profile,
+            &window(&profile, &table(0.0, false, 3000)),
+            &none,
+            0.5,
+        );
+        assert_eq!(same.drifted, 0, "{same:?}");
+        assert!(!same.dataset_drift);
+        let moved = window_drift(
+            &profile,
+            &window(&profile, &table(30.0, true, 3000)),
+            &none,
+            0.5,
+        );
+        assert_eq!(moved.drifted, 2, "{moved:?}");
+        assert!(moved.dataset_drift);
+        // 5000 baseline rows: distances decide.
+        assert_eq!(moved.features[0].1.test, StatTest::Wasserstein);
+        assert_eq!(moved.features[1].1.test, StatTest::JensenShannon);
+        // An override to PSI with a high threshold silences the numeric feature.
+        let o = BTreeMap::from([(
+            "x".to_string(),
+            TestOverride {
+                test: StatTest::Psi,
+                threshold: Some(100.0),
+            },
+        )]);
+        let r = window_drift(
+            &profile,
+            &window(&profile, &table(30.0, true, 3000)),
+            &o,
+            0.5,
+        );
+        assert_eq!(r.drifted, 1);
+        assert!(r.dataset_drift);
+        assert!(
+            !window_drift(
+                &profile,
+                &window(&profile, &table(30.0, true, 3000)),
+                &o,
+                0.6
+            )
+            .dataset_drift
+        );
+    }
+}

@@ -11,6 +11,8 @@
 //!   trail, rollback, lineage, export and import.
 //! - [`track`]: the run lifecycle around a fit: lineage, environment, heartbeat, reproduction.
 //! - [`jobs`]: background jobs with progress events, cancellation and bounded sweeps.
+//! - [`demo`]: the workbench demo on an empty workspace: demo data, a few modest training
+//!   requests, and registering and promoting the best run.
 //! - [`env`]: the environment recorded with each run (versions, host, user, git state).
 //! - [`serve`]: the serving endpoint: MLflow-compatible REST API, A/B traffic split, hot reload,
 //!   inference log, Prometheus metrics and endpoint status in the store.
@@ -18,6 +20,7 @@
 
 pub mod config;
 pub mod data;
+pub mod demo;
 pub mod env;
 pub mod error;
 pub mod jobs;

@@ -53,6 +53,7 @@ pub enum Action {
     StopEndpoint,
     ShareUp,
     ShareDown,
+    Demo,
     // Dialogs and text input (bindable).
     Confirm,
     Submit,
@@ -104,6 +105,10 @@ pub enum Action {
         generation: u64,
         result: Result<String, String>,
     },
+    /// The demo's training jobs were queued (or the demo could not start).
+    DemoQueued(Result<Vec<JobId>, String>),
+    /// The demo's best run was registered and promoted: model and version.
+    DemoRegistered(Result<(String, i64), String>),
     /// Background work finished: a message for the status line, and whether it was an error.
     Done {
         message: String,
@@ -183,6 +188,11 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
         "share_down",
         Action::ShareDown,
         "challenger share -10% (restarts it)",
+    ),
+    (
+        "demo",
+        Action::Demo,
+        "empty workspace: train, register, promote and serve a demo model",
     ),
     ("confirm", Action::Confirm, "confirm"),
     ("submit", Action::Submit, "submit the input"),

@@ -143,6 +143,8 @@ pub struct State {
     pub registry: RegistryState,
     pub endpoints: EndpointsState,
     pub jobs: JobsState,
+    /// The demo under way, if any.
+    pub demo: Option<super::demo::DemoPhase>,
 }
 
 impl State {
@@ -164,6 +166,7 @@ impl State {
             registry: RegistryState::default(),
             endpoints: EndpointsState::default(),
             jobs: JobsState::default(),
+            demo: None,
         }
     }
 

@@ -68,6 +68,10 @@ pub enum Effect {
         share: f64,
     },
     StopEndpoint,
+    /// Write the demo data if needed, prepare it and queue the demo's training jobs.
+    Demo,
+    /// Register the best of these runs as the workspace's model and promote it.
+    DemoRegister(Vec<String>),
 }
 
 /// The endpoint this runtime hosts: how to stop it and the task that serves it.
@@ -297,6 +301,14 @@ impl Runtime {
                     let _ = server.stop.send(());
                 }
             }
+            Effect::Demo => self.demo(),
+            Effect::DemoRegister(runs) => self.blocking(move |c| {
+                Action::DemoRegistered(open(c).and_then(|mut ws| {
+                    cerebro::demo::register_best(&mut ws, &runs)
+                        .map(|v| (v.name, v.version))
+                        .map_err(|e| e.to_string())
+                }))
+            }),
             Effect::CancelJob(id) => {
                 if let Some(h) = self.handles.lock().expect("not poisoned").get(&id) {
                     h.cancel();
@@ -346,6 +358,49 @@ impl Runtime {
                     let _ = tx.send(failed(format!("train: {e}")));
                 }
             }
+        });
+    }
+
+    /// Queues the demo's jobs (see `cerebro::demo`) and reports their ids.
+    fn demo(&self) {
+        let (config, tx, runner, handles) = self.parts();
+        let max_parallel = self.max_parallel;
+        tokio::spawn(async move {
+            let prepared = tokio::task::spawn_blocking(move || {
+                let mut ws = open(&config)?;
+                cerebro::demo::ensure_data(&ws).map_err(|e| e.to_string())?;
+                let mut specs = Vec::new();
+                for req in cerebro::demo::requests() {
+                    for mut spec in plan::specs(&ws.config, &req).map_err(|e| e.to_string())? {
+                        spec.tags
+                            .insert(cerebro::demo::TAG.to_string(), "true".to_string());
+                        specs.push(spec);
+                    }
+                }
+                let at_once = specs.len().min(max_parallel.max(1));
+                let ctx = plan::context(&mut ws, at_once).map_err(|e| e.to_string())?;
+                Ok::<_, String>((specs, ctx))
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            let result = prepared.map(|(specs, ctx)| {
+                let ctx = Arc::new(ctx);
+                specs
+                    .into_iter()
+                    .map(|spec| {
+                        let handle = runner.spawn_training(ctx.clone(), spec);
+                        let job = handle.id;
+                        handles.lock().expect("not poisoned").insert(job, handle);
+                        let _ = tx.send(Action::JobSubmitted {
+                            job,
+                            reproduces: None,
+                        });
+                        job
+                    })
+                    .collect()
+            });
+            let _ = tx.send(Action::DemoQueued(result));
         });
     }
 

@@ -12,6 +12,7 @@
 
 pub mod action;
 pub mod app;
+pub mod demo;
 pub mod effects;
 pub mod event_loop;
 pub mod keymap;

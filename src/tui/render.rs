@@ -85,6 +85,14 @@ fn header_line(state: &State) -> Line<'static> {
         }
     }
     spans.push(Span::styled(" │ ", theme.get("border")));
+    if let Some(phase) = &state.demo {
+        spans.push(Span::styled(phase.describe(), theme.get("running")));
+        spans.push(Span::styled(" │ ", theme.get("border")));
+    } else if super::demo::offered(state) {
+        spans.push(Span::styled("D", theme.get("key")));
+        spans.push(Span::raw(" runs the demo"));
+        spans.push(Span::styled(" │ ", theme.get("border")));
+    }
     let running = state.jobs.running();
     spans.push(if running > 0 {
         Span::styled(format!("jobs: {running} running"), theme.get("running"))

@@ -456,3 +456,23 @@ fn tiny_terminals_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn an_empty_workspace_offers_the_demo_and_shows_its_progress() {
+    let mut s = super::fixtures::state();
+    update(&mut s, Action::RunsLoaded(Vec::new()));
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert!(lines[0].contains("D runs the demo"), "{}", lines[0]);
+        assert_shows(&lines, &["press D for the demo"], "experiments, empty");
+    }
+    update(&mut s, Action::Demo);
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert!(
+            lines[0].contains("demo: preparing the data"),
+            "{}",
+            lines[0]
+        );
+    }
+}

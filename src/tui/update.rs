@@ -6,6 +6,7 @@ use cerebro::train::ModelKind;
 
 use super::action::Action;
 use super::app::{Dialog, GateStatus, Input, Overlay, State, Tab};
+use super::demo;
 use super::effects::Effect;
 use super::tabs::{data, endpoints, experiments, jobs, registry};
 use super::widgets::command::{self, Command, Known};
@@ -101,7 +102,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             jobs::on_submitted(state, job, reproduces);
             Vec::new()
         }
-        Action::Job(event) => jobs::on_event(state, event),
+        Action::Job(event) => {
+            let mut effects = jobs::on_event(state, event);
+            effects.extend(demo::check_jobs(state));
+            effects
+        }
+        Action::DemoQueued(result) => demo::on_queued(state, result),
+        Action::DemoRegistered(result) => demo::on_registered(state, result),
         Action::RegistryChanged(result) => {
             match result {
                 Ok(m) => state.info(m),
@@ -179,6 +186,7 @@ fn on_key(state: &mut State, action: Action) -> Vec<Effect> {
         Action::TabEndpoints => switch(state, Tab::Endpoints),
         Action::TabMonitoring => switch(state, Tab::Monitoring),
         Action::TabJobs => switch(state, Tab::Jobs),
+        Action::Demo => demo::start(state),
         Action::Refresh if state.tab != Tab::Data => {
             state.info("reloading from the store");
             startup()

@@ -133,6 +133,99 @@ fn tui_switches_tabs_shows_a_trained_run_and_quits_cleanly() {
     );
 }
 
+/// The demo on an empty copy of the demo workspace: `D` trains, registers, promotes and serves;
+/// within a minute the Endpoints tab shows the local endpoint up; `q` stops it (its status row
+/// then reads down) and exits 0.
+#[test]
+fn tui_demo_on_an_empty_workspace_serves_a_model_and_quit_stops_it() {
+    let ws = Workspace::with_config(
+        &std::fs::read_to_string(crate::common::repo().join("config.toml")).unwrap(),
+    );
+    ws.write(
+        "data/characters.csv",
+        &std::fs::read(crate::common::repo().join("data/characters.csv")).unwrap(),
+    );
+
+    let pty = native_pty_system();
+    let pair = pty
+        .openpty(PtySize {
+            rows: ROWS,
+            cols: COLS,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("a pseudo-terminal");
+    let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cerebro"));
+    cmd.arg("tui");
+    cmd.cwd(ws.path());
+    cmd.env_remove("CEREBRO_CONFIG");
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("NO_COLOR", "1");
+    let mut child = pair.slave.spawn_command(cmd).expect("cerebro tui starts");
+    drop(pair.slave);
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(
+        NonZeroU16::new(ROWS).unwrap(),
+        NonZeroU16::new(COLS).unwrap(),
+        0,
+    )));
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let feed = parser.clone();
+    let reading = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            feed.lock().unwrap().process(&buf[..n]);
+        }
+    });
+    let mut keys = pair.master.take_writer().unwrap();
+    let mut press = |k: &str| {
+        keys.write_all(k.as_bytes()).unwrap();
+        keys.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    };
+    let screen = Screen { parser };
+
+    screen.wait_for("D runs the demo", 15);
+    press("D");
+    screen.wait_for("demo: training 3 models", 30);
+    // Trained, registered, promoted, served: the UI moves to the Endpoints tab by itself.
+    screen.wait_for("local endpoint up at http://127.0.0.1:", 60);
+    screen.wait_for("characters: Production v1 ● local up", 10);
+    let text = screen.text();
+    assert!(text.contains("Endpoints (1)"), "{text}");
+
+    press("q");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("cerebro tui did not exit after q:\n{}", screen.text());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    drop(pair.master);
+    let _ = reading.join();
+
+    // The endpoint was stopped: its status row reads down (or stale), not up.
+    let out = ws.ok(&["endpoints", "list"]);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("local"))
+        .unwrap_or_else(|| panic!("no local endpoint row in\n{out}"));
+    assert!(
+        row.contains("down") || row.contains("stale"),
+        "the local endpoint still looks up: {row}"
+    );
+    let models = ws.ok(&["models", "list"]);
+    assert!(models.contains("characters"), "{models}");
+}
+
 /// The core (everything but `src/cli`, `src/tui` and `src/main.rs`) never touches the terminal.
 #[test]
 fn the_core_never_imports_ratatui_or_crossterm() {

@@ -423,7 +423,7 @@ fn render_list(frame: &mut Frame, area: Rect, state: &State) {
     let title = if !e.loaded {
         "Runs (loading…)".to_string()
     } else if e.runs.is_empty() {
-        "Runs: none yet (press t to train, or run `cerebro train`)".to_string()
+        "Runs: none yet (press D for the demo, t to train)".to_string()
     } else {
         format!(
             "Runs {}/{}{}{}",

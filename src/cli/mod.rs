@@ -9,6 +9,7 @@ mod runs;
 mod serve;
 mod train;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -61,7 +62,8 @@ pub enum Command {
     /// The model registry: versions, stages, aliases, the promotion gate, audit, rollback.
     #[command(subcommand)]
     Models(models::ModelsCommand),
-    /// Open the full-screen workbench (data, experiments, registry, jobs) on this workspace.
+    /// Open the full-screen workbench (data, experiments, registry, endpoints, jobs) on this
+    /// workspace; also what `cerebro` with no arguments does in a terminal.
     Tui,
     /// Serve the Production model over HTTP (MLflow-compatible) until Ctrl-C or SIGTERM.
     Serve(serve::ServeArgs),
@@ -80,7 +82,15 @@ pub struct JsonFlag {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        None => train::demo(&cli.config, false),
+        None if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() => {
+            crate::tui::run(&cli.config)
+        }
+        None => {
+            eprintln!(
+                "cerebro: not a terminal, so running the headless demo (`cerebro demo`); run `cerebro` in a terminal for the workbench"
+            );
+            train::demo(&cli.config, false)
+        }
         Some(Command::Demo(f)) => train::demo(&cli.config, f.json),
         Some(Command::Init { dir, force }) => init(&dir, force),
         Some(Command::DemoData { out }) => {

@@ -133,7 +133,8 @@ fn tui_switches_tabs_shows_a_trained_run_and_quits_cleanly() {
     );
 }
 
-/// The demo on an empty copy of the demo workspace: `D` trains, registers, promotes and serves;
+/// `cerebro` with no arguments in a terminal opens the workbench. The demo on an empty copy of
+/// the demo workspace: `D` trains, registers, promotes and serves;
 /// within a minute the Endpoints tab shows the local endpoint up; `q` stops it (its status row
 /// then reads down) and exits 0.
 #[test]
@@ -156,12 +157,11 @@ fn tui_demo_on_an_empty_workspace_serves_a_model_and_quit_stops_it() {
         })
         .expect("a pseudo-terminal");
     let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cerebro"));
-    cmd.arg("tui");
     cmd.cwd(ws.path());
     cmd.env_remove("CEREBRO_CONFIG");
     cmd.env("TERM", "xterm-256color");
     cmd.env("NO_COLOR", "1");
-    let mut child = pair.slave.spawn_command(cmd).expect("cerebro tui starts");
+    let mut child = pair.slave.spawn_command(cmd).expect("cerebro starts");
     drop(pair.slave);
     let parser = Arc::new(Mutex::new(vt100::Parser::new(
         NonZeroU16::new(ROWS).unwrap(),
@@ -224,6 +224,27 @@ fn tui_demo_on_an_empty_workspace_serves_a_model_and_quit_stops_it() {
     );
     let models = ws.ok(&["models", "list"]);
     assert!(models.contains("characters"), "{models}");
+}
+
+/// `cerebro` with no arguments and no terminal (CI, a pipe) runs the headless demo instead of
+/// the workbench, and says so on stderr.
+#[test]
+fn no_arguments_without_a_terminal_runs_the_headless_demo() {
+    let ws = Workspace::with_config(&small_config(""));
+    ws.write("data.csv", small_csv(200).as_bytes());
+    let out = ws
+        .cmd(&[])
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("not a terminal"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("model comparison"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// The core (everything but `src/cli`, `src/tui` and `src/main.rs`) never touches the terminal.

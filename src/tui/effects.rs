@@ -88,6 +88,8 @@ pub struct Runtime {
     handles: Arc<Mutex<HashMap<JobId, JobHandle>>>,
     max_parallel: usize,
     local: Arc<Mutex<Option<LocalServer>>>,
+    /// The store database, once known (endpoint status is read every tick).
+    status_db: Arc<std::sync::OnceLock<PathBuf>>,
 }
 
 fn open(config: &Path) -> Result<Workspace, String> {
@@ -115,6 +117,7 @@ impl Runtime {
             handles: Arc::new(Mutex::new(HashMap::new())),
             max_parallel,
             local: Arc::new(Mutex::new(None)),
+            status_db: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -280,17 +283,26 @@ impl Runtime {
                     Err(e) => failed(format!("checking the reproduction: {e}")),
                 }
             }),
-            Effect::LoadEndpoints => self.blocking(|c| {
-                let listed = open(c).and_then(|ws| {
-                    StatusTable::open(ws.store.db_path())
-                        .and_then(|t| t.list())
-                        .map_err(|e| e.to_string())
-                });
-                match listed {
-                    Ok(list) => Action::EndpointsLoaded(list),
-                    Err(e) => failed(format!("reading endpoint status: {e}")),
-                }
-            }),
+            Effect::LoadEndpoints => {
+                let db = self.status_db.clone();
+                self.blocking(move |c| {
+                    // Read every tick: open the workspace once, then only the database.
+                    let path = match db.get() {
+                        Some(p) => Ok(p.clone()),
+                        None => open(c)
+                            .map(|ws| db.get_or_init(|| ws.store.db_path().to_path_buf()).clone()),
+                    };
+                    let listed = path.and_then(|p| {
+                        StatusTable::open(&p)
+                            .and_then(|t| t.list())
+                            .map_err(|e| e.to_string())
+                    });
+                    match listed {
+                        Ok(list) => Action::EndpointsLoaded(list),
+                        Err(e) => failed(format!("reading endpoint status: {e}")),
+                    }
+                })
+            }
             Effect::StartEndpoint {
                 generation,
                 model,

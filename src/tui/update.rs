@@ -347,6 +347,14 @@ pub fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
             state.info("reloading from the store");
             startup()
         }
+        Ok(Command::Serve) => {
+            state.tab = Tab::Endpoints;
+            endpoints::on_key(state, &Action::StartEndpoint)
+        }
+        Ok(Command::Unserve) => {
+            state.tab = Tab::Endpoints;
+            endpoints::on_key(state, &Action::StopEndpoint)
+        }
         Ok(Command::Train(req)) => {
             state.info(format!("preparing data for {} training…", req.kind));
             state.tab = Tab::Jobs;

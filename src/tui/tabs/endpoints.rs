@@ -553,6 +553,16 @@ mod tests {
     }
 
     #[test]
+    fn the_command_line_serves_and_unserves() {
+        let mut s = loaded();
+        let e = crate::tui::update::run_command(&mut s, "serve");
+        assert_eq!(s.tab, Tab::Endpoints);
+        assert!(matches!(e.as_slice(), [Effect::StartEndpoint { .. }]));
+        let e = crate::tui::update::run_command(&mut s, "unserve");
+        assert!(matches!(e.as_slice(), [Effect::StopEndpoint]));
+    }
+
+    #[test]
     fn share_stays_between_0_and_1_and_waits_for_the_next_start() {
         let mut s = on_tab(loaded());
         for _ in 0..3 {

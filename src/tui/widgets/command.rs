@@ -24,6 +24,9 @@ pub enum Command {
     },
     Refresh,
     Help,
+    /// Start (or stop) the local endpoint, as `s`/`S` on the Endpoints tab.
+    Serve,
+    Unserve,
 }
 
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -38,6 +41,8 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("rollback", "rollback NAME"),
     ("archive", "archive NAME VERSION"),
     ("refresh", "reload everything from the store"),
+    ("serve", "serve the Production model on the local endpoint"),
+    ("unserve", "stop the local endpoint"),
     ("help", "show every key binding"),
     ("q", "quit"),
     ("quit", "quit"),
@@ -91,6 +96,8 @@ pub fn parse(text: &str) -> Result<Command, String> {
     match (cmd, args) {
         ("q" | "quit" | "q!", []) => Ok(Command::Quit),
         ("refresh", []) => Ok(Command::Refresh),
+        ("serve", []) => Ok(Command::Serve),
+        ("unserve", []) => Ok(Command::Unserve),
         ("help", []) => Ok(Command::Help),
         ("train", [kind, rest @ ..]) => {
             let kind: ModelKind = kind.parse().map_err(|_| {
@@ -131,7 +138,7 @@ pub fn parse(text: &str) -> Result<Command, String> {
         _ => match COMMANDS.iter().find(|(c, _)| *c == cmd) {
             Some((_, usage)) => Err(format!("usage: {usage}")),
             None => Err(format!(
-                "unknown command `{cmd}` (train, promote, rollback, archive, refresh, q)"
+                "unknown command `{cmd}` (train, promote, rollback, archive, serve, unserve, refresh, q)"
             )),
         },
     }

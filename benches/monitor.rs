@@ -8,13 +8,21 @@
 //!   the baseline (done once per model version) is outside. Single thread.
 //! - `monitor/drift_from_counts_x10`: the same statistics from window counts already aggregated
 //!   by ingestion — what `cerebro monitor drift` pays per window.
+//! - `monitor/ingest_200k`: 200,000 inference-log lines (one record of 10 features each, as
+//!   `serve::log` writes them) ingested into a fresh store with 5-minute, 1-hour and 1-day
+//!   windows and a 10-feature profile; writing the file and opening the store are not timed.
 //!
 //! Data as `../shared/peers/evidently_drift.py` makes it: numeric N(0,1) in the baseline and
 //! N(shift·(i mod 2), 1) in the window; categories a–d with p = (0.5, 0.3, 0.15, 0.05), rolled
 //! by one for odd columns in the window.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cerebro::monitor::ingest::{DEFAULT_GRANULARITIES_MS, FeatureProfile, Ingestor, Profile};
+use cerebro::store::SqliteStore;
 
 use cerebro::monitor::stats::{
     ColumnDrift, NumericBaseline, NumericCounts, categorical_drift, numeric_drift,
@@ -24,6 +32,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const ROWS: usize = 1_000_000;
+const INGEST_LINES: usize = 200_000;
 
 fn normal(rng: &mut StdRng, mean: f64, n: usize) -> Vec<f64> {
     (0..n)
@@ -142,6 +151,77 @@ fn bench(c: &mut Criterion) {
                 out.push(categorical_drift(b, c, 0, None, None));
             }
             black_box(out)
+        })
+    });
+    g.finish();
+
+    let profile = Arc::new(Profile {
+        features: base
+            .iter()
+            .enumerate()
+            .map(|(i, b)| FeatureProfile::Numeric {
+                name: format!("num{i}"),
+                baseline: b.clone(),
+            })
+            .chain((0..4).map(|i| {
+                FeatureProfile::categorical(
+                    &format!("cat{i}"),
+                    &[Some("a"), Some("b"), Some("c"), Some("d")],
+                )
+            }))
+            .collect(),
+    });
+    let mut text = Vec::new();
+    for r in 0..INGEST_LINES {
+        write!(
+            text,
+            "{{\"request_id\":\"r{r}\",\"client_request_id\":null,\"timestamp_ms\":{},\"endpoint\":\"churn\",\"model\":\"m\",\"version\":1,\"arm\":\"primary\",\"status\":200,\"latency_us\":{},\"inputs\":[{{\"id\":\"{r}\"",
+            1_700_000_000_000u64 + r as u64 * 10,
+            100 + r % 300
+        )
+        .unwrap();
+        for i in 0..6 {
+            write!(text, ",\"num{i}\":{}", current.numeric[i][r]).unwrap();
+        }
+        for i in 0..4 {
+            write!(
+                text,
+                ",\"cat{i}\":\"{}\"",
+                ["a", "b", "c", "d"][current.categorical[i][r] as usize]
+            )
+            .unwrap();
+        }
+        writeln!(
+            text,
+            "}}],\"predictions\":[1],\"probabilities\":[0.73],\"unseen_categories\":0}}"
+        )
+        .unwrap();
+    }
+    let mut g = c.benchmark_group("monitor");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.throughput(criterion::Throughput::Elements(INGEST_LINES as u64));
+    g.bench_function("ingest_200k", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let dir = tempfile::tempdir().unwrap();
+                let logs = dir.path().join("inference/churn");
+                std::fs::create_dir_all(&logs).unwrap();
+                std::fs::write(logs.join("1700000000000-1-0000.jsonl"), &text).unwrap();
+                let store = SqliteStore::open(dir.path()).unwrap();
+                let p = profile.clone();
+                let mut ing = Ingestor::open(
+                    store.db_path(),
+                    &DEFAULT_GRANULARITIES_MS,
+                    Box::new(move |_, _| Some(p.clone())),
+                )
+                .unwrap();
+                let t = Instant::now();
+                let r = ing.ingest_dir(&dir.path().join("inference")).unwrap();
+                total += t.elapsed();
+                assert_eq!(r.lines, INGEST_LINES as u64);
+            }
+            total
         })
     });
     g.finish();

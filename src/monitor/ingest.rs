@@ -300,8 +300,8 @@ struct Line<'a> {
     version: Option<i64>,
     status: u16,
     latency_us: u64,
-    #[serde(default)]
-    inputs: Option<Vec<HashMap<String, serde_json::Value>>>,
+    #[serde(default, borrow)]
+    inputs: Option<Vec<HashMap<Cow<'a, str>, Scalar<'a>>>>,
     #[serde(default)]
     predictions: Vec<u8>,
     #[serde(default)]
@@ -310,6 +310,71 @@ struct Line<'a> {
     unseen_categories: u64,
     #[serde(default)]
     error: Option<serde_json::Value>,
+}
+
+/// An input value as ingestion needs it: parsed without building a `serde_json::Value`.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar<'a> {
+    Number(f64),
+    Text(Cow<'a, str>),
+    Bool(bool),
+    Null,
+    /// An array or object: not a feature value.
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Scalar<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number, string, boolean or null")
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Number(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Number(v as f64))
+            }
+            fn visit_bool<E>(self, v: bool) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_none<E>(self) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<Scalar<'a>, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<Scalar<'a>, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 /// A profile made ready for binning.
@@ -348,25 +413,22 @@ impl Prepared {
         }
     }
 
-    fn empty_counts(&self) -> BTreeMap<String, FeatureCounts> {
+    fn empty_list(&self) -> Vec<FeatureCounts> {
         self.profile
             .features
             .iter()
-            .map(|f| {
-                let c = match f {
-                    FeatureProfile::Numeric { .. } => FeatureCounts::Numeric {
-                        counts: vec![0; FINE_BINS],
-                        nulls: 0,
-                        min: None,
-                        max: None,
-                    },
-                    FeatureProfile::Categorical { categories, .. } => FeatureCounts::Categorical {
-                        counts: vec![0; categories.len()],
-                        nulls: 0,
-                        unseen: 0,
-                    },
-                };
-                (f.name().to_string(), c)
+            .map(|f| match f {
+                FeatureProfile::Numeric { .. } => FeatureCounts::Numeric {
+                    counts: vec![0; FINE_BINS],
+                    nulls: 0,
+                    min: None,
+                    max: None,
+                },
+                FeatureProfile::Categorical { categories, .. } => FeatureCounts::Categorical {
+                    counts: vec![0; categories.len()],
+                    nulls: 0,
+                    unseen: 0,
+                },
             })
             .collect()
     }
@@ -519,13 +581,17 @@ impl Ingestor {
 
     /// Aggregates complete lines (`chunk` ends with a newline) that follow `lines_before` lines
     /// at byte `offset`: the windows, the corrupt lines, the line and record counts.
+    ///
+    /// Each line's feature values are binned once, then added straight into the accumulator of
+    /// each of its windows (found without allocating); nothing per line is cloned.
     fn aggregate(
         &mut self,
         chunk: &[u8],
         lines_before: u64,
         offset: u64,
     ) -> (HashMap<WindowKey, Window>, Vec<Quarantined>, u64, u64) {
-        let mut windows: HashMap<WindowKey, Window> = HashMap::new();
+        let mut groups: Vec<Group> = Vec::new();
+        let mut hits: Vec<Hit> = Vec::new();
         let mut bad = Vec::new();
         let (mut n, mut records, mut pos) = (0u64, 0u64, 0usize);
         for raw in chunk.split_inclusive(|b| *b == b'\n') {
@@ -550,21 +616,55 @@ impl Ingestor {
                 }
             };
             let version = line.version.unwrap_or(0);
-            let prepared = self.prepared(&line.model, version);
-            let mut w = Window {
-                requests: 1,
-                errors: u64::from(line.status >= 400 || line.error.is_some()),
-                latency_sum_us: line.latency_us,
-                latency_max_us: line.latency_us,
-                ..Window::default()
+            let gi = match groups.iter().position(|g| {
+                g.version == version && g.endpoint == line.endpoint && g.model == line.model
+            }) {
+                Some(i) => i,
+                None => {
+                    groups.push(Group {
+                        endpoint: line.endpoint.to_string(),
+                        model: line.model.to_string(),
+                        version,
+                        prepared: self.prepared(&line.model, version),
+                        windows: HashMap::new(),
+                    });
+                    groups.len() - 1
+                }
             };
-            let a = &mut w.aggregates;
-            a.unseen_reported = line.unseen_categories;
-            for p in &line.predictions {
-                a.predictions[usize::from(*p != 0)] += 1;
+            let group = &mut groups[gi];
+            hits.clear();
+            let inputs = line.inputs.as_deref().unwrap_or(&[]);
+            if let Some(prep) = &group.prepared {
+                for rec in inputs {
+                    bin_record(prep, rec, &mut hits);
+                }
             }
-            if !line.probabilities.is_empty() {
-                a.probabilities = vec![0; PROBA_BINS];
+            records += inputs.len() as u64;
+            let error = line.status >= 400 || line.error.is_some();
+            for g in &self.granularities {
+                let start = line.timestamp_ms.div_euclid(*g) * g;
+                let acc = group.windows.entry((*g, start)).or_insert_with(|| Acc {
+                    w: Window::default(),
+                    feats: group
+                        .prepared
+                        .as_ref()
+                        .map(|p| p.empty_list())
+                        .unwrap_or_default(),
+                });
+                let w = &mut acc.w;
+                w.requests += 1;
+                w.errors += u64::from(error);
+                w.records += inputs.len() as u64;
+                w.latency_sum_us += line.latency_us;
+                w.latency_max_us = w.latency_max_us.max(line.latency_us);
+                let a = &mut w.aggregates;
+                a.unseen_reported += line.unseen_categories;
+                for p in &line.predictions {
+                    a.predictions[usize::from(*p != 0)] += 1;
+                }
+                if !line.probabilities.is_empty() && a.probabilities.is_empty() {
+                    a.probabilities = vec![0; PROBA_BINS];
+                }
                 for p in &line.probabilities {
                     if p.is_finite() {
                         let b =
@@ -572,31 +672,34 @@ impl Ingestor {
                         a.probabilities[b] += 1;
                     }
                 }
-            }
-            if let Some(inputs) = &line.inputs {
-                w.records = inputs.len() as u64;
-                records += w.records;
-                if let Some(prep) = &prepared {
-                    a.features = prep.empty_counts();
-                    for rec in inputs {
-                        add_record(prep, rec, &mut a.features);
+                let nf = acc.feats.len();
+                if nf > 0 {
+                    for (k, hit) in hits.iter().enumerate() {
+                        apply(&mut acc.feats[k % nf], *hit);
                     }
                 }
             }
-            for g in &self.granularities {
+        }
+        let mut windows = HashMap::new();
+        for g in groups {
+            for ((granularity_ms, window_start), mut acc) in g.windows {
+                if let Some(prep) = &g.prepared {
+                    acc.w.aggregates.features = prep
+                        .profile
+                        .features
+                        .iter()
+                        .map(|f| f.name().to_string())
+                        .zip(acc.feats)
+                        .collect();
+                }
                 let key = WindowKey {
-                    endpoint: line.endpoint.to_string(),
-                    model: line.model.to_string(),
-                    version,
-                    granularity_ms: *g,
-                    window_start: line.timestamp_ms.div_euclid(*g) * g,
+                    endpoint: g.endpoint.clone(),
+                    model: g.model.clone(),
+                    version: g.version,
+                    granularity_ms,
+                    window_start,
                 };
-                match windows.get_mut(&key) {
-                    Some(existing) => existing.merge(&w),
-                    None => {
-                        windows.insert(key, w.clone());
-                    }
-                }
+                windows.insert(key, acc.w);
             }
         }
         (windows, bad, n, records)
@@ -767,58 +870,83 @@ impl Ingestor {
     }
 }
 
-fn add_record(
-    prep: &Prepared,
-    rec: &HashMap<String, serde_json::Value>,
-    into: &mut BTreeMap<String, FeatureCounts>,
-) {
-    use serde_json::Value;
+/// Where one record put one feature's value.
+#[derive(Debug, Clone, Copy)]
+enum Hit {
+    Bin(usize, f64),
+    Category(usize),
+    Null,
+    Unseen,
+}
+
+/// Bins one record: one hit per profile feature, in profile order.
+fn bin_record(prep: &Prepared, rec: &HashMap<Cow<'_, str>, Scalar<'_>>, hits: &mut Vec<Hit>) {
     for (i, f) in prep.profile.features.iter().enumerate() {
-        let Some(counts) = into.get_mut(f.name()) else {
-            continue;
-        };
-        let v = rec.get(f.name()).unwrap_or(&Value::Null);
-        match counts {
-            FeatureCounts::Numeric {
-                counts,
-                nulls,
-                min,
-                max,
-            } => {
+        let v = rec.get(f.name()).unwrap_or(&Scalar::Null);
+        let hit = match f {
+            FeatureProfile::Numeric { .. } => {
                 let x = match v {
-                    Value::Number(n) => n.as_f64(),
-                    Value::String(s) => s.trim().parse::<f64>().ok(),
+                    Scalar::Number(n) => Some(*n),
+                    Scalar::Text(s) => s.trim().parse::<f64>().ok(),
                     _ => None,
                 };
                 match (x, &prep.binners[i]) {
-                    (Some(x), Some(b)) if !x.is_nan() => {
-                        counts[b.bin(x)] += 1;
-                        *min = Some(min.map_or(x, |m| m.min(x)));
-                        *max = Some(max.map_or(x, |m| m.max(x)));
-                    }
-                    _ => *nulls += 1,
+                    (Some(x), Some(b)) if !x.is_nan() => Hit::Bin(b.bin(x), x),
+                    _ => Hit::Null,
                 }
             }
-            FeatureCounts::Categorical {
-                counts,
-                nulls,
-                unseen,
-            } => {
+            FeatureProfile::Categorical { .. } => {
                 let s: Option<Cow<str>> = match v {
-                    Value::Null => None,
-                    Value::String(s) => Some(Cow::Borrowed(s)),
-                    other => Some(Cow::Owned(other.to_string())),
+                    Scalar::Null | Scalar::Other => None,
+                    Scalar::Text(s) => Some(Cow::Borrowed(s.as_ref())),
+                    Scalar::Number(n) => Some(Cow::Owned(n.to_string())),
+                    Scalar::Bool(b) => Some(Cow::Owned(b.to_string())),
                 };
                 match s {
-                    None => *nulls += 1,
+                    None => Hit::Null,
                     Some(s) => match prep.index[i].get(s.as_ref()) {
-                        Some(k) => counts[*k] += 1,
-                        None => *unseen += 1,
+                        Some(k) => Hit::Category(*k),
+                        None => Hit::Unseen,
                     },
                 }
             }
-        }
+        };
+        hits.push(hit);
     }
+}
+
+fn apply(counts: &mut FeatureCounts, hit: Hit) {
+    match (counts, hit) {
+        (
+            FeatureCounts::Numeric {
+                counts, min, max, ..
+            },
+            Hit::Bin(b, x),
+        ) => {
+            counts[b] += 1;
+            *min = Some(min.map_or(x, |m| m.min(x)));
+            *max = Some(max.map_or(x, |m| m.max(x)));
+        }
+        (FeatureCounts::Numeric { nulls, .. }, _) => *nulls += 1,
+        (FeatureCounts::Categorical { counts, .. }, Hit::Category(k)) => counts[k] += 1,
+        (FeatureCounts::Categorical { unseen, .. }, Hit::Unseen) => *unseen += 1,
+        (FeatureCounts::Categorical { nulls, .. }, _) => *nulls += 1,
+    }
+}
+
+/// The windows of one endpoint, model and version within a chunk.
+struct Group {
+    endpoint: String,
+    model: String,
+    version: i64,
+    prepared: Option<Arc<Prepared>>,
+    windows: HashMap<(i64, i64), Acc>,
+}
+
+/// A window being accumulated; `feats` in profile order.
+struct Acc {
+    w: Window,
+    feats: Vec<FeatureCounts>,
 }
 
 fn collect_logs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {

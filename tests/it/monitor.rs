@@ -164,3 +164,97 @@ fn a_line_missing_a_required_field_is_quarantined_not_fatal() {
     assert_eq!(lines, [2, 3]);
     assert_eq!(totals(&ing, MINUTE).0, 2);
 }
+
+/// Kills and reaps the child if the test fails before it does.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The child side of the kill test: ingests `CEREBRO_INGEST_CHILD` in a loop until killed.
+#[test]
+#[ignore = "run by ingestion_survives_kill_9 as a child process"]
+fn ingest_child() {
+    let Ok(root) = std::env::var("CEREBRO_INGEST_CHILD") else {
+        return;
+    };
+    let root = Path::new(&root);
+    let store = SqliteStore::open(root).unwrap();
+    let mut ing = ingestor(store.db_path());
+    loop {
+        ing.ingest_dir(&root.join("inference")).unwrap();
+    }
+}
+
+#[test]
+fn ingestion_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let endpoint = dir.path().join("inference/churn");
+    std::fs::create_dir_all(&endpoint).unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "monitor::ingest_child",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("CEREBRO_INGEST_CHILD", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Write while the child ingests, in pieces that tear lines, over several files; kill it
+    // once it has committed something, in the middle of the writing.
+    let committed = || -> i64 {
+        let conn = rusqlite::Connection::open(store.db_path()).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        conn.query_row(
+            "SELECT coalesce(sum(lines), 0) FROM monitor_files",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let mut written = 0u64;
+    let mut killed_at = None;
+    for f in 0..6 {
+        let path = endpoint.join(format!("17000000{f:05}-1-{f:04}.jsonl"));
+        let text: String = (0..20_000).map(|i| line(written + i)).collect();
+        for piece in text.as_bytes().chunks(100_003) {
+            // The lines are ASCII, so any cut is valid UTF-8.
+            append(&path, std::str::from_utf8(piece).unwrap());
+        }
+        written += 20_000;
+        if f == 2 {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while committed() == 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            // SIGKILL: no destructor, no flush, possibly mid-transaction.
+            child.0.kill().unwrap();
+            child.0.wait().unwrap();
+            killed_at = Some(committed());
+        }
+    }
+    let killed_at = killed_at.unwrap();
+    assert!(
+        killed_at > 0,
+        "the child ingested nothing before it was killed"
+    );
+    assert!(
+        (killed_at as u64) < written,
+        "the child was killed after everything"
+    );
+    let mut ing = ingestor(store.db_path());
+    ing.ingest_dir(&dir.path().join("inference")).unwrap();
+    assert_eq!(totals(&ing, MINUTE).0, written);
+    assert_eq!(totals(&ing, 60 * MINUTE).0, written);
+}

@@ -64,13 +64,7 @@ pub fn run(config: &Path, cmd: DataCommand) -> Result<i32> {
                         trim(n.max),
                         trim(n.std)
                     ),
-                    None => c
-                        .top
-                        .iter()
-                        .take(3)
-                        .map(|(v, n)| format!("{v} ({n})"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    None => c.top_values(3),
                 };
                 t.row([
                     c.name.clone(),

@@ -23,6 +23,18 @@ pub struct ColumnProfile {
     pub histogram: Vec<(f64, usize)>,
 }
 
+impl ColumnProfile {
+    /// The `n` most frequent values with their counts, as `value (count), ...`.
+    pub fn top_values(&self, n: usize) -> String {
+        self.top
+            .iter()
+            .take(n)
+            .map(|(v, c)| format!("{v} ({c})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct NumericSummary {
     pub min: f64,

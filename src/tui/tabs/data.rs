@@ -182,13 +182,7 @@ fn num(v: f64) -> String {
 fn summary(c: &ColumnProfile) -> String {
     match &c.numeric {
         Some(n) => format!("{} / {} / {}", num(n.min), num(n.mean), num(n.max)),
-        None => c
-            .top
-            .iter()
-            .take(3)
-            .map(|(v, n)| format!("{v} ({n})"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        None => c.top_values(3),
     }
 }
 

@@ -117,6 +117,30 @@ struct Audit<'a> {
     gate: Option<&'a serde_json::Value>,
 }
 
+impl<'a> Audit<'a> {
+    /// The record of an alias being set or removed: no stage change, reason or gate.
+    fn alias_change(
+        name: &'a str,
+        version: i64,
+        action: &'a str,
+        alias: &'a str,
+        actor: &'a str,
+    ) -> Audit<'a> {
+        Audit {
+            name,
+            version: Some(version),
+            action,
+            from_stage: None,
+            to_stage: None,
+            alias: Some(alias),
+            replaced_version: None,
+            actor,
+            reason: None,
+            gate: None,
+        }
+    }
+}
+
 fn append_audit(conn: &Connection, a: &Audit<'_>) -> Result<AuditRecord> {
     let at = now_ms();
     let gate = a.gate.map(|g| g.to_string());
@@ -466,18 +490,7 @@ impl RegistryStore for SqliteStore {
         point_alias(&tx, name, alias, Some(version))?;
         let record = append_audit(
             &tx,
-            &Audit {
-                name,
-                version: Some(version),
-                action: "alias_set",
-                from_stage: None,
-                to_stage: None,
-                alias: Some(alias),
-                replaced_version: None,
-                actor,
-                reason: None,
-                gate: None,
-            },
+            &Audit::alias_change(name, version, "alias_set", alias, actor),
         )?;
         tx.commit()?;
         Ok(record)
@@ -504,18 +517,7 @@ impl RegistryStore for SqliteStore {
         point_alias(&tx, name, alias, None)?;
         let record = append_audit(
             &tx,
-            &Audit {
-                name,
-                version: Some(version),
-                action: "alias_removed",
-                from_stage: None,
-                to_stage: None,
-                alias: Some(alias),
-                replaced_version: None,
-                actor,
-                reason: None,
-                gate: None,
-            },
+            &Audit::alias_change(name, version, "alias_removed", alias, actor),
         )?;
         tx.commit()?;
         Ok(record)

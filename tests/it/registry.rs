@@ -341,3 +341,36 @@ fn export_then_import_round_trips_a_version() {
     let err = other.fails(&["models", "import", dir.to_str().unwrap()]);
     assert!(err.contains("does not match the manifest"), "{err}");
 }
+
+#[test]
+fn free_form_aliases_resolve_and_are_audited() {
+    let ws = Workspace::demo();
+    let runs = train_trees(&ws, 2);
+    register(&ws, &runs[0]);
+    register(&ws, &runs[1]);
+    ws.ok(&["models", "alias", "set", "chars", "best", "2"]);
+    assert_eq!(
+        ws.json(&["models", "lineage", "chars@best", "--json"])["version"],
+        2
+    );
+    let err = ws.fails(&["models", "alias", "set", "chars", "champion", "1"]);
+    assert!(err.contains("promote a version instead"), "{err}");
+    ws.ok(&["models", "alias", "delete", "chars", "best"]);
+    let err = ws.fails(&["models", "lineage", "chars@best"]);
+    assert!(err.contains("alias not found: chars@best"), "{err}");
+    let history = ws.json(&["models", "history", "chars", "--json"]);
+    let tail: Vec<(&str, &str, i64)> = history.as_array().unwrap()[2..]
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap(),
+                r["alias"].as_str().unwrap(),
+                r["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tail,
+        vec![("alias_set", "best", 2), ("alias_removed", "best", 2)]
+    );
+}

@@ -236,6 +236,56 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (path, line, offset)
     ) WITHOUT ROWID;
     "#,
+    // 5: monitoring: predictions kept for the late-label join, ground-truth labels, alerts.
+    // Label files share `monitor_files` (offsets) and `monitor_quarantine` (bad lines) with the
+    // inference log.
+    r#"
+    -- One row per scored record, written by ingestion in the same transaction as its window rows
+    -- when a labels folder is configured, so labels arriving later can be joined by record id.
+    CREATE TABLE monitor_predictions (
+        record_id     TEXT NOT NULL,     -- the record's id column, else '<request_id>:<row>'
+        endpoint      TEXT NOT NULL,
+        model         TEXT NOT NULL,
+        version       INTEGER NOT NULL,
+        timestamp_ms  INTEGER NOT NULL,
+        prediction    INTEGER NOT NULL,  -- 0/1
+        probability   REAL               -- positive class, when the line has it
+    );
+    CREATE INDEX monitor_predictions_by_id ON monitor_predictions(record_id);
+    CREATE INDEX monitor_predictions_by_time
+        ON monitor_predictions(endpoint, model, version, timestamp_ms);
+
+    -- Ground truth as it arrives (a label may come before or after its prediction is ingested).
+    CREATE TABLE monitor_labels (
+        record_id   TEXT PRIMARY KEY,
+        label       INTEGER NOT NULL,  -- 1 = the positive class
+        arrived_at  INTEGER NOT NULL,
+        source      TEXT NOT NULL      -- '<file>:<line>'
+    ) WITHOUT ROWID;
+
+    -- Alert state: one row per opening; resolving sets resolved_at. At most one open alert per
+    -- rule, endpoint and subject.
+    CREATE TABLE monitor_alerts (
+        alert_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        rule            TEXT NOT NULL,
+        kind            TEXT NOT NULL CHECK (kind IN ('feature_drift', 'dataset_drift',
+                        'prediction_drift', 'quality_drop', 'error_rate', 'latency',
+                        'endpoint_down')),
+        endpoint        TEXT NOT NULL,
+        subject         TEXT NOT NULL,  -- feature or metric name; '' when the rule has none
+        state           TEXT NOT NULL CHECK (state IN ('OPEN', 'RESOLVED')),
+        opened_at       INTEGER NOT NULL,
+        resolved_at     INTEGER,
+        granularity_ms  INTEGER,
+        window_start    INTEGER,
+        value           REAL,
+        threshold       REAL,
+        message         TEXT NOT NULL,
+        hook_status     TEXT            -- what the hook command did on open/resolve, if any
+    );
+    CREATE UNIQUE INDEX monitor_alerts_one_open
+        ON monitor_alerts(rule, endpoint, subject) WHERE state = 'OPEN';
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -281,16 +331,46 @@ mod tests {
         assert_eq!(version(&conn), SCHEMA_VERSION);
         migrate(&mut conn, Path::new(":memory:")).unwrap();
         assert_eq!(version(&conn), SCHEMA_VERSION);
-        let tables: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-                [],
-                |row| row.get(0),
-            )
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap();
-        // 9 tracking tables, 4 registry tables, endpoints, 3 monitoring tables and
-        // sqlite_sequence (AUTOINCREMENT).
-        assert_eq!(tables, 18);
+        let tables: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        // Every table some migration creates, and nothing else.
+        let mut expected: Vec<&str> = [
+            // 1: tracking, plus sqlite_sequence (AUTOINCREMENT)
+            "experiments",
+            "runs",
+            "params",
+            "metrics",
+            "latest_metrics",
+            "tags",
+            "artifacts",
+            "metric_seq",
+            "data_versions",
+            "sqlite_sequence",
+            // 2: registry
+            "registered_models",
+            "model_versions",
+            "model_aliases",
+            "registry_audit",
+            // 3: serving
+            "endpoints",
+            // 4 and 5: monitoring
+            "monitor_files",
+            "monitor_windows",
+            "monitor_quarantine",
+            "monitor_predictions",
+            "monitor_labels",
+            "monitor_alerts",
+            // 6: workflows
+        ]
+        .to_vec();
+        expected.sort_unstable();
+        assert_eq!(tables, expected);
     }
 
     #[test]

@@ -34,6 +34,18 @@ pub struct Config {
     pub registry: RegistryConfig,
     #[serde(default)]
     pub serving: ServingConfig,
+    #[serde(default)]
+    pub tracking: TrackingConfig,
+}
+
+/// `[tracking]`: where runs and registered models live. Without `uri` (and without
+/// `--tracking-uri` or `MLFLOW_TRACKING_URI`), the local SQLite store.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingConfig {
+    /// An MLflow tracking server, `http://HOST:PORT` (or `https://...`).
+    #[serde(default)]
+    pub uri: Option<String>,
 }
 
 /// `[serving]`: the HTTP endpoint of `cerebro serve` (see `serve` for the API).

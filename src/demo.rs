@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 use crate::registry::ops::{self, PromoteError};
 use crate::registry::{ModelVersion, Stage};
-use crate::store::{RunStatus, TrackingStore};
+use crate::store::RunStatus;
 use crate::track::plan::TrainRequest;
 use crate::train::ModelKind;
 use crate::workspace::Workspace;
@@ -110,7 +110,7 @@ pub fn register_best(ws: &mut Workspace, runs: &[String]) -> Result<ModelVersion
         }
         Err(PromoteError::Other(e)) => return Err(e),
     }
-    crate::registry::RegistryStore::get_version(&ws.store, &name, version.version)
+    ws.store.get_version(&name, version.version)
 }
 
 #[cfg(test)]

@@ -1,22 +1,44 @@
 //! A workspace: a folder with a `config.toml` and its store (default `.cerebro/` beside it).
 //!
-//! Opening one loads and validates the config, opens (and migrates) the store, and reaps runs
-//! left RUNNING by processes that died, so no run stays RUNNING forever.
+//! Opening one loads and validates the config, opens the tracking backend and reaps runs left
+//! RUNNING by processes that died, so no run stays RUNNING forever.
+//!
+//! The backend (runs, metrics, registered models) is the local SQLite store unless a tracking
+//! server is named: `--tracking-uri` (see [`set_tracking_uri_override`]), then the
+//! `MLFLOW_TRACKING_URI` environment variable (with `MLFLOW_TRACKING_TOKEN` as a bearer token),
+//! then `[tracking] uri` in `config.toml`. Data versions, the artifact cache and the tables of
+//! monitoring, serving and workflows stay in the local store folder on either backend.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::config::{Config, LoadedConfig};
 use crate::data::{self, Prepared};
-use crate::error::Result;
-use crate::store::{DataVersion, RunStatus, SqliteStore, TrackingStore};
+use crate::error::{Error, Result};
+use crate::store::mlflow::MlflowTarget;
+use crate::store::{Backend, DataVersion, RunStatus, open_backend};
 
 /// Runs whose heartbeat is older than this are failed even if their pid looks alive
 /// (pid reuse, or a process on another host sharing the folder).
 pub const STALE_HEARTBEAT_MS: i64 = 120_000;
 
+/// The file name of the local SQLite database inside the store folder.
+const DB_FILE: &str = "cerebro.db";
+
+static TRACKING_URI_OVERRIDE: OnceLock<String> = OnceLock::new();
+
+/// Sets the tracking URI every later [`Workspace::open`] of this process uses, ahead of the
+/// environment and the config (the CLI's `--tracking-uri`). Only the first call counts.
+pub fn set_tracking_uri_override(uri: &str) {
+    let _ = TRACKING_URI_OVERRIDE.set(uri.to_string());
+}
+
 pub struct Workspace {
     pub config: LoadedConfig,
-    pub store: SqliteStore,
+    /// Runs and the registry: the local SQLite store or an MLflow server.
+    pub store: Box<dyn Backend>,
+    /// The MLflow server behind `store`, if it is one.
+    pub tracking: Option<MlflowTarget>,
     /// Runs this open found dead and closed.
     pub reaped: Vec<(String, RunStatus)>,
 }
@@ -24,7 +46,8 @@ pub struct Workspace {
 impl Workspace {
     pub fn open(config_path: &Path) -> Result<Workspace> {
         let config = Config::load(config_path)?;
-        let mut store = SqliteStore::open(&config.store_path())?;
+        let tracking = tracking_target(&config)?;
+        let mut store = open_backend(&config.store_path(), tracking.as_ref())?;
         let reaped = store.reap_dead_runs(STALE_HEARTBEAT_MS)?;
         for (run, status) in &reaped {
             tracing::warn!(run = %run, status = status.as_str(), "closed a run whose process died");
@@ -32,12 +55,33 @@ impl Workspace {
         Ok(Workspace {
             config,
             store,
+            tracking,
             reaped,
         })
     }
 
     pub fn store_root(&self) -> PathBuf {
         self.config.store_path()
+    }
+
+    /// The local SQLite database (monitoring, serving and workflow tables live here on either
+    /// backend; on the SQLite backend, runs and the registry too).
+    pub fn db_path(&self) -> PathBuf {
+        self.store_root().join(DB_FILE)
+    }
+
+    /// A short name of the backend for headers: `sqlite .cerebro/cerebro.db` (relative to the
+    /// config's folder) or `mlflow http://127.0.0.1:5000`.
+    pub fn backend_label(&self) -> String {
+        match &self.tracking {
+            Some(t) => format!("mlflow {}", t.uri),
+            None => {
+                let db = self.db_path();
+                let dir = self.config.dir();
+                let shown = db.strip_prefix(&dir).unwrap_or(&db);
+                format!("sqlite {}", shown.display())
+            }
+        }
     }
 
     /// Prepares the configured data, snapshots the version once and records it.
@@ -47,4 +91,37 @@ impl Workspace {
         let recorded = self.store.record_data_version(&version)?;
         Ok((prepared, version, created || recorded))
     }
+}
+
+/// The tracking server this workspace uses, if any: `--tracking-uri`, then
+/// `MLFLOW_TRACKING_URI`, then `[tracking] uri`.
+fn tracking_target(config: &LoadedConfig) -> Result<Option<MlflowTarget>> {
+    let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+    let (uri, origin) = if let Some(uri) = TRACKING_URI_OVERRIDE.get() {
+        (uri.clone(), "--tracking-uri")
+    } else if let Some(uri) = env("MLFLOW_TRACKING_URI") {
+        (uri, "MLFLOW_TRACKING_URI")
+    } else if let Some(uri) = &config.config.tracking.uri {
+        (uri.clone(), "[tracking] uri")
+    } else {
+        return Ok(None);
+    };
+    let uri = uri.trim().trim_end_matches('/').to_string();
+    if uri.is_empty() || uri == "local" || uri == "sqlite" {
+        return Ok(None);
+    }
+    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        let message = format!(
+            "tracking URI `{uri}` (from {origin}) is not an MLflow server: write http://HOST:PORT or https://HOST, or `local` for the SQLite store"
+        );
+        return Err(if origin == "[tracking] uri" {
+            config.error_at("tracking.uri", message, None)
+        } else {
+            Error::invalid(message)
+        });
+    }
+    Ok(Some(MlflowTarget {
+        uri,
+        token: env("MLFLOW_TRACKING_TOKEN"),
+    }))
 }

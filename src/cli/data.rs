@@ -7,7 +7,6 @@ use clap::Subcommand;
 
 use super::JsonFlag;
 use super::output::{Table, f4, print_json, short, time_ms};
-use cerebro::store::TrackingStore;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {

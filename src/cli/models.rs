@@ -9,7 +9,7 @@ use clap::Subcommand;
 use super::JsonFlag;
 use super::output::{Table, f4, print_json, short, time_ms};
 use cerebro::registry::ops::{self, GateResult, PromoteError};
-use cerebro::registry::{ModelUri, RegistryStore, Stage};
+use cerebro::registry::{ModelUri, Stage};
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::JsonFlag;
 use super::output::{Table, duration_ms, f4, print_json, short, time_ms};
-use cerebro::store::{RunDetail, RunFilter, RunStatus, TrackingStore};
+use cerebro::store::{RunDetail, RunFilter, RunStatus};
 use cerebro::track;
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,6 @@ use clap::{Args, Subcommand};
 
 use super::JsonFlag;
 use super::output::{Table, print_json, time_ms};
-use cerebro::registry::RegistryStore;
 use cerebro::serve::status::{EndpointStatus, StatusTable};
 use cerebro::serve::{self, EndpointOptions, TOKEN_ENV};
 
@@ -148,7 +147,7 @@ async fn shutdown_signal() {
 
 pub fn endpoints(config: &Path, cmd: EndpointsCommand) -> Result<i32> {
     let ws = super::open(config)?;
-    let table = StatusTable::open(ws.store.db_path())?;
+    let table = StatusTable::open(&ws.db_path())?;
     match cmd {
         EndpointsCommand::List(json) => {
             let all = table.list()?;

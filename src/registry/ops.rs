@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ModelUri, ModelVersion, NewVersion, RegistryStore, Stage, Transition};
+use super::{ModelUri, ModelVersion, NewVersion, Stage, Transition};
 use crate::config::Direction;
 use crate::error::{Error, Result};
-use crate::store::{Environment, RunStatus, TrackingStore};
+use crate::store::{Environment, RunStatus};
 use crate::train::{Model, Signature};
 use crate::workspace::Workspace;
 

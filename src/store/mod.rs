@@ -14,11 +14,13 @@
 
 mod artifacts;
 mod migrations;
+pub mod mlflow;
 mod registry;
 mod sqlite;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -273,6 +275,52 @@ pub trait TrackingStore: Send {
     /// Settles RUNNING runs whose process is gone: on this host, a dead pid makes the run KILLED;
     /// otherwise a heartbeat older than `stale_after_ms` makes it FAILED. Returns what changed.
     fn reap_dead_runs(&mut self, stale_after_ms: i64) -> Result<Vec<(String, RunStatus)>>;
+}
+
+/// Tracking and registry together, as a workspace holds them: the local [`SqliteStore`] or an
+/// MLflow tracking server ([`mlflow::MlflowStore`]). Monitoring, serving and workflows keep their
+/// own tables in the local SQLite file whichever backend this is.
+pub trait Backend: TrackingStore + crate::registry::RegistryStore {
+    /// Which backend this is, for headers and errors: `sqlite .cerebro/cerebro.db` or
+    /// `mlflow http://127.0.0.1:5000`.
+    fn label(&self) -> String;
+
+    /// The local content-addressed artifact folder (for a remote backend, where downloaded
+    /// artifacts are kept and new ones are staged before upload).
+    fn artifacts(&self) -> &ArtifactStore;
+
+    /// The bytes of artifact `name` of run `run_id` whose digest is `digest`: read from the local
+    /// folder, downloaded first (and checked against the digest) on a remote backend.
+    fn artifact_bytes(&self, run_id: Option<&str>, name: &str, digest: &str) -> Result<Vec<u8>>;
+}
+
+impl Backend for SqliteStore {
+    fn label(&self) -> String {
+        format!("sqlite {}", self.db_path().display())
+    }
+
+    fn artifacts(&self) -> &ArtifactStore {
+        SqliteStore::artifacts(self)
+    }
+
+    fn artifact_bytes(&self, _run_id: Option<&str>, _name: &str, digest: &str) -> Result<Vec<u8>> {
+        SqliteStore::artifacts(self).get(digest)
+    }
+}
+
+/// Opens the backend of a store folder: the SQLite store in `root`, or the MLflow server of
+/// `remote` (which still keeps its data versions and artifact cache in `root`).
+pub fn open_backend(
+    root: &Path,
+    remote: Option<&mlflow::MlflowTarget>,
+) -> Result<Box<dyn Backend>> {
+    match remote {
+        None => Ok(Box::new(SqliteStore::open(root)?)),
+        Some(target) => Err(Error::invalid(format!(
+            "the MLflow backend ({}) is not available in this build yet",
+            target.uri
+        ))),
+    }
 }
 
 /// Shortest run or data-version id prefix accepted by lookups.

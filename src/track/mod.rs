@@ -11,7 +11,7 @@ pub mod compare;
 pub mod plan;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -19,8 +19,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::store::mlflow::MlflowTarget;
 use crate::store::{
-    Artifact, Environment, MetricPoint, NewRun, RunDetail, RunStatus, SqliteStore, TrackingStore,
+    Artifact, Backend, Environment, MetricPoint, NewRun, RunDetail, RunStatus, open_backend,
 };
 use crate::train::{self, Metrics, ModelKind, ModelParams, Progress, TrainData};
 
@@ -43,6 +44,8 @@ pub struct RunSpec {
 #[derive(Debug, Clone)]
 pub struct TrainContext {
     pub store_root: PathBuf,
+    /// The MLflow server runs are logged to; `None` logs them to the SQLite store in `store_root`.
+    pub tracking: Option<MlflowTarget>,
     pub data: Arc<TrainData>,
     pub environment: Environment,
     /// Threads a single fit may use (forests).
@@ -65,7 +68,7 @@ pub struct RunResult {
 
 /// Creates, trains, logs and closes one run.
 pub fn execute(ctx: &TrainContext, spec: &RunSpec, progress: &dyn Progress) -> Result<RunResult> {
-    let mut store = SqliteStore::open(&ctx.store_root)?;
+    let mut store = open_backend(&ctx.store_root, ctx.tracking.as_ref())?;
     let mut params = spec.params.to_map();
     params.insert("seed".into(), spec.seed.to_string());
     let mut tags = spec.tags.clone();
@@ -84,8 +87,8 @@ pub fn execute(ctx: &TrainContext, spec: &RunSpec, progress: &dyn Progress) -> R
         source: spec.source.clone(),
     })?;
     progress.report("start", 0.0, &format!("run {}", &run_id[..8]));
-    let beat = Heartbeat::start(&ctx.store_root, &run_id);
-    let outcome = train_and_log(ctx, spec, &mut store, &run_id, &params, progress);
+    let beat = Heartbeat::start(ctx, &run_id);
+    let outcome = train_and_log(ctx, spec, store.as_mut(), &run_id, &params, progress);
     beat.stop();
     match outcome {
         Ok(result) => {
@@ -114,7 +117,7 @@ pub fn execute(ctx: &TrainContext, spec: &RunSpec, progress: &dyn Progress) -> R
 fn train_and_log(
     ctx: &TrainContext,
     spec: &RunSpec,
-    store: &mut SqliteStore,
+    store: &mut dyn Backend,
     run_id: &str,
     params: &BTreeMap<String, String>,
     progress: &dyn Progress,
@@ -197,12 +200,13 @@ struct Heartbeat {
 }
 
 impl Heartbeat {
-    fn start(store_root: &Path, run_id: &str) -> Heartbeat {
+    fn start(ctx: &TrainContext, run_id: &str) -> Heartbeat {
         let (stop, rx) = mpsc::channel::<()>();
-        let root = store_root.to_path_buf();
+        let root = ctx.store_root.clone();
+        let tracking = ctx.tracking.clone();
         let run = run_id.to_string();
         let handle = std::thread::spawn(move || {
-            let Ok(mut store) = SqliteStore::open(&root) else {
+            let Ok(mut store) = open_backend(&root, tracking.as_ref()) else {
                 return;
             };
             while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(HEARTBEAT_EVERY) {
@@ -289,13 +293,14 @@ pub fn compare_metrics(
 }
 
 /// Loads the model artifact a run logged.
-pub fn load_model(store: &SqliteStore, run: &RunDetail) -> Result<crate::train::Model> {
+pub fn load_model(store: &dyn Backend, run: &RunDetail) -> Result<crate::train::Model> {
     let artifact = run
         .artifacts
         .iter()
         .find(|a| a.name == "model.json")
         .ok_or_else(|| Error::not_found("model artifact of run", run.summary.run_id.clone()))?;
-    let bytes = store.artifacts().get(&artifact.digest)?;
+    let bytes =
+        store.artifact_bytes(Some(&run.summary.run_id), &artifact.name, &artifact.digest)?;
     crate::train::Model::from_bytes(&bytes)
 }
 

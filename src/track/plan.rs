@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
-use crate::store::{RunDetail, TrackingStore};
+use crate::store::RunDetail;
 use crate::train::{ModelKind, ModelParams};
 use crate::workspace::Workspace;
 
@@ -82,6 +82,7 @@ pub fn context(ws: &mut Workspace, jobs_at_once: usize) -> Result<TrainContext> 
     let (prepared, _, _) = ws.prepare_data()?;
     Ok(TrainContext {
         store_root: ws.store_root(),
+        tracking: ws.tracking.clone(),
         data: Arc::new(prepared.train_data()?),
         environment: crate::env::capture(&ws.config.dir(), &ws.config.hash, 0),
         threads: (crate::jobs::cores() / jobs_at_once.max(1)).max(1),
@@ -98,11 +99,12 @@ pub fn reproduction(ws: &Workspace, run: &RunDetail) -> Result<(RunSpec, TrainCo
         .clone()
         .ok_or_else(|| Error::invalid("the run has no recorded data version"))?;
     let version = ws.store.get_data_version(&version_id)?;
-    let model = load_model(&ws.store, run)?;
+    let model = load_model(ws.store.as_ref(), run)?;
     let (train, test) = crate::data::load_version(&ws.store_root(), &version)?;
     let data = crate::data::train_data(&model.signature, &version.id, &train, &test)?;
     let ctx = TrainContext {
         store_root: ws.store_root(),
+        tracking: ws.tracking.clone(),
         data: Arc::new(data),
         environment: crate::env::capture(&ws.config.dir(), &ws.config.hash, spec.seed),
         threads: crate::jobs::cores(),

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use cerebro::jobs::{JobHandle, JobId, JobRunner};
+use cerebro::registry::Stage;
 use cerebro::registry::ops::{self, PromoteError};
-use cerebro::registry::{RegistryStore, Stage};
 use cerebro::serve::status::StatusTable;
 use cerebro::serve::{self, EndpointOptions};
-use cerebro::store::{RunFilter, TrackingStore};
+use cerebro::store::RunFilter;
 use cerebro::track::plan::{self, TrainRequest};
 use cerebro::workspace::Workspace;
 use tokio::sync::mpsc::UnboundedSender;
@@ -289,8 +289,7 @@ impl Runtime {
                     // Read every tick: open the workspace once, then only the database.
                     let path = match db.get() {
                         Some(p) => Ok(p.clone()),
-                        None => open(c)
-                            .map(|ws| db.get_or_init(|| ws.store.db_path().to_path_buf()).clone()),
+                        None => open(c).map(|ws| db.get_or_init(|| ws.db_path()).clone()),
                     };
                     let listed = path.and_then(|p| {
                         StatusTable::open(&p)

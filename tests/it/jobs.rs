@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cerebro::jobs::{JobEvent, JobRunner};
-use cerebro::store::{RunFilter, RunStatus, TrackingStore};
+use cerebro::store::{RunFilter, RunStatus};
 use cerebro::track::{RunSpec, TrainContext};
 use cerebro::train::{ModelKind, ModelParams};
 use cerebro::workspace::Workspace as Ws;
@@ -16,6 +16,7 @@ fn context(ws: &Workspace) -> (Ws, Arc<TrainContext>) {
     let (prepared, _, _) = w.prepare_data().unwrap();
     let ctx = Arc::new(TrainContext {
         store_root: w.store_root(),
+        tracking: w.tracking.clone(),
         data: Arc::new(prepared.train_data().unwrap()),
         environment: cerebro::env::capture(ws.path(), &w.config.hash, 1),
         threads: 1,

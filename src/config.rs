@@ -34,6 +34,9 @@ pub struct Config {
     pub registry: RegistryConfig,
     #[serde(default)]
     pub serving: ServingConfig,
+    /// Drift and quality monitoring of the served models (see `monitor::config`).
+    #[serde(default)]
+    pub monitoring: crate::monitor::config::MonitoringConfig,
     #[serde(default)]
     pub tracking: TrackingConfig,
 }
@@ -714,6 +717,9 @@ impl LoadedConfig {
                 "an empty token would let anyone in",
                 Some("remove the key or set a long random string".into()),
             ));
+        }
+        if let Some((key, message, hint)) = c.monitoring.problem() {
+            return Err(self.error_at(&key, message, hint));
         }
         for (kind, table) in &c.models {
             let Ok(k) = kind.parse::<crate::train::ModelKind>() else {

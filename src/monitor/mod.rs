@@ -5,7 +5,16 @@
 //! - [`ingest`]: exactly-once ingestion of the inference log into per-window aggregates in the
 //!   store.
 //! - [`drift`]: a window's drift against the served model version's training data.
+//! - [`quality`]: realised quality from kept predictions joined with late labels; [`cbpe`]:
+//!   quality estimated from the model's calibrated probabilities before labels arrive.
+//! - [`alerts`]: alert rules' open/resolve state and hooks; [`config`]: `[monitoring]`.
+//! - [`service`]: [`service::Monitor`], the API the CLI, the TUI and workflows call.
 
+pub mod alerts;
+pub mod cbpe;
+pub mod config;
 pub mod drift;
 pub mod ingest;
+pub mod quality;
+pub mod service;
 pub mod stats;

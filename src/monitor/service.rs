@@ -1,0 +1,1238 @@
+//! [`Monitor`]: the monitoring API the CLI, the TUI and workflows call.
+//!
+//! A monitor is opened on a workspace's config. [`Monitor::refresh`] runs one ingestion pass over
+//! the inference-log folder (exactly once, see `ingest`), then evaluates the alert rules. The
+//! read models — [`Status`], [`WindowDrift`], [`DriftPoint`], [`PredictionDrift`],
+//! [`QualityWindow`], [`Alert`] — are plain serde structs: the CLI prints them as JSON, the TUI
+//! draws them, the HTML report charts them.
+//!
+//! **Baselines.** A window of model version `m/v` is compared with the training table of the
+//! data version `m/v` was trained on (registry version → data version → snapshot → profile), or
+//! with the window before it at the same granularity (`baseline = "previous_window"`). The
+//! prediction baseline and the CBPE calibration come from scoring the version's test table with
+//! its artifact; the quality baseline is the version's test metrics stored at registration.
+//! Baselines are computed once per monitor and version.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::alerts::{self, Alert, AlertChanges, Observation};
+use super::cbpe::{Calibration, Estimate};
+use super::config::{AlertKind, AlertRule, BaselineMode, MonitoringConfig, parse_duration_ms};
+use super::drift::{DriftReport, profile_from_table, window_drift};
+use super::ingest::{
+    FeatureCounts, FeatureProfile, IngestReport, Ingestor, PROBA_BINS, Profile, Window,
+    WindowAggregates, WindowKey,
+};
+use super::quality::{self, QualityMetrics};
+use super::stats::{ColumnDrift, FINE_BINS, NumericBaseline, PSI_BINS, categorical_drift};
+use crate::config::LoadedConfig;
+use crate::error::{Error, Result};
+use crate::registry::RegistryStore;
+use crate::store::{SqliteStore, TrackingStore};
+use crate::train::artifact::Model;
+use crate::workspace::Workspace;
+
+/// The monitoring service of one workspace. See the module documentation.
+pub struct Monitor {
+    config: MonitoringConfig,
+    store_root: PathBuf,
+    db: PathBuf,
+    log_dir: PathBuf,
+    labels_dir: PathBuf,
+    conn: Connection,
+    ingestor: Ingestor,
+    profiles: ProfileCache,
+    references: HashMap<(String, i64), Result<Arc<Reference>, String>>,
+}
+
+/// Profiles by model version, shared with the ingestor's loader; `Err` says why there is none.
+type ProfileCache = Arc<Mutex<HashMap<(String, i64), Result<Arc<Profile>, String>>>>;
+
+/// What a model version's outputs are compared with: its test metrics, its positive-class
+/// probabilities on its test table, and the CBPE calibration fitted on them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reference {
+    pub model: String,
+    pub version: i64,
+    pub data_version: String,
+    /// The test metrics stored with the registered version.
+    pub test_metrics: BTreeMap<String, f64>,
+    pub test_rows: u64,
+    /// Test-set probabilities on the windows' `PROBA_BINS` equal bins.
+    pub probabilities: Vec<u64>,
+    pub positive_rate: f64,
+    /// Probability at or above which the model predicts the positive class.
+    pub threshold: f64,
+    #[serde(skip)]
+    pub calibration: Option<Calibration>,
+}
+
+/// What one [`Monitor::refresh`] did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RefreshReport {
+    /// The inference-log pass (`files` = 0 when the folder does not exist yet).
+    pub ingest: IngestReport,
+    /// Alert rules evaluated, and the alerts they opened and resolved.
+    pub rules: usize,
+    pub alerts: AlertChanges,
+}
+
+/// The monitoring overview.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub log_dir: PathBuf,
+    pub labels_dir: PathBuf,
+    /// The granularity the totals below are summed over (the finest).
+    pub granularity_ms: i64,
+    pub granularities_ms: Vec<i64>,
+    pub baseline: BaselineMode,
+    pub files: u64,
+    pub lines: u64,
+    pub corrupt_lines: u64,
+    pub labels: u64,
+    /// Labels whose record id matches no kept prediction.
+    pub labels_unmatched: u64,
+    pub open_alerts: u64,
+    pub endpoints: Vec<EndpointMonitor>,
+}
+
+/// One endpoint in [`Status`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndpointMonitor {
+    pub endpoint: String,
+    /// `up`, `stale` or `down` from the endpoint's heartbeat; `None` if it never registered.
+    pub state: Option<String>,
+    /// `model/version` seen in its windows (version 0: failed requests naming none).
+    pub versions: Vec<String>,
+    pub windows: u64,
+    pub first_window: Option<i64>,
+    pub last_window: Option<i64>,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub records: u64,
+    pub mean_latency_ms: f64,
+    pub max_latency_ms: f64,
+    /// Predictions kept for the label join, and how many of them have a label.
+    pub predictions_kept: u64,
+    pub labelled: u64,
+    pub labelled_share: f64,
+    pub open_alerts: u64,
+    /// Dataset drift of its latest window at the finest granularity (`None`: no baseline).
+    pub latest_dataset_drift: Option<bool>,
+    pub latest_drift_share: Option<f64>,
+}
+
+/// Drift of one window of one endpoint's model version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowDrift {
+    pub endpoint: String,
+    pub model: String,
+    pub version: i64,
+    pub granularity_ms: i64,
+    pub window_start: i64,
+    pub records: u64,
+    pub baseline: BaselineMode,
+    /// The window compared with in `previous_window` mode.
+    pub baseline_window_start: Option<i64>,
+    pub drifted: usize,
+    pub share: f64,
+    pub threshold: f64,
+    pub dataset_drift: bool,
+    pub features: Vec<FeatureDrift>,
+    /// Why there is no drift to show (no baseline, no earlier window), if so.
+    pub note: Option<String>,
+}
+
+/// One feature of a [`WindowDrift`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureDrift {
+    pub name: String,
+    #[serde(flatten)]
+    pub drift: ColumnDrift,
+    pub histogram: Histogram,
+}
+
+/// Baseline and current shares on the same bins (deciles of the baseline for a numeric feature,
+/// categories plus `(unseen)` for a categorical one).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Histogram {
+    pub labels: Vec<String>,
+    pub baseline: Vec<f64>,
+    pub current: Vec<f64>,
+}
+
+/// One window in a feature's (or the dataset's) drift over time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftPoint {
+    pub endpoint: String,
+    pub model: String,
+    pub version: i64,
+    pub window_start: i64,
+    pub records: u64,
+    pub share: f64,
+    pub dataset_drift: bool,
+    pub features: BTreeMap<String, FeaturePoint>,
+}
+
+/// A feature's verdict in one window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeaturePoint {
+    pub test: String,
+    pub score: f64,
+    pub threshold: f64,
+    pub drifted: bool,
+    pub psi: f64,
+}
+
+/// A window's prediction distribution against the version's predictions on its test set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PredictionDrift {
+    pub endpoint: String,
+    pub model: String,
+    pub version: i64,
+    pub window_start: i64,
+    pub records: u64,
+    pub positive_rate: f64,
+    pub baseline_positive_rate: f64,
+    /// The test on the probability histogram (chi-square or Jensen–Shannon by test-set size).
+    pub drift: ColumnDrift,
+    pub histogram: Histogram,
+}
+
+/// Model quality of one window: realised once labels arrive, estimated (CBPE) before.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QualityWindow {
+    pub endpoint: String,
+    pub model: String,
+    pub version: i64,
+    pub window_start: i64,
+    pub records: u64,
+    /// Records kept for the label join (only when a labels folder is configured and exists).
+    pub predictions_kept: u64,
+    pub labelled: u64,
+    pub realised: Option<QualityMetrics>,
+    pub estimated: Option<Estimate>,
+    /// `records` (per-record probabilities) or `histogram` (the window's probability bins).
+    pub estimated_from: Option<String>,
+    /// The version's test metrics.
+    pub test: BTreeMap<String, f64>,
+    /// Test accuracy minus realised accuracy (estimated when unlabelled).
+    pub accuracy_drop: Option<f64>,
+    pub note: Option<String>,
+}
+
+impl Monitor {
+    /// Opens the monitor of a workspace.
+    pub fn open(ws: &Workspace) -> Result<Monitor> {
+        Monitor::open_config(&ws.config)
+    }
+
+    /// Opens the monitor of the workspace `config` describes (its store must exist or is
+    /// created).
+    pub fn open_config(loaded: &LoadedConfig) -> Result<Monitor> {
+        let config = loaded.config.monitoring.clone();
+        let dir = loaded.dir();
+        let log_dir = dir.join(
+            config
+                .log_dir
+                .as_ref()
+                .unwrap_or(&loaded.config.serving.log_dir),
+        );
+        let labels_dir = dir.join(&config.labels_dir);
+        let store_root = loaded.store_path();
+        let store = SqliteStore::open(&store_root)?;
+        let db = store.db_path().to_path_buf();
+        drop(store);
+        let conn = Connection::open(&db)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let profiles: ProfileCache = Arc::default();
+        let loader = {
+            let profiles = profiles.clone();
+            let root = store_root.clone();
+            Box::new(move |model: &str, version: i64| {
+                cached_profile(&profiles, &root, model, version).ok()
+            })
+        };
+        let ingestor = Ingestor::open(&db, &config.granularities_ms(), loader)?;
+        Ok(Monitor {
+            config,
+            store_root,
+            db,
+            log_dir,
+            labels_dir,
+            conn,
+            ingestor,
+            profiles,
+            references: HashMap::new(),
+        })
+    }
+
+    pub fn config(&self) -> &MonitoringConfig {
+        &self.config
+    }
+
+    /// The inference-log folder watched.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// The ground-truth folder watched.
+    pub fn labels_dir(&self) -> &Path {
+        &self.labels_dir
+    }
+
+    /// Configured window lengths in milliseconds, finest first.
+    pub fn granularities(&self) -> Vec<i64> {
+        let mut g = self.config.granularities_ms();
+        g.sort_unstable();
+        g.dedup();
+        g
+    }
+
+    /// A window length (`"5m"`), or the finest configured one; an unconfigured one is an error.
+    pub fn granularity(&self, name: Option<&str>) -> Result<i64> {
+        let all = self.granularities();
+        match name {
+            None => Ok(all[0]),
+            Some(n) => match parse_duration_ms(n) {
+                Some(ms) if all.contains(&ms) => Ok(ms),
+                _ => Err(Error::invalid(format!(
+                    "window `{n}` is not one of the configured granularities ({})",
+                    self.config.granularities.join(", ")
+                ))),
+            },
+        }
+    }
+
+    /// One ingestion pass over the inference log, without evaluating alerts.
+    pub fn ingest(&mut self) -> Result<IngestReport> {
+        if !self.log_dir.exists() {
+            return Ok(IngestReport::default());
+        }
+        self.ingestor.ingest_dir(&self.log_dir)
+    }
+
+    /// One ingestion pass, then the alert rules.
+    pub fn refresh(&mut self) -> Result<RefreshReport> {
+        let ingest = self.ingest()?;
+        let alerts = self.evaluate_alerts()?;
+        Ok(RefreshReport {
+            ingest,
+            rules: self.config.alerts.len(),
+            alerts,
+        })
+    }
+
+    /// The overview of every endpoint (or one).
+    pub fn status(&mut self, endpoint: Option<&str>) -> Result<Status> {
+        let g = self.granularities()[0];
+        let windows = load_windows(&self.conn, endpoint, g)?;
+        let states: HashMap<String, String> = crate::serve::status::StatusTable::open(&self.db)
+            .and_then(|t| t.list())
+            .map(|l| l.into_iter().map(|e| (e.name, e.state)).collect())
+            .unwrap_or_default();
+        let mut by_endpoint: BTreeMap<String, Vec<&(WindowKey, Window)>> = BTreeMap::new();
+        for w in &windows {
+            by_endpoint.entry(w.0.endpoint.clone()).or_default().push(w);
+        }
+        if let Some(e) = endpoint {
+            by_endpoint.entry(e.to_string()).or_default();
+        } else {
+            for name in states.keys() {
+                by_endpoint.entry(name.clone()).or_default();
+            }
+        }
+        let open = alerts::list(&self.conn, true, endpoint)?;
+        let mut endpoints = Vec::new();
+        for (name, ws) in by_endpoint {
+            let mut versions = BTreeSet::new();
+            let mut starts = BTreeSet::new();
+            let (mut req, mut err, mut rec, mut lat_sum, mut lat_max) = (0, 0, 0, 0, 0);
+            for (k, w) in &ws {
+                versions.insert(format!("{}/{}", k.model, k.version));
+                starts.insert(k.window_start);
+                req += w.requests;
+                err += w.errors;
+                rec += w.records;
+                lat_sum += w.latency_sum_us;
+                lat_max = lat_max.max(w.latency_max_us);
+            }
+            let (labelled, kept) = quality::labelled_counts(&self.conn, Some(&name))?;
+            let latest = self.drift(Some(&name), g, None)?;
+            let main = latest.iter().max_by_key(|d| d.records);
+            let has = |d: &&WindowDrift| d.note.is_none();
+            endpoints.push(EndpointMonitor {
+                state: states.get(&name).cloned(),
+                versions: versions.into_iter().collect(),
+                windows: starts.len() as u64,
+                first_window: starts.first().copied(),
+                last_window: starts.last().copied(),
+                requests: req,
+                errors: err,
+                error_rate: ratio(err, req),
+                records: rec,
+                mean_latency_ms: ratio(lat_sum, req) / 1000.0,
+                max_latency_ms: lat_max as f64 / 1000.0,
+                predictions_kept: kept,
+                labelled,
+                labelled_share: ratio(labelled, kept),
+                open_alerts: open.iter().filter(|a| a.endpoint == name).count() as u64,
+                latest_dataset_drift: main.filter(has).map(|d| d.dataset_drift),
+                latest_drift_share: main.filter(has).map(|d| d.share),
+                endpoint: name,
+            });
+        }
+        let (files, lines, corrupt): (i64, i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(lines), 0), COALESCE(SUM(corrupt), 0)
+             FROM monitor_files",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let labels: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM monitor_labels", [], |r| r.get(0))?;
+        Ok(Status {
+            log_dir: self.log_dir.clone(),
+            labels_dir: self.labels_dir.clone(),
+            granularity_ms: g,
+            granularities_ms: self.granularities(),
+            baseline: self.config.baseline,
+            files: files as u64,
+            lines: lines as u64,
+            corrupt_lines: corrupt as u64,
+            labels: labels as u64,
+            labels_unmatched: quality::unmatched_labels(&self.conn)?,
+            open_alerts: open.len() as u64,
+            endpoints,
+        })
+    }
+
+    /// Windows of one granularity (of one endpoint), oldest first.
+    pub fn windows(
+        &self,
+        endpoint: Option<&str>,
+        granularity_ms: i64,
+    ) -> Result<Vec<(WindowKey, Window)>> {
+        load_windows(&self.conn, endpoint, granularity_ms)
+    }
+
+    /// Drift of each endpoint's model versions in one window: the latest window of each endpoint
+    /// when `window_start` is `None`. Versions without inputs (version 0) are left out.
+    pub fn drift(
+        &mut self,
+        endpoint: Option<&str>,
+        granularity_ms: i64,
+        window_start: Option<i64>,
+    ) -> Result<Vec<WindowDrift>> {
+        let windows = load_windows(&self.conn, endpoint, granularity_ms)?;
+        let mut latest: HashMap<&str, i64> = HashMap::new();
+        for (k, _) in &windows {
+            let e = latest.entry(&k.endpoint).or_insert(k.window_start);
+            *e = (*e).max(k.window_start);
+        }
+        let mut out = Vec::new();
+        for (i, (k, w)) in windows.iter().enumerate() {
+            let wanted = window_start.unwrap_or(latest[k.endpoint.as_str()]);
+            if k.version == 0 || k.window_start != wanted {
+                continue;
+            }
+            let prev = previous(&windows[..i], k);
+            out.push(self.window_drift(k, w, prev)?);
+        }
+        Ok(out)
+    }
+
+    /// Drift of every window of one granularity, oldest first; `feature` keeps only that
+    /// feature's points.
+    pub fn drift_history(
+        &mut self,
+        endpoint: Option<&str>,
+        granularity_ms: i64,
+        feature: Option<&str>,
+    ) -> Result<Vec<DriftPoint>> {
+        let windows = load_windows(&self.conn, endpoint, granularity_ms)?;
+        let mut out = Vec::new();
+        for (i, (k, w)) in windows.iter().enumerate() {
+            if k.version == 0 {
+                continue;
+            }
+            let d = self.window_drift(k, w, previous(&windows[..i], k))?;
+            if d.note.is_some() {
+                continue;
+            }
+            out.push(DriftPoint {
+                endpoint: k.endpoint.clone(),
+                model: k.model.clone(),
+                version: k.version,
+                window_start: k.window_start,
+                records: w.records,
+                share: d.share,
+                dataset_drift: d.dataset_drift,
+                features: d
+                    .features
+                    .iter()
+                    .filter(|f| feature.is_none_or(|n| n == f.name))
+                    .map(|f| {
+                        (
+                            f.name.clone(),
+                            FeaturePoint {
+                                test: f.drift.test.as_str().to_string(),
+                                score: f.drift.score,
+                                threshold: f.drift.threshold,
+                                drifted: f.drift.drifted,
+                                psi: f.drift.psi,
+                            },
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Prediction drift of every window of one granularity, oldest first (versions whose
+    /// reference cannot be built are left out).
+    pub fn prediction_drift(
+        &mut self,
+        endpoint: Option<&str>,
+        granularity_ms: i64,
+    ) -> Result<Vec<PredictionDrift>> {
+        let windows = load_windows(&self.conn, endpoint, granularity_ms)?;
+        let mut out = Vec::new();
+        for (k, w) in &windows {
+            if k.version == 0 {
+                continue;
+            }
+            let Ok(r) = self.reference(&k.model, k.version) else {
+                continue;
+            };
+            if let Some(p) = prediction_drift(k, w, &r) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Quality of every window of one granularity, oldest first.
+    pub fn quality(
+        &mut self,
+        endpoint: Option<&str>,
+        granularity_ms: i64,
+    ) -> Result<Vec<QualityWindow>> {
+        let windows = load_windows(&self.conn, endpoint, granularity_ms)?;
+        let mut out = Vec::new();
+        for (k, w) in &windows {
+            if k.version == 0 {
+                continue;
+            }
+            out.push(self.window_quality(k, w)?);
+        }
+        Ok(out)
+    }
+
+    /// Alerts, newest first.
+    pub fn alerts(&self, open_only: bool, endpoint: Option<&str>) -> Result<Vec<Alert>> {
+        alerts::list(&self.conn, open_only, endpoint)
+    }
+
+    /// The reference of a model version (test metrics, test-set probabilities, calibration).
+    pub fn reference(&mut self, model: &str, version: i64) -> Result<Arc<Reference>> {
+        let key = (model.to_string(), version);
+        if !self.references.contains_key(&key) {
+            let r = load_reference(&self.store_root, model, version)
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
+            if let Err(e) = &r {
+                tracing::warn!(model, version, "no prediction baseline: {e}");
+            }
+            self.references.insert(key.clone(), r);
+        }
+        self.references[&key].clone().map_err(Error::invalid)
+    }
+
+    /// The training profile of a model version.
+    pub fn profile(&self, model: &str, version: i64) -> Result<Arc<Profile>> {
+        cached_profile(&self.profiles, &self.store_root, model, version).map_err(Error::invalid)
+    }
+
+    fn window_drift(
+        &mut self,
+        k: &WindowKey,
+        w: &Window,
+        prev: Option<&(WindowKey, Window)>,
+    ) -> Result<WindowDrift> {
+        let mut out = WindowDrift {
+            endpoint: k.endpoint.clone(),
+            model: k.model.clone(),
+            version: k.version,
+            granularity_ms: k.granularity_ms,
+            window_start: k.window_start,
+            records: w.records,
+            baseline: self.config.baseline,
+            baseline_window_start: None,
+            drifted: 0,
+            share: 0.0,
+            threshold: self.config.drift_share,
+            dataset_drift: false,
+            features: Vec::new(),
+            note: None,
+        };
+        let training = match self.profile(&k.model, k.version) {
+            Ok(p) => p,
+            Err(e) => {
+                out.note = Some(format!("no baseline: {e}"));
+                return Ok(out);
+            }
+        };
+        let profile = match self.config.baseline {
+            BaselineMode::Training => training,
+            BaselineMode::PreviousWindow => match prev {
+                Some((pk, pw)) => {
+                    out.baseline_window_start = Some(pk.window_start);
+                    Arc::new(profile_from_window(&training, &pw.aggregates))
+                }
+                None => {
+                    out.note = Some("no earlier window to compare with".into());
+                    return Ok(out);
+                }
+            },
+        };
+        let report: DriftReport = window_drift(
+            &profile,
+            &w.aggregates,
+            &self.config.overrides(),
+            self.config.drift_share,
+        );
+        out.drifted = report.drifted;
+        out.share = report.share;
+        out.dataset_drift = report.dataset_drift;
+        for (name, drift) in report.features {
+            let histogram = match (
+                profile.features.iter().find(|f| f.name() == name),
+                w.aggregates.features.get(&name),
+            ) {
+                (Some(f), Some(c)) => histogram(f, c),
+                _ => Histogram {
+                    labels: vec![],
+                    baseline: vec![],
+                    current: vec![],
+                },
+            };
+            out.features.push(FeatureDrift {
+                name,
+                drift,
+                histogram,
+            });
+        }
+        Ok(out)
+    }
+
+    fn window_quality(&mut self, k: &WindowKey, w: &Window) -> Result<QualityWindow> {
+        let records = quality::window_records(
+            &self.conn,
+            &k.endpoint,
+            &k.model,
+            k.version,
+            k.window_start,
+            k.window_start + k.granularity_ms,
+        )?;
+        let realised = records.realised();
+        let mut out = QualityWindow {
+            endpoint: k.endpoint.clone(),
+            model: k.model.clone(),
+            version: k.version,
+            window_start: k.window_start,
+            records: w.records,
+            predictions_kept: records.scores.len() as u64,
+            labelled: records.labelled.len() as u64,
+            realised,
+            estimated: None,
+            estimated_from: None,
+            test: BTreeMap::new(),
+            accuracy_drop: None,
+            note: None,
+        };
+        match self.reference(&k.model, k.version) {
+            Ok(r) => {
+                out.test = r
+                    .test_metrics
+                    .iter()
+                    .filter(|(k, _)| super::config::QUALITY_METRICS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect();
+                if let Some(cal) = &r.calibration {
+                    if !records.scores.is_empty() {
+                        out.estimated = cal.estimate(&records.scores, r.threshold);
+                        out.estimated_from = Some("records".into());
+                    } else {
+                        let bins = &w.aggregates.probabilities;
+                        let scored: Vec<(f64, f64)> = bins
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| ((i as f64 + 0.5) / bins.len() as f64, *c as f64))
+                            .collect();
+                        out.estimated = cal.estimate_weighted(&scored, r.threshold);
+                        out.estimated_from = out.estimated.map(|_| "histogram".into());
+                    }
+                }
+                let current = realised
+                    .map(|q| q.accuracy)
+                    .or(out.estimated.map(|e| e.accuracy));
+                if let (Some(t), Some(c)) = (r.test_metrics.get("accuracy"), current) {
+                    out.accuracy_drop = Some(t - c);
+                }
+            }
+            Err(e) => out.note = Some(format!("no reference: {e}")),
+        }
+        Ok(out)
+    }
+
+    /// Evaluates every alert rule on the latest windows and opens/resolves alerts.
+    pub fn evaluate_alerts(&mut self) -> Result<AlertChanges> {
+        if self.config.alerts.is_empty() {
+            return Ok(AlertChanges::default());
+        }
+        let rules = self.config.alerts.clone();
+        let mut observations = Vec::new();
+        let mut evaluated = BTreeSet::new();
+        for rule in &rules {
+            for o in self.observe(rule)? {
+                evaluated.insert((o.rule.clone(), o.endpoint.clone()));
+                observations.push(o);
+            }
+        }
+        alerts::apply(
+            &self.conn,
+            &rules,
+            &observations,
+            &evaluated,
+            Duration::from_millis(self.config.hook_timeout_ms),
+            chrono::Utc::now().timestamp_millis(),
+        )
+    }
+
+    /// A rule's observations, one per endpoint (and subject) it has something to say about.
+    fn observe(&mut self, rule: &AlertRule) -> Result<Vec<Observation>> {
+        let g = self.granularity(rule.granularity.as_deref())?;
+        let threshold = rule
+            .threshold
+            .or(rule.kind.default_threshold(self.config.drift_share));
+        let base = |endpoint: &str, subject: &str, window: Option<i64>| Observation {
+            rule: rule.name.clone(),
+            kind: rule.kind,
+            endpoint: endpoint.to_string(),
+            subject: subject.to_string(),
+            firing: false,
+            value: f64::NAN,
+            threshold: threshold.unwrap_or(f64::NAN),
+            granularity_ms: Some(g),
+            window_start: window,
+            message: String::new(),
+        };
+        let mut out = Vec::new();
+        if rule.kind == AlertKind::EndpointDown {
+            let table = crate::serve::status::StatusTable::open(&self.db)?;
+            let limit = threshold.unwrap_or(30.0);
+            for e in table.list()? {
+                if rule.endpoint.as_ref().is_some_and(|n| *n != e.name) {
+                    continue;
+                }
+                let age = e.heartbeat_age_ms as f64 / 1000.0;
+                let mut o = base(&e.name, "", None);
+                o.granularity_ms = None;
+                o.value = age;
+                o.firing = e.state == "down" || age >= limit;
+                o.message = format!(
+                    "endpoint {} is {} (last heartbeat {age:.0} s ago)",
+                    e.name, e.state
+                );
+                out.push(o);
+            }
+            return Ok(out);
+        }
+        let windows = load_windows(&self.conn, rule.endpoint.as_deref(), g)?;
+        let mut latest: BTreeMap<String, i64> = BTreeMap::new();
+        for (k, _) in &windows {
+            let e = latest.entry(k.endpoint.clone()).or_insert(k.window_start);
+            *e = (*e).max(k.window_start);
+        }
+        for (endpoint, start) in latest {
+            let in_window: Vec<usize> = (0..windows.len())
+                .filter(|i| {
+                    windows[*i].0.endpoint == endpoint && windows[*i].0.window_start == start
+                })
+                .collect();
+            // The version that served most records in the window speaks for the endpoint.
+            let main = in_window
+                .iter()
+                .copied()
+                .filter(|i| windows[*i].0.version != 0)
+                .max_by_key(|i| windows[*i].1.records);
+            match rule.kind {
+                AlertKind::ErrorRate | AlertKind::Latency => {
+                    let (mut req, mut err, mut lat) = (0u64, 0u64, 0u64);
+                    for i in &in_window {
+                        req += windows[*i].1.requests;
+                        err += windows[*i].1.errors;
+                        lat += windows[*i].1.latency_sum_us;
+                    }
+                    let mut o = base(&endpoint, "", Some(start));
+                    let t = threshold.unwrap_or(f64::INFINITY);
+                    if rule.kind == AlertKind::ErrorRate {
+                        o.value = ratio(err, req);
+                        o.message = format!(
+                            "error rate {:.1}% ({err} of {req} requests) reached {:.1}%",
+                            o.value * 100.0,
+                            t * 100.0
+                        );
+                    } else {
+                        o.value = ratio(lat, req) / 1000.0;
+                        o.message = format!("mean latency {:.1} ms reached {t:.1} ms", o.value);
+                    }
+                    o.firing = req > 0 && o.value >= t;
+                    out.push(o);
+                }
+                AlertKind::FeatureDrift | AlertKind::DatasetDrift => {
+                    let Some(i) = main else { continue };
+                    let (k, w) = &windows[i];
+                    let d = self.window_drift(k, w, previous(&windows[..i], k))?;
+                    if d.note.is_some() {
+                        continue;
+                    }
+                    if rule.kind == AlertKind::DatasetDrift {
+                        let mut o = base(&endpoint, "", Some(start));
+                        o.value = d.share;
+                        o.firing = d.share >= threshold.unwrap_or(d.threshold) && d.drifted > 0;
+                        o.message = format!(
+                            "{} of {} features drifted in {}/{} (share {:.2})",
+                            d.drifted,
+                            d.features.len(),
+                            k.model,
+                            k.version,
+                            d.share
+                        );
+                        out.push(o);
+                    } else {
+                        for f in &d.features {
+                            if rule.feature.as_ref().is_some_and(|n| *n != f.name) {
+                                continue;
+                            }
+                            let mut o = base(&endpoint, &f.name, Some(start));
+                            o.value = f.drift.score;
+                            o.threshold = threshold.unwrap_or(f.drift.threshold);
+                            o.firing = f.drift.rows > 0
+                                && match threshold {
+                                    None => f.drift.drifted,
+                                    Some(t) if f.drift.test.is_p_value() => f.drift.score < t,
+                                    Some(t) => f.drift.score >= t,
+                                };
+                            o.message = format!(
+                                "feature {} drifted: {} {:.4} (threshold {:.4})",
+                                f.name,
+                                f.drift.test.as_str(),
+                                f.drift.score,
+                                o.threshold
+                            );
+                            out.push(o);
+                        }
+                    }
+                }
+                AlertKind::PredictionDrift => {
+                    let Some(i) = main else { continue };
+                    let (k, w) = &windows[i];
+                    let Ok(r) = self.reference(&k.model, k.version) else {
+                        continue;
+                    };
+                    let Some(p) = prediction_drift(k, w, &r) else {
+                        continue;
+                    };
+                    let mut o = base(&endpoint, "", Some(start));
+                    o.value = p.drift.score;
+                    o.threshold = threshold.unwrap_or(p.drift.threshold);
+                    o.firing = match threshold {
+                        None => p.drift.drifted,
+                        Some(t) if p.drift.test.is_p_value() => p.drift.score < t,
+                        Some(t) => p.drift.score >= t,
+                    };
+                    o.message = format!(
+                        "predictions drifted: {} {:.4}; positive rate {:.3} vs {:.3} on the test set",
+                        p.drift.test.as_str(),
+                        p.drift.score,
+                        p.positive_rate,
+                        p.baseline_positive_rate
+                    );
+                    out.push(o);
+                }
+                AlertKind::QualityDrop => {
+                    let Some(i) = main else { continue };
+                    let (k, w) = &windows[i];
+                    let q = self.window_quality(k, w)?;
+                    let metric = rule.metric.as_deref().unwrap_or("accuracy");
+                    let Some(test) = q.test.get(metric).copied() else {
+                        continue;
+                    };
+                    let (current, source) = match (&q.realised, &q.estimated, metric) {
+                        (Some(r), _, _) => (r.get(metric), "realised"),
+                        (None, Some(e), "accuracy") => (Some(e.accuracy), "estimated"),
+                        (None, Some(e), "roc_auc") => (Some(e.roc_auc), "estimated"),
+                        _ => (None, ""),
+                    };
+                    let Some(current) = current.filter(|c| c.is_finite()) else {
+                        continue;
+                    };
+                    let mut o = base(&endpoint, metric, Some(start));
+                    o.value = test - current;
+                    o.firing = o.value >= threshold.unwrap_or(0.1);
+                    o.message = format!(
+                        "{metric} {current:.4} ({source}) is {:.4} below the test value {test:.4}",
+                        o.value
+                    );
+                    out.push(o);
+                }
+                AlertKind::EndpointDown => unreachable!("handled above"),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// The window before `k` (same endpoint, model and version) among `earlier`.
+fn previous<'a>(
+    earlier: &'a [(WindowKey, Window)],
+    k: &WindowKey,
+) -> Option<&'a (WindowKey, Window)> {
+    earlier.iter().rev().find(|(p, _)| {
+        p.endpoint == k.endpoint
+            && p.model == k.model
+            && p.version == k.version
+            && p.window_start < k.window_start
+    })
+}
+
+fn cached_profile(
+    cache: &ProfileCache,
+    root: &Path,
+    model: &str,
+    version: i64,
+) -> Result<Arc<Profile>, String> {
+    let key = (model.to_string(), version);
+    if let Some(p) = cache.lock().map_err(|e| e.to_string())?.get(&key) {
+        return p.clone();
+    }
+    let p = load_profile(root, model, version)
+        .map(Arc::new)
+        .map_err(|e| e.to_string());
+    if let Err(e) = &p {
+        tracing::warn!(model, version, "no drift baseline: {e}");
+    }
+    cache
+        .lock()
+        .map_err(|e| e.to_string())?
+        .insert(key, p.clone());
+    p
+}
+
+/// The training profile of `model/version`: registry version → data version → snapshot.
+pub fn load_profile(store_root: &Path, model: &str, version: i64) -> Result<Profile> {
+    let store = SqliteStore::open(store_root)?;
+    let v = store.get_version(model, version)?;
+    let id = v.data_version.clone().ok_or_else(|| {
+        Error::invalid(format!("{model}/{version} has no data version to profile"))
+    })?;
+    let dv = store.get_data_version(&id)?;
+    let (train, _) = crate::data::load_version(store_root, &dv)?;
+    let table = crate::data::feature_table(&train, &v.signature)?;
+    Ok(profile_from_table(&v.signature, &table))
+}
+
+/// The prediction and quality reference of `model/version`: its test table scored by its
+/// artifact.
+pub fn load_reference(store_root: &Path, model: &str, version: i64) -> Result<Reference> {
+    let store = SqliteStore::open(store_root)?;
+    let v = store.get_version(model, version)?;
+    let id = v
+        .data_version
+        .clone()
+        .ok_or_else(|| Error::invalid(format!("{model}/{version} has no data version to score")))?;
+    let dv = store.get_data_version(&id)?;
+    let (_, test) = crate::data::load_version(store_root, &dv)?;
+    let m = Model::from_bytes(&store.artifacts().get(&v.artifact_digest)?)?;
+    let table = crate::data::feature_table(&test, &m.signature)?;
+    let truth = crate::data::labels(&test, &m.signature)?;
+    let (proba, _) = m.predict_proba(&table);
+    let mut bins = vec![0u64; PROBA_BINS];
+    let mut positive = 0u64;
+    for p in &proba {
+        if p.is_finite() {
+            bins[proba_bin(*p)] += 1;
+            positive += u64::from(*p >= m.threshold);
+        }
+    }
+    Ok(Reference {
+        model: model.to_string(),
+        version,
+        data_version: id,
+        test_metrics: v.metrics.clone(),
+        test_rows: proba.len() as u64,
+        positive_rate: ratio(positive, proba.len() as u64),
+        probabilities: bins,
+        threshold: m.threshold,
+        calibration: Calibration::fit(&truth, &proba),
+    })
+}
+
+/// The equal-width bin of a probability, as ingestion bins them.
+fn proba_bin(p: f64) -> usize {
+    ((p.clamp(0.0, 1.0) * PROBA_BINS as f64) as usize).min(PROBA_BINS - 1)
+}
+
+fn prediction_drift(k: &WindowKey, w: &Window, r: &Reference) -> Option<PredictionDrift> {
+    let cur = &w.aggregates.probabilities;
+    let n: u64 = cur.iter().sum();
+    if n == 0 {
+        return None;
+    }
+    let [neg, pos] = w.aggregates.predictions;
+    let drift = categorical_drift(&r.probabilities, cur, 0, None, None);
+    let share = |v: &[u64]| -> Vec<f64> {
+        let t: u64 = v.iter().sum();
+        v.iter().map(|c| ratio(*c, t)).collect()
+    };
+    Some(PredictionDrift {
+        endpoint: k.endpoint.clone(),
+        model: k.model.clone(),
+        version: k.version,
+        window_start: k.window_start,
+        records: n,
+        positive_rate: ratio(pos, pos + neg),
+        baseline_positive_rate: r.positive_rate,
+        drift,
+        histogram: Histogram {
+            labels: (0..PROBA_BINS)
+                .map(|i| format!("{:.2}", i as f64 / PROBA_BINS as f64))
+                .collect(),
+            baseline: share(&r.probabilities),
+            current: share(cur),
+        },
+    })
+}
+
+/// A baseline made of a window's counts on the training profile's bins (`previous_window`
+/// mode). The numeric spread (for the Wasserstein normalisation) and the distinct count (for the
+/// test choice) stay the training table's.
+fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
+    let features = training
+        .features
+        .iter()
+        .map(|f| match (f, w.features.get(f.name())) {
+            (
+                FeatureProfile::Numeric { name, baseline },
+                Some(FeatureCounts::Numeric {
+                    counts,
+                    nulls,
+                    min,
+                    max,
+                }),
+            ) => {
+                let mut counts = counts.clone();
+                counts.resize(FINE_BINS, 0);
+                FeatureProfile::Numeric {
+                    name: name.clone(),
+                    baseline: NumericBaseline {
+                        edges: baseline.edges.clone(),
+                        rows: counts.iter().sum(),
+                        counts,
+                        nulls: *nulls,
+                        min: min.unwrap_or(baseline.min),
+                        max: max.unwrap_or(baseline.max),
+                        std: baseline.std,
+                        distinct: baseline.distinct,
+                    },
+                }
+            }
+            (
+                FeatureProfile::Categorical {
+                    name, categories, ..
+                },
+                Some(FeatureCounts::Categorical { counts, nulls, .. }),
+            ) => {
+                let mut counts = counts.clone();
+                counts.resize(categories.len(), 0);
+                FeatureProfile::Categorical {
+                    name: name.clone(),
+                    categories: categories.clone(),
+                    counts,
+                    nulls: *nulls,
+                }
+            }
+            (FeatureProfile::Numeric { name, baseline }, _) => FeatureProfile::Numeric {
+                name: name.clone(),
+                baseline: NumericBaseline {
+                    counts: vec![0; FINE_BINS],
+                    rows: 0,
+                    ..baseline.clone()
+                },
+            },
+            (
+                FeatureProfile::Categorical {
+                    name, categories, ..
+                },
+                _,
+            ) => FeatureProfile::Categorical {
+                name: name.clone(),
+                categories: categories.clone(),
+                counts: vec![0; categories.len()],
+                nulls: 0,
+            },
+        })
+        .collect();
+    Profile { features }
+}
+
+/// Most categories a histogram shows; the rest are summed into `(other)`.
+const MAX_CATEGORIES: usize = 12;
+
+fn histogram(profile: &FeatureProfile, counts: &FeatureCounts) -> Histogram {
+    let shares = |v: &[f64]| -> Vec<f64> {
+        let t: f64 = v.iter().sum();
+        v.iter()
+            .map(|c| if t > 0.0 { c / t } else { 0.0 })
+            .collect()
+    };
+    match (profile, counts) {
+        (FeatureProfile::Numeric { baseline, .. }, FeatureCounts::Numeric { counts, .. }) => {
+            let step = FINE_BINS / PSI_BINS;
+            let coarse = |v: &[u64]| -> Vec<f64> {
+                (0..PSI_BINS)
+                    .map(|i| v.iter().skip(i * step).take(step).map(|c| *c as f64).sum())
+                    .collect()
+            };
+            let edge = |i: usize| {
+                baseline
+                    .edges
+                    .get(i * step - 1)
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            };
+            let labels = (0..PSI_BINS)
+                .map(|i| match i {
+                    0 => format!("< {}", short(edge(1))),
+                    i if i == PSI_BINS - 1 => format!(">= {}", short(edge(i))),
+                    i => format!("{}..{}", short(edge(i)), short(edge(i + 1))),
+                })
+                .collect();
+            Histogram {
+                labels,
+                baseline: shares(&coarse(&baseline.counts)),
+                current: shares(&coarse(counts)),
+            }
+        }
+        (
+            FeatureProfile::Categorical {
+                categories,
+                counts: base,
+                ..
+            },
+            FeatureCounts::Categorical {
+                counts: cur,
+                unseen,
+                ..
+            },
+        ) => {
+            let shown = categories.len().min(MAX_CATEGORIES);
+            let mut labels: Vec<String> = categories[..shown].to_vec();
+            let get = |v: &[u64], i: usize| v.get(i).copied().unwrap_or(0) as f64;
+            let mut b: Vec<f64> = (0..shown).map(|i| get(base, i)).collect();
+            let mut c: Vec<f64> = (0..shown).map(|i| get(cur, i)).collect();
+            if categories.len() > shown {
+                labels.push("(other)".into());
+                b.push((shown..categories.len()).map(|i| get(base, i)).sum());
+                c.push((shown..categories.len()).map(|i| get(cur, i)).sum());
+            }
+            labels.push("(unseen)".into());
+            b.push(0.0);
+            c.push(*unseen as f64);
+            let total_c: f64 = c.iter().sum();
+            let mut current = shares(&c);
+            if total_c == 0.0 {
+                current = vec![0.0; c.len()];
+            }
+            Histogram {
+                labels,
+                baseline: shares(&b),
+                current,
+            }
+        }
+        _ => Histogram {
+            labels: vec![],
+            baseline: vec![],
+            current: vec![],
+        },
+    }
+}
+
+/// A bin edge as a short label.
+fn short(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    if a != 0.0 && !(0.01..1e6).contains(&a) {
+        format!("{x:.2e}")
+    } else if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// Window rows of one granularity (and endpoint), oldest first.
+fn load_windows(
+    conn: &Connection,
+    endpoint: Option<&str>,
+    granularity_ms: i64,
+) -> Result<Vec<(WindowKey, Window)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT endpoint, model, version, window_start, requests, errors, records,
+                latency_sum_us, latency_max_us, aggregates
+         FROM monitor_windows WHERE granularity_ms = ?1 AND (?2 IS NULL OR endpoint = ?2)
+         ORDER BY window_start, endpoint, model, version",
+    )?;
+    let mut rows = stmt.query(params![granularity_ms, endpoint])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let key = WindowKey {
+            endpoint: r.get(0)?,
+            model: r.get(1)?,
+            version: r.get(2)?,
+            granularity_ms,
+            window_start: r.get(3)?,
+        };
+        let json: String = r.get(9)?;
+        let aggregates: WindowAggregates = serde_json::from_str(&json)
+            .map_err(|e| Error::invalid(format!("monitor_windows row {key:?}: {e}")))?;
+        out.push((
+            key,
+            Window {
+                requests: r.get::<_, i64>(4)? as u64,
+                errors: r.get::<_, i64>(5)? as u64,
+                records: r.get::<_, i64>(6)? as u64,
+                latency_sum_us: r.get::<_, i64>(7)? as u64,
+                latency_max_us: r.get::<_, i64>(8)? as u64,
+                aggregates,
+            },
+        ));
+    }
+    Ok(out)
+}

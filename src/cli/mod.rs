@@ -4,6 +4,7 @@
 
 mod data;
 mod models;
+mod monitor;
 mod output;
 mod runs;
 mod serve;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Serving endpoints and their state (up, stale, down).
     #[command(subcommand)]
     Endpoints(serve::EndpointsCommand),
+    /// Monitoring: ingest the inference log; drift, quality, alerts; the HTML report.
+    #[command(subcommand)]
+    Monitor(monitor::MonitorCommand),
 }
 
 #[derive(Debug, Args, Clone, Copy)]
@@ -110,6 +114,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Tui) => crate::tui::run(&cli.config),
         Some(Command::Serve(args)) => serve::serve(&cli.config, args),
         Some(Command::Endpoints(cmd)) => serve::endpoints(&cli.config, cmd),
+        Some(Command::Monitor(cmd)) => monitor::run(&cli.config, cmd),
     }
 }
 

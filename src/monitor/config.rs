@@ -242,7 +242,7 @@ impl MonitoringConfig {
             if parse_duration_ms(g).is_none() {
                 return Some((
                     "monitoring.granularities".into(),
-                    format!("`{g}` is not a window length"),
+                    format!("`{g}` in granularities is not a window length"),
                     units,
                 ));
             }

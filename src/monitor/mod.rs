@@ -8,6 +8,7 @@
 //! - [`quality`]: realised quality from kept predictions joined with late labels; [`cbpe`]:
 //!   quality estimated from the model's calibrated probabilities before labels arrive.
 //! - [`alerts`]: alert rules' open/resolve state and hooks; [`config`]: `[monitoring]`.
+//! - [`report`]: the self-contained HTML report.
 //! - [`service`]: [`service::Monitor`], the API the CLI, the TUI and workflows call.
 
 pub mod alerts;
@@ -16,5 +17,6 @@ pub mod config;
 pub mod drift;
 pub mod ingest;
 pub mod quality;
+pub mod report;
 pub mod service;
 pub mod stats;

@@ -8,6 +8,7 @@ mod demo;
 mod jobs;
 mod marvel;
 mod monitor;
+mod monitor_cli;
 mod registry;
 mod runs;
 mod serving;

@@ -39,6 +39,9 @@ pub struct Config {
     pub monitoring: crate::monitor::config::MonitoringConfig,
     #[serde(default)]
     pub tracking: TrackingConfig,
+    /// Named pipelines of steps, their schedules and triggers (see `workflow::config`).
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, crate::workflow::config::PipelineConfig>,
 }
 
 /// `[tracking]`: where runs and registered models live. Without `uri` (and without
@@ -720,6 +723,9 @@ impl LoadedConfig {
         }
         if let Some((key, message, hint)) = c.monitoring.problem() {
             return Err(self.error_at(&key, message, hint));
+        }
+        if let Err(p) = crate::workflow::config::validate(&c.pipelines) {
+            return Err(self.error_at(&p.at, p.message, p.hint));
         }
         for (kind, table) in &c.models {
             let Ok(k) = kind.parse::<crate::train::ModelKind>() else {

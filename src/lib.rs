@@ -17,6 +17,8 @@
 //! - [`serve`]: the serving endpoint: MLflow-compatible REST API, A/B traffic split, hot reload,
 //!   inference log, Prometheus metrics and endpoint status in the store.
 //! - [`monitor`]: inference-log monitoring: drift statistics over windows against the training data.
+//! - [`workflow`]: pipelines of steps (a DAG in the config) run now, on a schedule or on a
+//!   trigger (new file, monitoring alert, new Production version), with their history in the store.
 
 pub mod config;
 pub mod data;
@@ -30,6 +32,7 @@ pub mod serve;
 pub mod store;
 pub mod track;
 pub mod train;
+pub mod workflow;
 pub mod workspace;
 
 pub use error::{Error, Result};

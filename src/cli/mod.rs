@@ -9,6 +9,8 @@ mod output;
 mod runs;
 mod serve;
 mod train;
+mod agent;
+mod pipeline;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -71,6 +73,11 @@ pub enum Command {
     /// Serving endpoints and their state (up, stale, down).
     #[command(subcommand)]
     Endpoints(serve::EndpointsCommand),
+    /// Workflows: list, run, resume and inspect the config's pipelines and their runs.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
+    /// Run the pipelines' schedules and triggers headless until SIGTERM (logs to the store).
+    Agent(agent::AgentArgs),
     /// Monitoring: ingest the inference log; drift, quality, alerts; the HTML report.
     #[command(subcommand)]
     Monitor(monitor::MonitorCommand),
@@ -114,6 +121,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Tui) => crate::tui::run(&cli.config),
         Some(Command::Serve(args)) => serve::serve(&cli.config, args),
         Some(Command::Endpoints(cmd)) => serve::endpoints(&cli.config, cmd),
+        Some(Command::Pipeline(cmd)) => pipeline::run(&cli.config, cmd),
+        Some(Command::Agent(args)) => agent::run(&cli.config, args),
         Some(Command::Monitor(cmd)) => monitor::run(&cli.config, cmd),
     }
 }

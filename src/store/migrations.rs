@@ -286,6 +286,94 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX monitor_alerts_one_open
         ON monitor_alerts(rule, endpoint, subject) WHERE state = 'OPEN';
     "#,
+    // 6: workflows: pipeline runs and their steps, per-pipeline locks, schedule switches and
+    // trigger cursors (see `workflow::store`).
+    r#"
+    CREATE TABLE pipeline_runs (
+        run_id       TEXT PRIMARY KEY,
+        pipeline     TEXT NOT NULL,
+        status       TEXT NOT NULL
+                     CHECK (status IN ('RUNNING', 'SUCCEEDED', 'FAILED', 'INTERRUPTED')),
+        fired_by     TEXT NOT NULL,   -- manual | schedule | file | alert | production
+        detail       TEXT,            -- what fired it (file path, alert id, audit id)
+        -- The scheduled time (unix ms) this run is for; unique per pipeline, so a slot is
+        -- claimed by exactly one process.
+        slot         INTEGER,
+        pid          INTEGER NOT NULL,
+        host         TEXT NOT NULL,
+        started_at   INTEGER NOT NULL,
+        ended_at     INTEGER,
+        heartbeat    INTEGER NOT NULL,
+        resumes      INTEGER NOT NULL DEFAULT 0,
+        config_hash  TEXT NOT NULL,
+        definition   TEXT NOT NULL,   -- JSON of workflow::config::PipelineConfig as run
+        error        TEXT
+    );
+    CREATE UNIQUE INDEX pipeline_runs_one_per_slot ON pipeline_runs(pipeline, slot)
+        WHERE slot IS NOT NULL;
+    CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs(pipeline, started_at);
+    CREATE INDEX pipeline_runs_by_status ON pipeline_runs(status);
+
+    CREATE TABLE pipeline_steps (
+        run_id       TEXT NOT NULL REFERENCES pipeline_runs(run_id) ON DELETE CASCADE,
+        step         TEXT NOT NULL,
+        position     INTEGER NOT NULL,  -- execution order
+        kind         TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('PENDING', 'RUNNING', 'SUCCEEDED',
+                     'FAILED', 'SKIPPED', 'INTERRUPTED')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        started_at   INTEGER,
+        ended_at     INTEGER,
+        duration_ms  INTEGER,           -- all attempts, backoff included
+        child_pid    INTEGER,           -- the process of the running attempt
+        log          TEXT NOT NULL DEFAULT '',
+        error        TEXT,
+        outputs      TEXT,              -- JSON of workflow::StepOutputs
+        PRIMARY KEY (run_id, step)
+    ) WITHOUT ROWID;
+
+    -- What a step produced: training runs, data versions, model versions ('name/version').
+    CREATE TABLE pipeline_links (
+        run_id  TEXT NOT NULL REFERENCES pipeline_runs(run_id) ON DELETE CASCADE,
+        step    TEXT NOT NULL,
+        kind    TEXT NOT NULL CHECK (kind IN ('run', 'data_version', 'model_version')),
+        ref     TEXT NOT NULL,
+        PRIMARY KEY (run_id, step, kind, ref)
+    ) WITHOUT ROWID;
+    CREATE INDEX pipeline_links_by_ref ON pipeline_links(kind, ref);
+
+    -- One run at a time per pipeline: the holder's run and process.
+    CREATE TABLE pipeline_locks (
+        pipeline     TEXT PRIMARY KEY,
+        run_id       TEXT NOT NULL,
+        pid          INTEGER NOT NULL,
+        host         TEXT NOT NULL,
+        acquired_at  INTEGER NOT NULL
+    );
+
+    -- Stored schedule switches (enable/disable from the CLI or the TUI).
+    CREATE TABLE pipeline_schedules (
+        pipeline    TEXT PRIMARY KEY,
+        enabled     INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+
+    -- How far each trigger has looked (last alert id, last audit id); files already seen.
+    CREATE TABLE pipeline_cursors (
+        pipeline     TEXT NOT NULL,
+        trigger_key  TEXT NOT NULL,
+        cursor       INTEGER NOT NULL,
+        PRIMARY KEY (pipeline, trigger_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE pipeline_seen_files (
+        pipeline     TEXT NOT NULL,
+        trigger_key  TEXT NOT NULL,
+        path         TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        mtime_ms     INTEGER NOT NULL,
+        PRIMARY KEY (pipeline, trigger_key, path)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -367,6 +455,13 @@ mod tests {
             "monitor_labels",
             "monitor_alerts",
             // 6: workflows
+            "pipeline_runs",
+            "pipeline_steps",
+            "pipeline_links",
+            "pipeline_locks",
+            "pipeline_schedules",
+            "pipeline_cursors",
+            "pipeline_seen_files",
         ]
         .to_vec();
         expected.sort_unstable();

@@ -14,3 +14,4 @@ mod runs;
 mod serving;
 mod training;
 mod tui;
+mod workflow;

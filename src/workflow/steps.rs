@@ -1,0 +1,499 @@
+//! The built-in steps (prepare, train, evaluate, register, promote, deploy, monitor), executed
+//! by [`execute`] in a process of their own (`cerebro pipeline step RUN STEP`, started by the
+//! runner) so that a crash, a hang or a timeout kills the step and never the runner.
+//!
+//! A step reads its definition and its upstream steps' outputs from the store and returns its
+//! own [`StepOutputs`]; the runner records them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{PipelineConfig, StepConfig, StepKind, nearest_upstream};
+use super::store::WorkflowStore;
+use crate::config::Direction;
+use crate::error::{Error, Result};
+use crate::registry::ops::{self, PromoteError};
+use crate::registry::{ModelUri, Stage};
+use crate::store::RunStatus;
+use crate::track::plan::{self, TrainRequest};
+use crate::workspace::Workspace;
+
+/// Tag naming the pipeline on every training run a pipeline starts.
+pub const PIPELINE_TAG: &str = "cerebro.pipeline";
+/// Tag naming the pipeline run.
+pub const PIPELINE_RUN_TAG: &str = "cerebro.pipeline_run";
+
+/// What a step produced. Fields absent for kinds that do not produce them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StepOutputs {
+    /// Training runs started (train).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
+    /// The best finished run by the gate metric (train): what register takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_version: Option<String>,
+    /// Registered model and version (register, evaluate, promote, deploy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The gate's result (evaluate, promote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<serde_json::Value>,
+    /// The endpoint serving the model (deploy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Exit code (command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// A one-line summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+impl StepOutputs {
+    /// (kind, reference) links for the store: runs, data versions, model versions.
+    pub fn links(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .runs
+            .iter()
+            .map(|r| ("run".to_string(), r.clone()))
+            .collect();
+        if let Some(d) = &self.data_version {
+            out.push(("data_version".into(), d.clone()));
+        }
+        if let (Some(m), Some(v)) = (&self.model, self.version) {
+            out.push(("model_version".into(), format!("{m}/{v}")));
+        }
+        out
+    }
+}
+
+/// What the step process prints as its last stdout line, after [`RESULT_MARKER`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepResult {
+    pub ok: bool,
+    pub outputs: StepOutputs,
+    pub error: Option<String>,
+}
+
+/// Prefix of the result line a step process prints.
+pub const RESULT_MARKER: &str = "cerebro-step-result ";
+
+/// The registered model a step works on.
+pub fn registered_model(ws: &Workspace, step: &StepConfig) -> String {
+    step.registered_model
+        .clone()
+        .or_else(|| ws.config.config.serving.model.clone())
+        .unwrap_or_else(|| crate::demo::model_name(&ws.config.config.workspace.name))
+}
+
+/// Runs step `step` of pipeline run `run_id`. A failed step returns its outputs so far with
+/// the error (a refused gate keeps the gate's result).
+pub fn execute(ws: &mut Workspace, run_id: &str, step: &str) -> StepResult {
+    let mut outputs = StepOutputs::default();
+    match execute_inner(ws, run_id, step, &mut outputs) {
+        Ok(()) => StepResult {
+            ok: true,
+            outputs,
+            error: None,
+        },
+        Err(e) => StepResult {
+            ok: false,
+            outputs,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+fn execute_inner(
+    ws: &mut Workspace,
+    run_id: &str,
+    step_name: &str,
+    out: &mut StepOutputs,
+) -> Result<()> {
+    let wf = WorkflowStore::open(&ws.db_path())?;
+    let run = wf.get_run(run_id)?;
+    let def = wf.definition(&run.run_id)?;
+    let step = def
+        .steps
+        .iter()
+        .find(|s| s.name == step_name)
+        .cloned()
+        .ok_or_else(|| Error::not_found("pipeline step", step_name))?;
+    let upstream = |kind: StepKind| -> Result<StepOutputs> {
+        let from = step
+            .from
+            .clone()
+            .or_else(|| nearest_upstream(&def, &step.name, kind).map(str::to_string))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "step `{}` needs a {} step before it",
+                    step.name,
+                    kind.as_str()
+                ))
+            })?;
+        let steps = wf.steps(&run.run_id)?;
+        let s = steps
+            .iter()
+            .find(|s| s.step == from)
+            .ok_or_else(|| Error::not_found("pipeline step", from.clone()))?;
+        if s.status != "SUCCEEDED" {
+            return Err(Error::invalid(format!(
+                "step `{}` takes its input from `{from}`, which is {}",
+                step.name, s.status
+            )));
+        }
+        let o = s.outputs.clone().unwrap_or(serde_json::Value::Null);
+        Ok(serde_json::from_value(o)?)
+    };
+    match step.kind {
+        StepKind::Prepare => {
+            let (prepared, version, created) = ws.prepare_data()?;
+            let _ = prepared;
+            out.data_version = Some(version.id.clone());
+            out.summary = Some(format!(
+                "data version {} ({} train / {} test rows){}",
+                short(&version.id),
+                version.train_rows,
+                version.test_rows,
+                if created { ", new" } else { "" }
+            ));
+        }
+        StepKind::Train => train(ws, &def, &run.pipeline, &run.run_id, &step, out)?,
+        StepKind::Register => {
+            let input = upstream(StepKind::Train)?;
+            let best = input.best_run.ok_or_else(|| {
+                Error::invalid(format!(
+                    "step `{}`: the train step produced no finished run",
+                    step.name
+                ))
+            })?;
+            let name = registered_model(ws, &step);
+            let tags = BTreeMap::from([
+                (PIPELINE_TAG.to_string(), run.pipeline.clone()),
+                (PIPELINE_RUN_TAG.to_string(), run.run_id.clone()),
+            ]);
+            let v = ops::register(
+                ws,
+                &best,
+                &name,
+                &format!("pipeline {} run {}", run.pipeline, short(&run.run_id)),
+                tags,
+            )?;
+            out.runs = vec![best.clone()];
+            out.data_version = v.data_version.clone();
+            out.model = Some(v.name.clone());
+            out.version = Some(v.version);
+            out.stage = Some(v.stage.to_string());
+            out.summary = Some(format!(
+                "registered run {} as {}/{}",
+                short(&best),
+                v.name,
+                v.version
+            ));
+        }
+        StepKind::Evaluate => {
+            let input = upstream(StepKind::Register)?;
+            let (name, version) = model_version(&input, &step)?;
+            let gate = ops::evaluate_gate(ws, &name, version)?;
+            out.model = Some(name.clone());
+            out.version = Some(version);
+            out.gate = Some(serde_json::to_value(&gate)?);
+            if !gate.passed {
+                return Err(Error::invalid(format!(
+                    "the gate would refuse {name}/{version}: {}",
+                    gate.reasons.join("; ")
+                )));
+            }
+            out.summary = Some(format!(
+                "{name}/{version} passes the gate: {} {:.4}",
+                gate.metric, gate.candidate_value
+            ));
+        }
+        StepKind::Promote => {
+            let input = upstream(StepKind::Register)?;
+            let (name, version) = model_version(&input, &step)?;
+            let to = match step
+                .stage
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("staging") => Stage::Staging,
+                _ => Stage::Production,
+            };
+            out.model = Some(name.clone());
+            out.version = Some(version);
+            match ops::promote(ws, &name, version, to, false, None) {
+                Ok(p) => {
+                    out.stage = Some(to.to_string());
+                    out.gate = Some(serde_json::to_value(&p.gate)?);
+                    out.summary = Some(format!(
+                        "promoted {name}/{version} to {to} ({} {:.4})",
+                        p.gate.metric, p.gate.candidate_value
+                    ));
+                }
+                Err(PromoteError::GateFailed(g)) => {
+                    let gate = serde_json::to_value(&*g)?;
+                    let current = ws.store.get_version(&name, version)?.stage;
+                    let reason = g.reasons.join("; ");
+                    wf.audit_refusal(
+                        &name,
+                        version,
+                        current.as_str(),
+                        to.as_str(),
+                        &format!("pipeline {} run {}: {reason}", run.pipeline, run.run_id),
+                        &gate,
+                    )?;
+                    out.gate = Some(gate);
+                    return Err(Error::invalid(format!(
+                        "the gate refused {name}/{version}: {reason}"
+                    )));
+                }
+                Err(PromoteError::Other(e)) => return Err(e),
+            }
+        }
+        StepKind::Deploy => deploy(ws, &step, out)?,
+        StepKind::Monitor => {
+            let mut monitor = crate::monitor::service::Monitor::open(ws)?;
+            let r = monitor.refresh()?;
+            out.summary = Some(format!(
+                "ingested {} line(s) from {} file(s); {} rule(s): {} alert(s) opened, {} resolved",
+                r.ingest.lines,
+                r.ingest.files,
+                r.rules,
+                r.alerts.opened.len(),
+                r.alerts.resolved.len()
+            ));
+        }
+        StepKind::Command => {
+            return Err(Error::invalid(format!(
+                "step `{}` is a command step: the runner runs it directly",
+                step.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn model_version(input: &StepOutputs, step: &StepConfig) -> Result<(String, i64)> {
+    match (&input.model, input.version) {
+        (Some(m), Some(v)) => Ok((m.clone(), v)),
+        _ => Err(Error::invalid(format!(
+            "step `{}`: the register step it takes its input from produced no version",
+            step.name
+        ))),
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}
+
+fn train(
+    ws: &mut Workspace,
+    def: &PipelineConfig,
+    pipeline: &str,
+    run_id: &str,
+    step: &StepConfig,
+    out: &mut StepOutputs,
+) -> Result<()> {
+    let _ = def;
+    let kind: crate::train::ModelKind = step
+        .model
+        .as_deref()
+        .unwrap_or(&ws.config.config.train.model)
+        .parse()?;
+    let request = TrainRequest {
+        kind,
+        sets: step.sets(),
+        sweeps: step.sweeps(),
+        name: Some(format!("{pipeline}/{}", step.name)),
+        experiment: step.experiment.clone(),
+        seed: None,
+    };
+    let mut specs = plan::specs(&ws.config, &request)?;
+    for s in &mut specs {
+        s.tags.insert(PIPELINE_TAG.into(), pipeline.into());
+        s.tags.insert(PIPELINE_RUN_TAG.into(), run_id.into());
+    }
+    let max_parallel = step
+        .max_parallel
+        .unwrap_or(ws.config.config.train.max_parallel);
+    let parallel = if max_parallel == 0 {
+        crate::jobs::cores()
+    } else {
+        max_parallel
+    }
+    .min(specs.len())
+    .max(1);
+    let ctx = Arc::new(plan::context(ws, parallel)?);
+    out.data_version = Some(ctx.data.data_version.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    let results = runtime.block_on(async move {
+        let (runner, mut events) = crate::jobs::JobRunner::new(parallel);
+        let n = specs.len();
+        for spec in specs {
+            runner.spawn_training(ctx.clone(), spec);
+        }
+        let mut done = Vec::new();
+        while done.len() < n {
+            let Some(e) = events.recv().await else { break };
+            match e {
+                crate::jobs::JobEvent::Finished { result, .. } => {
+                    done.push(Ok(result.run_id.clone()))
+                }
+                crate::jobs::JobEvent::Failed { error, .. } => done.push(Err(error)),
+                crate::jobs::JobEvent::Cancelled { .. } => done.push(Err("cancelled".into())),
+                _ => {}
+            }
+        }
+        done
+    });
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(id) => out.runs.push(id),
+            Err(e) => errors.push(e),
+        }
+    }
+    let gate = ws
+        .config
+        .config
+        .registry
+        .gate_for(&registered_model(ws, step))
+        .clone();
+    let mut best: Option<(f64, String)> = None;
+    for id in &out.runs {
+        let r = ws.store.get_run(id)?;
+        if r.summary.status != RunStatus::Finished {
+            continue;
+        }
+        let Some(&v) = r.summary.metrics.get(&gate.metric) else {
+            continue;
+        };
+        let better = match (&best, gate.direction) {
+            (None, _) => true,
+            (Some((b, _)), Direction::Maximize) => v > *b,
+            (Some((b, _)), Direction::Minimize) => v < *b,
+        };
+        if better {
+            best = Some((v, id.clone()));
+        }
+    }
+    out.best_run = best.as_ref().map(|(_, id)| id.clone());
+    if !errors.is_empty() {
+        return Err(Error::model(format!(
+            "{} of {} training jobs failed: {}",
+            errors.len(),
+            errors.len() + out.runs.len(),
+            errors.join("; ")
+        )));
+    }
+    if let Some((v, id)) = &best {
+        out.summary = Some(format!(
+            "{} run(s); best {} {} {v:.4}",
+            out.runs.len(),
+            short(id),
+            gate.metric
+        ));
+    }
+    Ok(())
+}
+
+/// Waits until an endpoint serving `model` is up with its Production version; starts one
+/// (a detached `cerebro serve`) when none is up and the step allows it.
+fn deploy(ws: &mut Workspace, step: &StepConfig, out: &mut StepOutputs) -> Result<()> {
+    let model = registered_model(ws, step);
+    let production = ws
+        .store
+        .resolve(&ModelUri::Stage(model.clone(), Stage::Production))?;
+    out.model = Some(model.clone());
+    out.version = Some(production.version);
+    let table = crate::serve::status::StatusTable::open(&ws.db_path())?;
+    let up = |t: &crate::serve::status::StatusTable| -> Result<Option<_>> {
+        Ok(t.list()?
+            .into_iter()
+            .find(|e| e.model == model && e.state == "up"))
+    };
+    if up(&table)?.is_none() {
+        if step.start == Some(false) {
+            return Err(Error::invalid(format!(
+                "no endpoint serves {model} and the step may not start one (start = false)"
+            )));
+        }
+        start_endpoint(ws, &model)?;
+    }
+    let deadline = Instant::now()
+        + step
+            .timeout()
+            .unwrap_or(Duration::from_secs(60))
+            .min(Duration::from_secs(600));
+    loop {
+        if let Some(e) = up(&table)?
+            && e.served
+                .iter()
+                .any(|a| a.version == production.version && a.arm == "champion")
+        {
+            out.endpoint = Some(e.name.clone());
+            out.address = Some(e.address.clone());
+            out.summary = Some(format!(
+                "{} at {} serves {model}/{}",
+                e.name, e.address, production.version
+            ));
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::invalid(format!(
+                "no endpoint served {model}/{} in time",
+                production.version
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn start_endpoint(ws: &Workspace, model: &str) -> Result<()> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let log_path = ws.store_root().join(format!("serve-{model}.log"));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| Error::io(&log_path, e))?;
+    let err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--config")
+        .arg(absolute(&ws.config.path))
+        .args(["serve", "--model", model])
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // Its own session: the endpoint outlives this step and the pipeline.
+        cmd.process_group(0);
+    }
+    cmd.spawn().map_err(|e| Error::io("cerebro serve", e))?;
+    Ok(())
+}
+
+pub(crate) fn absolute(p: &Path) -> std::path::PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

@@ -1,0 +1,566 @@
+//! Workflows: pipelines run by the real binary on a real store. Retries, timeouts and run-if;
+//! a cycle rejected; prepare -> train -> register -> promote with the gate deciding; an alert
+//! row triggering a retrain in `cerebro agent`; two agents sharing one schedule; an agent killed
+//! with SIGKILL mid-pipeline, then the run resumed.
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::common::{Workspace, small_config, small_csv, text};
+
+/// A workspace over the small learnable CSV with `pipelines` appended to its config.
+fn workspace(pipelines: &str) -> Workspace {
+    let ws = Workspace::with_config(&format!("{}\n{pipelines}", small_config("")));
+    ws.write("data.csv", small_csv(400).as_bytes());
+    ws
+}
+
+fn db(ws: &Workspace) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c
+}
+
+/// Polls `f` every 100 ms until it returns Some, or panics after `limit` naming `what`.
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A `cerebro agent`, killed on drop if still running.
+struct AgentProc(Child);
+
+impl AgentProc {
+    fn start(ws: &Workspace) -> AgentProc {
+        let child = ws
+            .std_cmd(&["agent", "--poll-ms", "100"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("agent starts");
+        AgentProc(child)
+    }
+
+    fn signal(&mut self, sig: i32) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.0.id() as i32, sig) };
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the agent did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn shell(script: &str) -> String {
+    format!(
+        "program = \"sh\"\nargs = [\"-c\", {}]\n",
+        toml_string(script)
+    )
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[test]
+fn a_failing_step_is_retried_with_backoff_until_it_succeeds() {
+    // Fails until its counter file reaches 3: two retries make it pass.
+    let counter = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; \
+                   echo attempt $n; [ $n -ge 3 ] || { echo not yet >&2; exit 1; }";
+    let ws = workspace(&format!(
+        "[[pipelines.flaky.steps]]\nname = \"flaky\"\nkind = \"command\"\nretries = 2\n\
+         backoff = \"100ms\"\n{}",
+        shell(counter)
+    ));
+    let out = ws.json(&["pipeline", "run", "flaky", "--json"]);
+    assert_eq!(out["status"], "SUCCEEDED", "{out:#}");
+    let step = &out["steps"][0];
+    assert_eq!(step["status"], "SUCCEEDED");
+    assert_eq!(step["attempts"], 3);
+    let log = step["log"].as_str().unwrap();
+    assert!(
+        log.contains("attempt 1") && log.contains("attempt 3"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[attempt 2 failed: exit status 1: not yet]"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("count"))
+            .unwrap()
+            .trim(),
+        "3"
+    );
+
+    // With one retry the same step fails: the run fails and the command exits non-zero.
+    std::fs::remove_file(ws.path().join("count")).unwrap();
+    let ws2 = workspace(&format!(
+        "[[pipelines.flaky.steps]]\nname = \"flaky\"\nkind = \"command\"\nretries = 1\n\
+         backoff = \"10ms\"\n{}",
+        shell(counter)
+    ));
+    let out = ws2.cmd(&["pipeline", "run", "flaky"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let runs = ws2.json(&["pipeline", "runs", "--json"]);
+    assert_eq!(runs[0]["status"], "FAILED");
+}
+
+#[test]
+fn a_timed_out_step_is_killed_and_the_runner_carries_on() {
+    let ws = workspace(&format!(
+        "[[pipelines.p.steps]]\nname = \"hang\"\nkind = \"command\"\ntimeout = \"1s\"\n{}\
+         [[pipelines.p.steps]]\nname = \"after_ok\"\nkind = \"command\"\nafter = [\"hang\"]\n{}\
+         [[pipelines.p.steps]]\nname = \"cleanup\"\nkind = \"command\"\nafter = [\"hang\"]\n\
+         run_if = \"any_failed\"\n{}\
+         [[pipelines.p.steps]]\nname = \"always\"\nkind = \"command\"\nafter = [\"after_ok\"]\n\
+         run_if = \"always\"\n{}",
+        shell("sleep 30; echo never > never.txt"),
+        shell("echo ran > after_ok.txt"),
+        shell("echo cleaned > cleanup.txt"),
+        shell("echo ran > always.txt"),
+    ));
+    let out = ws
+        .cmd(&["pipeline", "run", "p", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = |name: &str| {
+        run["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap_or_else(|| panic!("no step {name}"))
+            .clone()
+    };
+    assert_eq!(status("hang")["status"], "FAILED");
+    assert!(
+        status("hang")["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1.0s"),
+        "{run:#}"
+    );
+    assert_eq!(status("after_ok")["status"], "SKIPPED");
+    assert_eq!(status("cleanup")["status"], "SUCCEEDED");
+    assert_eq!(status("always")["status"], "SUCCEEDED");
+    assert!(ws.path().join("cleanup.txt").exists());
+    assert!(!ws.path().join("after_ok.txt").exists());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !ws.path().join("never.txt").exists(),
+        "the timed-out step was not killed"
+    );
+}
+
+#[test]
+fn a_cycle_and_an_unknown_step_are_rejected_with_the_step_names() {
+    let ws = workspace(
+        "[[pipelines.loop.steps]]\nname = \"a\"\nkind = \"prepare\"\nafter = [\"c\"]\n\
+         [[pipelines.loop.steps]]\nname = \"b\"\nkind = \"train\"\nafter = [\"a\"]\n\
+         [[pipelines.loop.steps]]\nname = \"c\"\nkind = \"command\"\nprogram = \"true\"\n\
+         after = [\"b\"]\n",
+    );
+    let err = ws.fails(&["pipeline", "list"]);
+    assert!(err.contains("config.toml:"), "{err}");
+    assert!(err.contains("pipeline `loop`"), "{err}");
+    assert!(err.contains("form a cycle"), "{err}");
+    for s in ["`a`", "`b`", "`c`"] {
+        assert!(err.contains(s), "{err}");
+    }
+
+    let ws = workspace(
+        "[[pipelines.p.steps]]\nname = \"train\"\nkind = \"train\"\n\
+         [[pipelines.p.steps]]\nname = \"register\"\nkind = \"register\"\nafter = [\"trian\"]\n",
+    );
+    let err = ws.fails(&["pipeline", "run", "p"]);
+    assert!(
+        err.contains("step `register` comes after unknown step `trian`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `train`?"), "{err}");
+}
+
+/// prepare -> train -> register -> promote; `gate_model` decides which gate applies.
+fn train_pipeline(name: &str, registered_model: &str, trigger: &str) -> String {
+    format!(
+        r#"[pipelines.{name}]
+description = "retrain and promote through the gate"
+{trigger}
+[[pipelines.{name}.steps]]
+name = "prepare"
+kind = "prepare"
+[[pipelines.{name}.steps]]
+name = "train"
+kind = "train"
+after = ["prepare"]
+model = "tree"
+sweep = {{ max_depth = [3, 5] }}
+[[pipelines.{name}.steps]]
+name = "register"
+kind = "register"
+after = ["train"]
+registered_model = "{registered_model}"
+[[pipelines.{name}.steps]]
+name = "promote"
+kind = "promote"
+after = ["register"]
+registered_model = "{registered_model}"
+"#
+    )
+}
+
+#[test]
+fn train_register_promote_end_to_end_the_gate_decides_and_the_audit_shows_it() {
+    // `hopeless` has a gate no model can pass.
+    let ws = workspace(&format!(
+        "{}\n{}\n[registry.gates.hopeless]\nthreshold = 1.01\n",
+        train_pipeline("retrain", "chars", ""),
+        train_pipeline("refused", "hopeless", "")
+    ));
+    let run = ws.json(&["pipeline", "run", "retrain", "--json"]);
+    assert_eq!(run["status"], "SUCCEEDED", "{run:#}");
+    let steps = run["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(names, ["prepare", "train", "register", "promote"]);
+    // Outputs flow: the best training run is the registered one, and that version promoted.
+    let train = &steps[1]["outputs"];
+    assert_eq!(train["runs"].as_array().unwrap().len(), 2);
+    let best = train["best_run"].as_str().unwrap();
+    assert_eq!(steps[2]["outputs"]["runs"][0], best);
+    assert_eq!(steps[2]["outputs"]["version"], 1);
+    assert_eq!(steps[3]["outputs"]["stage"], "Production");
+    assert_eq!(steps[3]["outputs"]["gate"]["passed"], true);
+    let links: Vec<(String, String)> = run["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_string(),
+                l["reference"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(links.contains(&("model_version".into(), "chars/1".into())));
+    assert!(links.contains(&("run".into(), best.to_string())));
+    assert!(links.iter().any(|(k, _)| k == "data_version"));
+    // The training runs are tagged with the pipeline run.
+    let tagged: i64 = db(&ws)
+        .query_row(
+            "SELECT count(*) FROM tags WHERE key = 'cerebro.pipeline_run' AND value = ?1",
+            [run["run_id"].as_str().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tagged, 2);
+    let promoted: (String, i64, String) = db(&ws)
+        .query_row(
+            "SELECT action, version, to_stage FROM registry_audit
+             WHERE name = 'chars' AND action = 'promote'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(promoted, ("promote".into(), 1, "Production".into()));
+
+    // The gate refuses: the step and the run fail, the CLI exits 1, the audit records it.
+    let out = ws
+        .cmd(&["pipeline", "run", "refused", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["status"], "FAILED");
+    let promote = &run["steps"][3];
+    assert_eq!(promote["status"], "FAILED");
+    assert!(
+        promote["error"]
+            .as_str()
+            .unwrap()
+            .contains("the gate refused hopeless/1"),
+        "{promote:#}"
+    );
+    assert_eq!(promote["outputs"]["gate"]["passed"], false);
+    let refusal: (String, String, String) = db(&ws)
+        .query_row(
+            "SELECT action, to_stage, reason FROM registry_audit WHERE name = 'hopeless'
+             ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(refusal.0, "gate_refused");
+    assert_eq!(refusal.1, "Production");
+    assert!(refusal.2.contains("threshold"), "{refusal:?}");
+    let stage: String = db(&ws)
+        .query_row(
+            "SELECT stage FROM model_versions WHERE name = 'hopeless' AND version = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stage, "None", "a refused version is not promoted");
+    let audit = ws.ok(&["models", "history", "hopeless"]);
+    assert!(audit.contains("gate_refused"), "{audit}");
+}
+
+#[test]
+fn a_drift_alert_triggers_retraining_in_the_agent() {
+    let ws = workspace(&train_pipeline(
+        "retrain",
+        "chars",
+        "triggers = [{ on = \"alert\", kinds = [\"dataset_drift\"] }]",
+    ));
+    ws.ok(&["data", "prepare"]);
+    let agent = AgentProc::start(&ws);
+    // The agent records where the alerts are when it first looks; only later rows fire.
+    wait_for(
+        "the alert trigger's starting point",
+        Duration::from_secs(60),
+        || {
+            db(&ws)
+                .query_row(
+                    "SELECT cursor FROM pipeline_cursors WHERE pipeline = 'retrain'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .ok()
+        },
+    );
+    // An alert of another kind does not fire; a dataset-drift one does (the documented table
+    // `monitor_alerts` that the monitoring service writes).
+    let conn = db(&ws);
+    for (rule, kind) in [("lat", "latency"), ("drift", "dataset_drift")] {
+        conn.execute(
+            "INSERT INTO monitor_alerts (rule, kind, endpoint, subject, state, opened_at, message)
+             VALUES (?1, ?2, 'chars', '', 'OPEN', 0, 'share of drifted columns 0.8 >= 0.5')",
+            [rule, kind],
+        )
+        .unwrap();
+    }
+    let (run_id, detail) = wait_for("a run fired by the alert", Duration::from_secs(60), || {
+        conn.query_row(
+            "SELECT run_id, detail FROM pipeline_runs WHERE fired_by = 'alert'",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .ok()
+    });
+    assert!(
+        detail.contains("dataset_drift") && !detail.contains("latency"),
+        "{detail}"
+    );
+    let status = wait_for("the retrain run to end", Duration::from_secs(240), || {
+        conn.query_row(
+            "SELECT status FROM pipeline_runs WHERE run_id = ?1 AND status <> 'RUNNING'",
+            [&run_id],
+            |r| r.get::<_, String>(0),
+        )
+        .ok()
+    });
+    assert_eq!(status, "SUCCEEDED");
+    let audit: String = conn
+        .query_row(
+            "SELECT action FROM registry_audit WHERE name = 'chars' AND to_stage = 'Production'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audit, "promote");
+    let exit = agent.stop();
+    assert!(exit.success(), "agent exit {exit:?}");
+    let runs: i64 = conn
+        .query_row("SELECT count(*) FROM pipeline_runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 1, "one alert, one run");
+}
+
+#[test]
+fn two_agents_on_one_workspace_run_each_scheduled_slot_once() {
+    let ws = workspace(&format!(
+        "[pipelines.tick]\nschedule = {{ every = \"1s\" }}\n\
+         [[pipelines.tick.steps]]\nname = \"tick\"\nkind = \"command\"\n{}",
+        shell("echo \"$CEREBRO_PIPELINE_RUN\" >> ticks.txt")
+    ));
+    ws.ok(&["pipeline", "list"]);
+    let a = AgentProc::start(&ws);
+    let b = AgentProc::start(&ws);
+    let conn = db(&ws);
+    wait_for("five scheduled runs", Duration::from_secs(120), || {
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pipeline_runs WHERE status = 'SUCCEEDED'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (n >= 5).then_some(())
+    });
+    assert!(a.stop().success());
+    assert!(b.stop().success());
+    let mut stmt = conn
+        .prepare("SELECT run_id, slot, status, pid FROM pipeline_runs ORDER BY slot")
+        .unwrap();
+    let runs: Vec<(String, i64, String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let slots: std::collections::BTreeSet<i64> = runs.iter().map(|r| r.1).collect();
+    assert_eq!(slots.len(), runs.len(), "a slot ran twice: {runs:?}");
+    for (_, slot, status, _) in &runs {
+        assert_eq!(slot % 1000, 0, "slots are whole seconds");
+        assert!(status == "SUCCEEDED" || status == "INTERRUPTED", "{runs:?}");
+    }
+    // Each run's command ran exactly once.
+    let ticks = std::fs::read_to_string(ws.path().join("ticks.txt")).unwrap();
+    let mut lines: Vec<&str> = ticks.lines().collect();
+    let n = lines.len();
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!(lines.len(), n, "a run's command ran twice:\n{ticks}");
+    let succeeded: Vec<&str> = runs
+        .iter()
+        .filter(|r| r.2 == "SUCCEEDED")
+        .map(|r| r.0.as_str())
+        .collect();
+    for id in &succeeded {
+        assert!(lines.contains(id), "run {id} has no tick");
+    }
+}
+
+#[test]
+fn an_agent_killed_mid_pipeline_leaves_a_run_that_resumes_without_rerunning_steps() {
+    let ws = workspace(&format!(
+        "[pipelines.slow]\ntriggers = [{{ on = \"file\", dir = \"inbox\" }}]\n\
+         [[pipelines.slow.steps]]\nname = \"first\"\nkind = \"command\"\n{}\
+         [[pipelines.slow.steps]]\nname = \"slow\"\nkind = \"command\"\nafter = [\"first\"]\n{}\
+         [[pipelines.slow.steps]]\nname = \"last\"\nkind = \"command\"\nafter = [\"slow\"]\n{}",
+        shell("echo first >> trace.txt"),
+        shell("echo slow-start >> trace.txt; sleep 4; echo slow-end >> trace.txt"),
+        shell("echo last >> trace.txt"),
+    ));
+    std::fs::create_dir_all(ws.path().join("inbox")).unwrap();
+    ws.ok(&["pipeline", "list"]);
+    let mut agent = AgentProc::start(&ws);
+    let conn = db(&ws);
+    wait_for(
+        "the file trigger's starting point",
+        Duration::from_secs(60),
+        || {
+            conn.query_row("SELECT count(*) FROM pipeline_cursors", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .ok()
+            .filter(|n| *n > 0)
+        },
+    );
+    ws.write("inbox/new.csv", b"id,num,cat,y\n");
+    let trace = ws.path().join("trace.txt");
+    wait_for("the slow step to start", Duration::from_secs(60), || {
+        std::fs::read_to_string(&trace)
+            .ok()
+            .filter(|t| t.contains("slow-start"))
+    });
+    agent.signal(libc::SIGKILL);
+    agent.0.wait().unwrap();
+    drop(agent);
+    let run_id: String = conn
+        .query_row("SELECT run_id FROM pipeline_runs", [], |r| r.get(0))
+        .unwrap();
+
+    // The next start marks the run INTERRUPTED (and kills what the dead runner left running).
+    let agent = AgentProc::start(&ws);
+    let status = wait_for(
+        "the run marked INTERRUPTED",
+        Duration::from_secs(60),
+        || {
+            conn.query_row(
+                "SELECT status FROM pipeline_runs WHERE run_id = ?1 AND status <> 'RUNNING'",
+                [&run_id],
+                |r| r.get::<_, String>(0),
+            )
+            .ok()
+        },
+    );
+    assert_eq!(status, "INTERRUPTED");
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        !std::fs::read_to_string(&trace)
+            .unwrap()
+            .contains("slow-end"),
+        "the killed runner's step went on running"
+    );
+    let shown = ws.json(&["pipeline", "show", &run_id, "--json"]);
+    assert_eq!(shown["steps"][0]["status"], "SUCCEEDED");
+    assert_eq!(shown["steps"][1]["status"], "INTERRUPTED");
+    assert_eq!(shown["steps"][2]["status"], "PENDING");
+
+    let resumed = ws.json(&["pipeline", "resume", &run_id[..8], "--json"]);
+    assert_eq!(resumed["status"], "SUCCEEDED", "{resumed:#}");
+    assert_eq!(resumed["resumes"], 1);
+    assert_eq!(
+        resumed["steps"][0]["attempts"], 1,
+        "the finished step ran again"
+    );
+    assert!(agent.stop().success());
+    let t = std::fs::read_to_string(&trace).unwrap();
+    let count = |s: &str| t.lines().filter(|l| *l == s).count();
+    assert_eq!(count("first"), 1, "{t}");
+    assert_eq!(count("slow-end"), 1, "{t}");
+    assert_eq!(count("last"), 1, "{t}");
+    // A finished run cannot be resumed.
+    let err = ws.fails(&["pipeline", "resume", &run_id]);
+    assert!(err.contains("already SUCCEEDED"), "{err}");
+}
+
+#[test]
+fn schedules_are_switched_off_and_on_and_listed() {
+    let ws = workspace(&format!(
+        "[pipelines.nightly]\nschedule = {{ cron = \"0 3 * * *\" }}\n\
+         [[pipelines.nightly.steps]]\nname = \"x\"\nkind = \"command\"\n{}",
+        shell("true")
+    ));
+    let list = ws.json(&["pipeline", "list", "--json"]);
+    assert_eq!(list[0]["schedule"], "cron 0 3 * * *");
+    assert_eq!(list[0]["schedule_enabled"], true);
+    let next = list[0]["next_slot"].as_i64().unwrap();
+    assert_eq!(next % 86_400_000, 3 * 3_600_000, "03:00 UTC");
+    ws.ok(&["pipeline", "disable", "nightly"]);
+    let list = ws.json(&["pipeline", "list", "--json"]);
+    assert_eq!(list[0]["schedule_enabled"], false);
+    assert!(list[0]["next_slot"].is_null());
+    ws.ok(&["pipeline", "enable", "nightly"]);
+    assert_eq!(
+        ws.json(&["pipeline", "list", "--json"])[0]["schedule_enabled"],
+        true
+    );
+}

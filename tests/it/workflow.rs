@@ -564,3 +564,72 @@ fn schedules_are_switched_off_and_on_and_listed() {
         true
     );
 }
+
+#[test]
+fn a_new_production_version_triggers_a_deploy_that_starts_an_endpoint() {
+    let ws = workspace(&format!(
+        "[serving]\nbind = \"127.0.0.1:0\"\nmodel = \"chars\"\n\n{}\n\
+         [pipelines.ship]\ntriggers = [{{ on = \"production\", model = \"chars\" }}]\n\
+         [[pipelines.ship.steps]]\nname = \"deploy\"\nkind = \"deploy\"\ntimeout = \"120s\"\n\
+         [[pipelines.ship.steps]]\nname = \"monitor\"\nkind = \"monitor\"\nafter = [\"deploy\"]\n",
+        train_pipeline("release", "chars", "")
+    ));
+    ws.ok(&["pipeline", "list"]);
+    let agent = AgentProc::start(&ws);
+    let conn = db(&ws);
+    wait_for(
+        "the production trigger's starting point",
+        Duration::from_secs(60),
+        || {
+            conn.query_row(
+                "SELECT cursor FROM pipeline_cursors WHERE pipeline = 'ship'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .ok()
+        },
+    );
+    let release = ws.json(&["pipeline", "run", "release", "--json"]);
+    assert_eq!(release["status"], "SUCCEEDED", "{release:#}");
+    let run_id = wait_for("the deploy run to end", Duration::from_secs(180), || {
+        conn.query_row(
+            "SELECT run_id FROM pipeline_runs WHERE pipeline = 'ship' AND status <> 'RUNNING'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .ok()
+    });
+    // Whatever happened, stop the endpoint the step started.
+    let endpoint: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT pid, address FROM endpoints WHERE model = 'chars'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok();
+    let shown = ws.json(&["pipeline", "show", &run_id, "--json"]);
+    let ping = endpoint.as_ref().map(|(_, address)| {
+        ureq::get(&format!("http://{address}/ping"))
+            .call()
+            .map(|r| r.status().as_u16())
+    });
+    if let Some((pid, _)) = &endpoint {
+        // SAFETY: kill(2) on the endpoint process the test's pipeline started.
+        unsafe { libc::kill(*pid as i32, libc::SIGTERM) };
+    }
+    assert!(agent.stop().success());
+    assert_eq!(shown["status"], "SUCCEEDED", "{shown:#}");
+    assert_eq!(shown["fired_by"], "production");
+    let deploy = &shown["steps"][0];
+    assert_eq!(deploy["outputs"]["version"], 1);
+    let (_, address) = endpoint.expect("an endpoint was registered");
+    assert_eq!(deploy["outputs"]["address"], address.as_str());
+    assert_eq!(ping.unwrap().unwrap(), 200);
+    assert!(
+        shown["steps"][1]["outputs"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("ingested"),
+        "{shown:#}"
+    );
+}

@@ -5,6 +5,7 @@
 
 use cerebro::data::profile::Profile;
 use cerebro::jobs::{JobEvent, JobId};
+use cerebro::monitor::watch::WatchEvent;
 use cerebro::registry::ops::GateResult;
 use cerebro::registry::{AuditRecord, ModelVersion, RegisteredModel};
 use cerebro::serve::status::EndpointStatus;
@@ -53,6 +54,8 @@ pub enum Action {
     StopEndpoint,
     ShareUp,
     ShareDown,
+    Granularity,
+    NextEndpoint,
     Demo,
     // Dialogs and text input (bindable).
     Confirm,
@@ -68,6 +71,8 @@ pub enum Action {
 
     // Background results.
     RunsLoaded(Vec<RunSummary>),
+    /// The newest runs (at most `experiments::RECENT_RUNS`), merged into the list by id.
+    RecentRunsLoaded(Vec<RunSummary>),
     RunLoaded(Box<RunDetail>),
     ModelsLoaded(Vec<RegisteredModel>),
     ModelLoaded {
@@ -109,6 +114,10 @@ pub enum Action {
     DemoQueued(Result<Vec<JobId>, String>),
     /// The demo's best run was registered and promoted: model and version.
     DemoRegistered(Result<(String, i64), String>),
+    /// The monitor was refreshed (or read) for the Monitoring tab.
+    MonitorLoaded(Result<Box<crate::tui::tabs::monitoring::Snapshot>, String>),
+    /// A watched folder (inference logs, labels) changed.
+    Watch(WatchEvent),
     /// Background work finished: a message for the status line, and whether it was an error.
     Done {
         message: String,
@@ -188,6 +197,16 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
         "share_down",
         Action::ShareDown,
         "challenger share -10% (restarts it)",
+    ),
+    (
+        "granularity",
+        Action::Granularity,
+        "monitoring: next window length",
+    ),
+    (
+        "next_endpoint",
+        Action::NextEndpoint,
+        "monitoring: next endpoint",
     ),
     (
         "demo",

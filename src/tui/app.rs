@@ -12,6 +12,7 @@ use super::tabs::data::DataState;
 use super::tabs::endpoints::EndpointsState;
 use super::tabs::experiments::{ExpView, ExperimentsState};
 use super::tabs::jobs::JobsState;
+use super::tabs::monitoring::MonitoringState;
 use super::tabs::registry::RegistryState;
 use super::theme::Theme;
 
@@ -143,6 +144,7 @@ pub struct State {
     pub registry: RegistryState,
     pub endpoints: EndpointsState,
     pub jobs: JobsState,
+    pub monitoring: MonitoringState,
     /// The demo under way, if any.
     pub demo: Option<super::demo::DemoPhase>,
 }
@@ -166,6 +168,7 @@ impl State {
             registry: RegistryState::default(),
             endpoints: EndpointsState::default(),
             jobs: JobsState::default(),
+            monitoring: MonitoringState::default(),
             demo: None,
         }
     }

@@ -102,7 +102,7 @@ pub fn check_jobs(state: &mut State) -> Vec<Effect> {
         "demo: {} models trained; registering the best by ROC AUC…",
         runs.len()
     ));
-    vec![Effect::DemoRegister(runs), Effect::LoadRuns]
+    vec![Effect::DemoRegister(runs), Effect::LoadRecentRuns]
 }
 
 /// The best run was registered and promoted (or not): serve it.
@@ -110,7 +110,7 @@ pub fn on_registered(state: &mut State, result: Result<(String, i64), String>) -
     state.demo = None;
     match result {
         Ok((model, version)) => {
-            let mut effects = vec![Effect::LoadModels, Effect::LoadRuns];
+            let mut effects = vec![Effect::LoadModels, Effect::LoadRecentRuns];
             state.tab = Tab::Endpoints;
             if state.endpoints.local.is_none() {
                 let share = state.endpoints.share;
@@ -123,7 +123,7 @@ pub fn on_registered(state: &mut State, result: Result<(String, i64), String>) -
         }
         Err(e) => {
             state.error(format!("demo: {e}"));
-            vec![Effect::LoadModels, Effect::LoadRuns]
+            vec![Effect::LoadModels, Effect::LoadRecentRuns]
         }
     }
 }
@@ -194,7 +194,7 @@ mod tests {
         *s.jobs.jobs.iter_mut().find(|j| j.id == 3).unwrap() = row;
         let e = check_jobs(&mut s);
         assert!(
-            matches!(e.as_slice(), [Effect::DemoRegister(runs), Effect::LoadRuns] if runs == &["r3-full".to_string()])
+            matches!(e.as_slice(), [Effect::DemoRegister(runs), Effect::LoadRecentRuns] if runs == &["r3-full".to_string()])
         );
         assert_eq!(s.demo, Some(DemoPhase::Registering));
 

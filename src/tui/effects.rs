@@ -20,11 +20,18 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::action::Action;
 use super::tabs::endpoints::LOCAL_ENDPOINT;
+use super::tabs::experiments::RECENT_RUNS;
+use super::tabs::monitoring::Snapshot;
 use super::tabs::short;
+use cerebro::monitor::service::Monitor;
+use cerebro::monitor::watch::{self, Folder, WatchEvent, WatchOptions, Watcher};
 
 #[derive(Debug, Clone)]
 pub enum Effect {
+    /// Every run (start-up and `:refresh`).
     LoadRuns,
+    /// The newest runs only (live status while jobs run, after a job event).
+    LoadRecentRuns,
     LoadRun(String),
     LoadModels,
     LoadModel(String),
@@ -72,6 +79,22 @@ pub enum Effect {
     Demo,
     /// Register the best of these runs as the workspace's model and promote it.
     DemoRegister(Vec<String>),
+    /// Refresh the monitor (`ingest`: one ingestion pass and the alert rules first; otherwise a
+    /// read) and read what the Monitoring tab shows for this window length and endpoint. The
+    /// first one opens the monitor and starts watching its folders.
+    MonitorRefresh {
+        ingest: bool,
+        granularity: Option<i64>,
+        endpoint: Option<String>,
+    },
+}
+
+/// The workspace's monitor, opened once (its baselines are cached inside), and the watcher of
+/// its folders, kept alive as long as the runtime.
+struct MonitorHost {
+    monitor: Monitor,
+    watch_note: Option<String>,
+    _watcher: Option<Watcher>,
 }
 
 /// The endpoint this runtime hosts: how to stop it and the task that serves it.
@@ -90,10 +113,98 @@ pub struct Runtime {
     local: Arc<Mutex<Option<LocalServer>>>,
     /// The store database, once known (endpoint status is read every tick).
     status_db: Arc<std::sync::OnceLock<PathBuf>>,
+    monitor: Arc<Mutex<Option<MonitorHost>>>,
+    /// Where the watcher of the monitored folders sends its events (the event loop).
+    watch_tx: UnboundedSender<WatchEvent>,
 }
 
 fn open(config: &Path) -> Result<Workspace, String> {
     Workspace::open(config).map_err(|e| e.to_string())
+}
+
+/// Opens the workspace's monitor and starts watching its inference-log and labels folders; a
+/// watcher that cannot start is reported in the tab (ingestion then runs on `ctrl-r`).
+fn open_monitor(
+    config: &Path,
+    watch_tx: UnboundedSender<WatchEvent>,
+) -> Result<MonitorHost, String> {
+    let ws = open(config)?;
+    let monitor = Monitor::open(&ws).map_err(|e| format!("opening the monitor: {e}"))?;
+    let folders = [
+        (Folder::Logs, monitor.log_dir().to_path_buf()),
+        (Folder::Labels, monitor.labels_dir().to_path_buf()),
+    ];
+    let options = WatchOptions {
+        poll_interval: std::time::Duration::from_millis(monitor.config().poll_ms.max(50)),
+        ..WatchOptions::default()
+    };
+    let (watcher, watch_note) = match watch::watch(&folders, options, watch_tx) {
+        Ok(w) => (Some(w), None),
+        Err(e) => {
+            tracing::warn!(error = %e, "not watching the monitored folders");
+            (
+                None,
+                Some(format!("not watching the folders ({e}); ctrl-r reads them")),
+            )
+        }
+    };
+    Ok(MonitorHost {
+        monitor,
+        watch_note,
+        _watcher: watcher,
+    })
+}
+
+/// What the Monitoring tab shows, from the core's read models. Thin on purpose: the monitor
+/// computes; this picks the endpoint and window length and keeps the newest alerts.
+fn monitor_snapshot(
+    m: &mut Monitor,
+    ingest: bool,
+    granularity: Option<i64>,
+    endpoint: Option<&str>,
+) -> cerebro::Result<Snapshot> {
+    const ALERTS: usize = 100;
+    let ingested = if ingest {
+        Some(m.refresh()?.ingest.lines)
+    } else {
+        None
+    };
+    let granularity = match granularity {
+        Some(g) if m.granularities().contains(&g) => g,
+        _ => m.granularity(None)?,
+    };
+    let status = m.status(None)?;
+    let endpoint = endpoint
+        .filter(|e| status.endpoints.iter().any(|x| x.endpoint == *e))
+        .map(str::to_string)
+        .or_else(|| {
+            status
+                .endpoints
+                .iter()
+                .find(|e| e.windows > 0)
+                .map(|e| e.endpoint.clone())
+        });
+    let mut snapshot = Snapshot {
+        status,
+        granularity_ms: granularity,
+        endpoint: endpoint.clone(),
+        drift: Vec::new(),
+        history: Vec::new(),
+        predictions: Vec::new(),
+        quality: Vec::new(),
+        alerts: Vec::new(),
+        ingested,
+        watch_note: None,
+    };
+    if let Some(ep) = endpoint.as_deref() {
+        snapshot.drift = m.drift(Some(ep), granularity, None)?;
+        snapshot.history = m.drift_history(Some(ep), granularity, None)?;
+        snapshot.predictions = m.prediction_drift(Some(ep), granularity)?;
+        snapshot.quality = m.quality(Some(ep), granularity)?;
+    }
+    snapshot.alerts = m.alerts(false, None)?;
+    snapshot.alerts.truncate(ALERTS);
+    Ok(snapshot)
 }
 
 fn failed(message: impl Into<String>) -> Action {
@@ -109,6 +220,7 @@ impl Runtime {
         tx: UnboundedSender<Action>,
         runner: JobRunner,
         max_parallel: usize,
+        watch_tx: UnboundedSender<WatchEvent>,
     ) -> Runtime {
         Runtime {
             config,
@@ -118,6 +230,8 @@ impl Runtime {
             max_parallel,
             local: Arc::new(Mutex::new(None)),
             status_db: Arc::new(std::sync::OnceLock::new()),
+            monitor: Arc::new(Mutex::new(None)),
+            watch_tx,
         }
     }
 
@@ -140,6 +254,17 @@ impl Runtime {
                         .map_err(|e| e.to_string())
                 }) {
                     Ok(runs) => Action::RunsLoaded(runs),
+                    Err(e) => failed(format!("loading runs: {e}")),
+                }
+            }),
+            Effect::LoadRecentRuns => self.blocking(|c| {
+                let filter = RunFilter {
+                    limit: Some(RECENT_RUNS),
+                    ..RunFilter::default()
+                };
+                match open(c).and_then(|ws| ws.store.list_runs(&filter).map_err(|e| e.to_string()))
+                {
+                    Ok(runs) => Action::RecentRunsLoaded(runs),
                     Err(e) => failed(format!("loading runs: {e}")),
                 }
             }),
@@ -311,6 +436,36 @@ impl Runtime {
                 if let Some(server) = self.local.lock().expect("not poisoned").take() {
                     let _ = server.stop.send(());
                 }
+            }
+            Effect::MonitorRefresh {
+                ingest,
+                granularity,
+                endpoint,
+            } => {
+                let host = self.monitor.clone();
+                let watch_tx = self.watch_tx.clone();
+                self.blocking(move |c| {
+                    let mut guard = host.lock().expect("not poisoned");
+                    if guard.is_none() {
+                        match open_monitor(c, watch_tx) {
+                            Ok(h) => *guard = Some(h),
+                            Err(e) => return Action::MonitorLoaded(Err(e)),
+                        }
+                    }
+                    let Some(h) = guard.as_mut() else {
+                        return Action::MonitorLoaded(Err("the monitor is not open".into()));
+                    };
+                    let snapshot =
+                        monitor_snapshot(&mut h.monitor, ingest, granularity, endpoint.as_deref());
+                    Action::MonitorLoaded(
+                        snapshot
+                            .map(|mut s| {
+                                s.watch_note = h.watch_note.clone();
+                                Box::new(s)
+                            })
+                            .map_err(|e| e.to_string()),
+                    )
+                })
             }
             Effect::Demo => self.demo(),
             Effect::DemoRegister(runs) => self.blocking(move |c| {

@@ -1,5 +1,6 @@
 //! The one loop: a single `tokio::select!` over key presses (crossterm's `EventStream`), job
-//! events, effect results, a one-second tick and SIGTERM. Each input becomes an action, goes
+//! events, effect results, file-watch events of the monitored folders, a one-second tick and
+//! SIGTERM. Each input becomes an action, goes
 //! through `update`, and its effects go to the runtime. A frame is drawn only when state is
 //! dirty, so an idle session writes nothing to the terminal.
 
@@ -10,6 +11,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use cerebro::jobs::JobEvent;
+use cerebro::monitor::watch::WatchEvent;
 
 use super::action::Action;
 use super::app::State;
@@ -25,13 +27,27 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// the next `Workspace::open` (its pid is gone).
 const QUIT_GRACE: Duration = Duration::from_secs(5);
 
+/// The channels the loop listens on besides the terminal, the tick and SIGTERM.
+pub struct Inputs {
+    /// Training job events from `cerebro::jobs::JobRunner`.
+    pub jobs: UnboundedReceiver<JobEvent>,
+    /// What the effects runtime reports back.
+    pub results: UnboundedReceiver<Action>,
+    /// Changes in the monitored folders (inference logs, labels), from `monitor::watch`.
+    pub watch: UnboundedReceiver<WatchEvent>,
+}
+
 pub async fn run(
     terminal: &mut Term,
     state: &mut State,
     runtime: &Runtime,
-    mut jobs: UnboundedReceiver<JobEvent>,
-    mut results: UnboundedReceiver<Action>,
+    inputs: Inputs,
 ) -> anyhow::Result<()> {
+    let Inputs {
+        mut jobs,
+        mut results,
+        mut watch,
+    } = inputs;
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -40,7 +56,7 @@ pub async fn run(
 
     let size = terminal.size()?;
     update(state, Action::Resize(size.width, size.height));
-    for effect in startup() {
+    for effect in startup(state) {
         runtime.run(effect);
     }
 
@@ -68,6 +84,7 @@ pub async fn run(
             },
             Some(event) = jobs.recv() => Some(Action::Job(event)),
             Some(action) = results.recv() => Some(action),
+            Some(event) = watch.recv() => Some(Action::Watch(event)),
             _ = tick.tick() => Some(Action::Tick),
             _ = terminate => {
                 tracing::info!("SIGTERM: quitting");

@@ -175,3 +175,220 @@ pub fn endpoint(name: &str, state: &str, heartbeat: i64) -> cerebro::serve::stat
         },
     }
 }
+
+/// A Monitoring tab snapshot: endpoint `local` serving characters/1, `windows` one-minute
+/// windows where feature `num` drifts from the third window on and `cat` never does, labels for
+/// the first windows, and one open alert on `num`.
+pub fn monitoring_snapshot(windows: usize) -> crate::tui::tabs::monitoring::Snapshot {
+    use cerebro::monitor::alerts::Alert;
+    use cerebro::monitor::cbpe::Estimate;
+    use cerebro::monitor::config::BaselineMode;
+    use cerebro::monitor::quality::QualityMetrics;
+    use cerebro::monitor::service::{
+        DriftPoint, EndpointMonitor, FeatureDrift, FeaturePoint, Histogram, PredictionDrift,
+        QualityWindow, Status, WindowDrift,
+    };
+    use cerebro::monitor::stats::{ColumnDrift, ColumnKind, Ks, StatTest};
+
+    const T0: i64 = 1_700_000_000_000;
+    let drift = |test: StatTest, score: f64, drifted: bool| ColumnDrift {
+        kind: if test == StatTest::Ks {
+            ColumnKind::Numeric
+        } else {
+            ColumnKind::Categorical
+        },
+        test,
+        threshold: 0.05,
+        score,
+        drifted,
+        psi: if drifted { 0.42 } else { 0.01 },
+        ks: (test == StatTest::Ks).then_some(Ks {
+            statistic: 0.3,
+            p_value: score,
+        }),
+        wasserstein: None,
+        chi_square_p: None,
+        jensen_shannon: None,
+        rows: 400,
+        nulls: 0,
+    };
+    let hist = |shift: f64| Histogram {
+        labels: (0..10).map(|i| format!("<{i}.0")).collect(),
+        baseline: vec![0.1; 10],
+        current: (0..10)
+            .map(|i| (0.1 + shift * (i as f64 - 4.5) / 45.0).max(0.0))
+            .collect(),
+    };
+    let score = |w: usize| if w >= 2 { 1e-6 } else { 0.4 + w as f64 / 10.0 };
+    let last = windows.saturating_sub(1);
+    let start = |w: usize| T0 + w as i64 * 60_000;
+    let latest = WindowDrift {
+        endpoint: "local".into(),
+        model: "characters".into(),
+        version: 1,
+        granularity_ms: 60_000,
+        window_start: start(last),
+        records: 400,
+        baseline: BaselineMode::Training,
+        baseline_window_start: None,
+        drifted: usize::from(last >= 2),
+        share: if last >= 2 { 0.5 } else { 0.0 },
+        threshold: 0.5,
+        dataset_drift: last >= 2,
+        features: vec![
+            FeatureDrift {
+                name: "num".into(),
+                drift: drift(StatTest::Ks, score(last), last >= 2),
+                histogram: hist(if last >= 2 { 1.0 } else { 0.0 }),
+            },
+            FeatureDrift {
+                name: "cat".into(),
+                drift: drift(StatTest::ChiSquare, 0.53, false),
+                histogram: Histogram {
+                    labels: vec!["a".into(), "b".into(), "(unseen)".into()],
+                    baseline: vec![0.5, 0.5, 0.0],
+                    current: vec![0.48, 0.52, 0.0],
+                },
+            },
+        ],
+        note: None,
+    };
+    let history = (0..windows)
+        .map(|w| DriftPoint {
+            endpoint: "local".into(),
+            model: "characters".into(),
+            version: 1,
+            window_start: start(w),
+            records: 400,
+            share: if w >= 2 { 0.5 } else { 0.0 },
+            dataset_drift: w >= 2,
+            features: BTreeMap::from([
+                (
+                    "num".to_string(),
+                    FeaturePoint {
+                        test: "ks".into(),
+                        score: score(w),
+                        threshold: 0.05,
+                        drifted: w >= 2,
+                        psi: 0.1,
+                    },
+                ),
+                (
+                    "cat".to_string(),
+                    FeaturePoint {
+                        test: "chi_square".into(),
+                        score: 0.53,
+                        threshold: 0.05,
+                        drifted: false,
+                        psi: 0.01,
+                    },
+                ),
+            ]),
+        })
+        .collect();
+    let predictions = (0..windows)
+        .map(|w| PredictionDrift {
+            endpoint: "local".into(),
+            model: "characters".into(),
+            version: 1,
+            window_start: start(w),
+            records: 400,
+            positive_rate: if w >= 2 { 0.61 } else { 0.33 },
+            baseline_positive_rate: 0.31,
+            drift: drift(StatTest::ChiSquare, score(w), w >= 2),
+            histogram: hist(0.0),
+        })
+        .collect();
+    let quality = (0..windows)
+        .map(|w| QualityWindow {
+            endpoint: "local".into(),
+            model: "characters".into(),
+            version: 1,
+            window_start: start(w),
+            records: 400,
+            predictions_kept: 400,
+            labelled: if w < 2 { 400 } else { 0 },
+            realised: (w < 2).then_some(QualityMetrics {
+                accuracy: 0.81,
+                precision: 0.7,
+                recall: 0.6,
+                f1: 0.65,
+                roc_auc: 0.84,
+                labelled: 400,
+            }),
+            estimated: Some(Estimate {
+                accuracy: if w >= 2 { 0.71 } else { 0.8 },
+                roc_auc: 0.8,
+                rows: 400,
+            }),
+            estimated_from: Some("records".into()),
+            test: BTreeMap::from([("accuracy".to_string(), 0.82)]),
+            accuracy_drop: Some(0.01),
+            note: None,
+        })
+        .collect();
+    let alerts = if last >= 2 {
+        vec![Alert {
+            alert_id: 1,
+            rule: "num-drift".into(),
+            kind: "feature_drift".into(),
+            endpoint: "local".into(),
+            subject: "num".into(),
+            state: "OPEN".into(),
+            opened_at: start(2),
+            resolved_at: None,
+            granularity_ms: Some(60_000),
+            window_start: Some(start(2)),
+            value: Some(1e-6),
+            threshold: Some(0.05),
+            message: "num drifted: ks p 1.0e-6 < 0.05".into(),
+            hook_status: None,
+        }]
+    } else {
+        Vec::new()
+    };
+    crate::tui::tabs::monitoring::Snapshot {
+        status: Status {
+            log_dir: "data/inference".into(),
+            labels_dir: "data/labels".into(),
+            granularity_ms: 60_000,
+            granularities_ms: vec![60_000, 3_600_000],
+            baseline: BaselineMode::Training,
+            files: 1,
+            lines: 400 * windows as u64,
+            corrupt_lines: 0,
+            labels: 800,
+            labels_unmatched: 0,
+            open_alerts: alerts.len() as u64,
+            endpoints: vec![EndpointMonitor {
+                endpoint: "local".into(),
+                state: Some("up".into()),
+                versions: vec!["characters/1".into()],
+                windows: windows as u64,
+                first_window: Some(start(0)),
+                last_window: Some(start(last)),
+                requests: 400 * windows as u64,
+                errors: 0,
+                error_rate: 0.0,
+                records: 400 * windows as u64,
+                mean_latency_ms: 1.0,
+                max_latency_ms: 3.0,
+                predictions_kept: 400,
+                labelled: 800,
+                labelled_share: 0.5,
+                open_alerts: alerts.len() as u64,
+                latest_dataset_drift: Some(last >= 2),
+                latest_drift_share: Some(if last >= 2 { 0.5 } else { 0.0 }),
+            }],
+        },
+        granularity_ms: 60_000,
+        endpoint: Some("local".into()),
+        drift: vec![latest],
+        history,
+        predictions,
+        quality,
+        alerts,
+        ingested: Some(400),
+        watch_note: None,
+    }
+}

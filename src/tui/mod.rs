@@ -24,7 +24,7 @@ pub mod update;
 pub mod widgets;
 
 #[cfg(test)]
-mod fixtures;
+pub mod fixtures;
 #[cfg(test)]
 mod render_tests;
 
@@ -66,9 +66,20 @@ pub fn run(config: &Path) -> Result<i32> {
     runtime.block_on(async {
         let (runner, job_events) = cerebro::jobs::JobRunner::new(max_parallel);
         let (tx, results) = tokio::sync::mpsc::unbounded_channel();
-        let rt = effects::Runtime::new(config.to_path_buf(), tx, runner, max_parallel);
+        let (watch_tx, watch_events) = tokio::sync::mpsc::unbounded_channel();
+        let rt = effects::Runtime::new(config.to_path_buf(), tx, runner, max_parallel, watch_tx);
         let mut term = terminal::init().context("setting up the terminal")?;
-        let outcome = event_loop::run(&mut term, &mut state, &rt, job_events, results).await;
+        let outcome = event_loop::run(
+            &mut term,
+            &mut state,
+            &rt,
+            event_loop::Inputs {
+                jobs: job_events,
+                results,
+                watch: watch_events,
+            },
+        )
+        .await;
         terminal::restore();
         outcome
     })?;

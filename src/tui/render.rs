@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Tabs};
 
 use super::app::{Overlay, State, Tab};
-use super::tabs::{data, endpoints, experiments, jobs, placeholder, registry};
+use super::tabs::{data, endpoints, experiments, jobs, monitoring, registry};
 use super::widgets::{dialog, footer, help};
 
 pub fn draw(frame: &mut Frame, state: &State) {
@@ -41,7 +41,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
         Tab::Registry => registry::render(frame, body, state),
         Tab::Jobs => jobs::render(frame, body, state),
         Tab::Endpoints => endpoints::render(frame, body, state),
-        t @ Tab::Monitoring => placeholder::render(frame, body, state, t),
+        Tab::Monitoring => monitoring::render(frame, body, state),
     }
     footer::render_status(frame, status, state);
     footer::render_footer(frame, keys, state);

@@ -390,14 +390,6 @@ fn endpoints_tab_lists_status_split_rates_latency_and_sparklines() {
             "{header}"
         );
     }
-    update(&mut s, Action::TabMonitoring);
-    for (w, h) in SIZES {
-        assert_shows(
-            &screen(&s, w, h),
-            &["No inference logs monitored yet."],
-            "monitoring",
-        );
-    }
 }
 
 #[test]
@@ -475,4 +467,197 @@ fn an_empty_workspace_offers_the_demo_and_shows_its_progress() {
             lines[0]
         );
     }
+}
+
+/// A long list draws only the rows on screen, from the scroll offset: after `G` the oldest run
+/// is on screen and selected, the newest is not, and the title counts every run.
+#[test]
+fn a_long_runs_list_scrolls_to_the_bottom_and_selects_the_last_row() {
+    use cerebro::store::RunStatus;
+    let mut s = super::fixtures::state();
+    update(&mut s, Action::Resize(80, 24));
+    let runs: Vec<_> = (0..1000)
+        .map(|i| {
+            let mut r = fixtures::run(
+                &format!("{i:04}"),
+                &format!("run-{i:04}"),
+                0.5,
+                RunStatus::Finished,
+            );
+            r.start_time = 1_700_000_000_000 + i as i64;
+            r
+        })
+        .collect();
+    update(&mut s, Action::RunsLoaded(runs));
+    let lines = screen(&s, 80, 24);
+    assert_shows(&lines, &["Runs 1000/1000", "run-0999"], "top of the list");
+    update(&mut s, Action::Bottom);
+    let lines = screen(&s, 80, 24);
+    assert_shows(&lines, &["run-0000", "run-0001"], "bottom of the list");
+    assert!(
+        !lines.join("\n").contains("run-0999"),
+        "the top scrolled away"
+    );
+    let last = lines.iter().rposition(|l| l.contains("run-0")).unwrap();
+    assert!(lines[last].contains("run-0000"), "{}", lines[last]);
+    // Selection is drawn reversed: the selected row's cells carry the modifier.
+    let mut t = ratatui::Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| render::draw(f, &s)).unwrap();
+    let buf = t.backend().buffer();
+    let reversed = |y: u16| {
+        (0..80).any(|x| {
+            buf[(x, y)]
+                .modifier
+                .contains(ratatui::style::Modifier::REVERSED)
+        })
+    };
+    assert!(reversed(last as u16), "the last row is selected");
+    assert_eq!((0..24).filter(|&y| reversed(y)).count(), 1);
+}
+
+/// The first read shows the newest page while every run loads; reloads merge by id.
+#[test]
+fn the_newest_runs_show_first_and_reloads_merge_by_id() {
+    use cerebro::store::RunStatus;
+    let mut s = super::fixtures::state();
+    let a = fixtures::run("aaaa", "tree-a", 0.7, RunStatus::Running);
+    let b = fixtures::run("bbbb", "tree-b", 0.8, RunStatus::Finished);
+    update(&mut s, Action::RecentRunsLoaded(vec![a.clone()]));
+    assert_shows(
+        &screen(&s, 80, 24),
+        &["the newest 1 (reading every run…)", "tree-a"],
+        "page",
+    );
+    assert!(
+        !super::demo::offered(&s),
+        "no demo offer before every run is read"
+    );
+    update(&mut s, Action::RunsLoaded(vec![a.clone(), b.clone()]));
+    assert_shows(&screen(&s, 80, 24), &["Runs 2/2, 1 running"], "all");
+    let mut done = a.clone();
+    done.status = RunStatus::Finished;
+    let c = fixtures::run("cccc", "tree-c", 0.9, RunStatus::Running);
+    update(&mut s, Action::RecentRunsLoaded(vec![c, done]));
+    let lines = screen(&s, 80, 24);
+    assert_shows(&lines, &["Runs 3/3, 1 running", "tree-c"], "merged");
+    assert_eq!(s.experiments.runs.len(), 3);
+    assert_eq!(s.experiments.search.len(), 3);
+    // The filter sees the merged rows.
+    for a in [Action::Filter, Action::Input('-'), Action::Input('c')] {
+        update(&mut s, a);
+    }
+    assert_eq!(s.experiments.rows.len(), 1);
+}
+
+#[test]
+fn monitoring_tab_shows_drift_table_charts_predictions_quality_and_alerts() {
+    let mut s = loaded();
+    super::update::startup(&mut s);
+    update(&mut s, Action::TabMonitoring);
+    for (w, h) in SIZES {
+        assert_shows(
+            &screen(&s, w, h),
+            &["Monitoring", "reading the inference logs"],
+            "before the first refresh",
+        );
+    }
+    update(
+        &mut s,
+        Action::MonitorLoaded(Ok(Box::new(fixtures::monitoring_snapshot(6)))),
+    );
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert_shows(
+            &lines,
+            &[
+                "local characters/1",
+                "window 1m",
+                "DATASET DRIFT",
+                "1 open alert",
+                "1/2 features drifted",
+                "Feature drift vs training data",
+                "num",
+                "ks",
+                "1.00e-6",
+                "p < 0.0500",
+                "DRIFT",
+                "cat",
+                "chi_square",
+                "Alerts (1 open, 1 total)",
+                "num-drift",
+            ],
+            "monitoring",
+        );
+    }
+    let big = screen(&s, 160, 48);
+    assert_shows(
+        &big,
+        &[
+            "num across 6 windows of 1m",
+            "baseline",
+            "current",
+            "Prediction drift",
+            "positive rate 0.610 vs 0.310",
+            "realised",
+            "estimated",
+        ],
+        "monitoring, charts",
+    );
+    // The drift table's rows are coloured by status: drifted rows in the `fail` style.
+    let coloured = {
+        let mut s = loaded();
+        s.theme = crate::tui::theme::Theme::parse(crate::tui::theme::DEFAULT_THEME, false).unwrap();
+        update(&mut s, Action::TabMonitoring);
+        update(
+            &mut s,
+            Action::MonitorLoaded(Ok(Box::new(fixtures::monitoring_snapshot(6)))),
+        );
+        let mut t = ratatui::Terminal::new(TestBackend::new(160, 48)).unwrap();
+        t.draw(|f| render::draw(f, &s)).unwrap();
+        let buf = t.backend().buffer().clone();
+        let row = (0..48u16)
+            .find(|&y| {
+                let line: String = (0..80u16).map(|x| buf[(x, y)].symbol()).collect();
+                line.contains("│num ")
+            })
+            .expect("the num row");
+        let x = (0..80u16)
+            .find(|&x| buf[(x, row)].symbol() == "D")
+            .expect("DRIFT on the num row");
+        buf[(x, row)].fg
+    };
+    let fail = crate::tui::theme::Theme::parse(crate::tui::theme::DEFAULT_THEME, false)
+        .unwrap()
+        .get("fail")
+        .fg
+        .unwrap();
+    assert_eq!(coloured, fail);
+}
+
+#[test]
+fn monitoring_tab_without_logs_says_what_it_watches() {
+    let mut s = loaded();
+    update(&mut s, Action::TabMonitoring);
+    let mut snap = fixtures::monitoring_snapshot(1);
+    snap.endpoint = None;
+    snap.drift.clear();
+    snap.status.endpoints.clear();
+    update(&mut s, Action::MonitorLoaded(Ok(Box::new(snap))));
+    for (w, h) in SIZES {
+        assert_shows(
+            &screen(&s, w, h),
+            &["No inference logs yet", "Watching data/inference"],
+            "monitoring, empty",
+        );
+    }
+    update(
+        &mut s,
+        Action::MonitorLoaded(Err("opening the monitor: no store".into())),
+    );
+    // A failed refresh keeps the last snapshot and the tab stays usable.
+    assert_shows(
+        &screen(&s, 80, 24),
+        &["No inference logs yet"],
+        "after an error",
+    );
 }

@@ -8,21 +8,26 @@ use super::action::Action;
 use super::app::{Dialog, GateStatus, Input, Overlay, State, Tab};
 use super::demo;
 use super::effects::Effect;
-use super::tabs::{data, endpoints, experiments, jobs, registry};
+use super::tabs::{data, endpoints, experiments, jobs, monitoring, registry};
 use super::widgets::command::{self, Command, Known};
 use super::widgets::table::Cursor;
 
 /// Reload runs every this many ticks while jobs run (live status).
 const LIVE_RELOAD_TICKS: u64 = 2;
 
-/// What to load when the UI starts.
-pub fn startup() -> Vec<Effect> {
-    vec![
+/// What to load when the UI starts (and on refresh).
+pub fn startup(state: &mut State) -> Vec<Effect> {
+    let mut effects = vec![
+        // The newest page first, so the first frame shows runs at once on a big store.
+        Effect::LoadRecentRuns,
         Effect::LoadRuns,
         Effect::LoadModels,
         Effect::LoadDataVersions,
         Effect::LoadEndpoints,
-    ]
+    ];
+    // Opens the monitor, starts watching its folders and ingests what is there.
+    effects.extend(state.monitoring.refresh(true));
+    effects
 }
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
@@ -32,8 +37,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         // Endpoint status is read every tick: heartbeats arrive once a second.
         let mut effects = vec![Effect::LoadEndpoints];
         if live && state.ticks.is_multiple_of(LIVE_RELOAD_TICKS) {
-            effects.push(Effect::LoadRuns);
+            effects.push(Effect::LoadRecentRuns);
         }
+        effects.extend(monitoring::on_tick(state));
         return effects;
     }
     if let Action::EndpointsLoaded(list) = action {
@@ -54,6 +60,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::RunsLoaded(runs) => {
             experiments::on_runs(state, runs);
+            Vec::new()
+        }
+        Action::RecentRunsLoaded(runs) => {
+            experiments::on_recent_runs(state, runs);
             Vec::new()
         }
         Action::RunLoaded(detail) => {
@@ -127,6 +137,16 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             endpoints::on_stopped(state, generation, result);
             vec![Effect::LoadEndpoints]
         }
+        Action::MonitorLoaded(result) => {
+            monitoring::on_loaded(state, result);
+            Vec::new()
+        }
+        Action::Watch(event) => {
+            tracing::debug!(?event, "watched folder changed");
+            // Redrawn when the refresh is back, not on the event itself.
+            state.dirty = false;
+            monitoring::on_watch(state)
+        }
         Action::Done { message, error } => {
             if error {
                 state.error(message);
@@ -189,7 +209,7 @@ fn on_key(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Demo => demo::start(state),
         Action::Refresh if state.tab != Tab::Data => {
             state.info("reloading from the store");
-            startup()
+            startup(state)
         }
         other => {
             let had_status = state.status.is_some();
@@ -199,7 +219,7 @@ fn on_key(state: &mut State, action: Action) -> Vec<Effect> {
                 Tab::Registry => registry::on_key(state, &other),
                 Tab::Jobs => jobs::on_key(state, &other),
                 Tab::Endpoints => endpoints::on_key(state, &other),
-                Tab::Monitoring => Vec::new(),
+                Tab::Monitoring => monitoring::on_key(state, &other),
             };
             // Esc with nothing else to close clears the message line.
             if matches!(other, Action::Back) && had_status && effects.is_empty() {
@@ -345,7 +365,7 @@ pub fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
         }
         Ok(Command::Refresh) => {
             state.info("reloading from the store");
-            startup()
+            startup(state)
         }
         Ok(Command::Serve) => {
             state.tab = Tab::Endpoints;
@@ -811,7 +831,7 @@ mod tests {
                 message: "run cccc0000".into(),
             }),
         );
-        assert!(matches!(e.as_slice(), [Effect::LoadRuns]));
+        assert!(matches!(e.as_slice(), [Effect::LoadRecentRuns]));
         update(
             &mut s,
             Action::Job(JobEvent::Progress {
@@ -828,7 +848,7 @@ mod tests {
         let ticks: Vec<Effect> = (0..4).flat_map(|_| update(&mut s, Action::Tick)).collect();
         let reloads = ticks
             .iter()
-            .filter(|e| matches!(e, Effect::LoadRuns))
+            .filter(|e| matches!(e, Effect::LoadRecentRuns))
             .count();
         assert_eq!(reloads, 2);
         assert!(!s.dirty);
@@ -847,5 +867,77 @@ mod tests {
         assert_eq!(s.contexts(), vec![Context::Help]);
         update(&mut s, Action::Back);
         assert!(s.overlay.is_none());
+    }
+
+    #[test]
+    fn watch_events_refresh_the_monitor_once_at_a_time_and_w_switches_the_window() {
+        use cerebro::monitor::watch::{Folder, WatchEvent, WatchMode};
+        let mut s = state();
+        let first = startup(&mut s);
+        assert!(
+            first
+                .iter()
+                .any(|e| matches!(e, Effect::MonitorRefresh { ingest: true, .. }))
+        );
+        let event = || {
+            Action::Watch(WatchEvent {
+                folder: Folder::Logs,
+                path: "data/inference/local/1.jsonl".into(),
+                via: WatchMode::Notify,
+            })
+        };
+        // A change while the first refresh runs waits for it.
+        assert!(update(&mut s, event()).is_empty());
+        assert!(s.monitoring.pending);
+        update(
+            &mut s,
+            Action::MonitorLoaded(Ok(Box::new(crate::tui::fixtures::monitoring_snapshot(3)))),
+        );
+        // The next tick ingests what changed meanwhile; nothing else is pending after that.
+        let e = update(&mut s, Action::Tick);
+        assert!(
+            e.iter()
+                .any(|e| matches!(e, Effect::MonitorRefresh { ingest: true, .. }))
+        );
+        update(
+            &mut s,
+            Action::MonitorLoaded(Ok(Box::new(crate::tui::fixtures::monitoring_snapshot(3)))),
+        );
+        let e = update(&mut s, Action::Tick);
+        assert!(!e.iter().any(|e| matches!(e, Effect::MonitorRefresh { .. })));
+        // With nothing in flight a change refreshes at once.
+        let e = update(&mut s, event());
+        assert!(matches!(
+            e.as_slice(),
+            [Effect::MonitorRefresh { ingest: true, .. }]
+        ));
+        update(
+            &mut s,
+            Action::MonitorLoaded(Ok(Box::new(crate::tui::fixtures::monitoring_snapshot(3)))),
+        );
+        // w: the next configured window length, read without ingesting.
+        update(&mut s, Action::TabMonitoring);
+        let e = update(&mut s, Action::Granularity);
+        assert!(matches!(
+            e.as_slice(),
+            [Effect::MonitorRefresh {
+                ingest: false,
+                granularity: Some(3_600_000),
+                ..
+            }]
+        ));
+        // Down moves through the features of the drift table.
+        update(
+            &mut s,
+            Action::MonitorLoaded(Ok(Box::new(crate::tui::fixtures::monitoring_snapshot(3)))),
+        );
+        update(&mut s, Action::Down);
+        assert_eq!(s.monitoring.selected_feature().unwrap().name, "cat");
+        // A refresh keeps the selected feature.
+        update(
+            &mut s,
+            Action::MonitorLoaded(Ok(Box::new(crate::tui::fixtures::monitoring_snapshot(4)))),
+        );
+        assert_eq!(s.monitoring.selected_feature().unwrap().name, "cat");
     }
 }

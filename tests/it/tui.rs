@@ -1,6 +1,8 @@
-//! End to end: the real `cerebro tui` in a pseudo-terminal, read through a vt100 parser. One
-//! test, because it is slow and what it checks is what a user sees: the frame, tab switching,
-//! a trained run on the Experiments tab, quitting with `q`, and a restored terminal.
+//! End to end: the real `cerebro tui` in a pseudo-terminal, read through a vt100 parser. Few
+//! tests, because they are slow, each checking what a user sees: the frame, tab switching, a
+//! trained run, the demo, a training job launched from the form, a promotion through the gate
+//! dialog, quitting with `q`, and a restored terminal. They wait for outcomes, never for a
+//! progress line that can come and go between two looks at the screen.
 
 use std::io::{Read, Write};
 use std::num::NonZeroU16;
@@ -25,16 +27,130 @@ impl Screen {
 
     /// Waits until the screen shows `needle`; panics with the screen after `secs`.
     fn wait_for(&self, needle: &str, secs: u64) {
+        self.wait_until(needle, secs, |text| text.contains(needle));
+    }
+
+    /// Waits until `ok` holds for the screen's text; panics with the screen after `secs`.
+    fn wait_until(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let text = self.text();
-            if text.contains(needle) {
+            if ok(&text) {
                 return;
             }
             if Instant::now() > deadline {
-                panic!("the screen never showed {needle:?}; it shows:\n{text}");
+                panic!("the screen never showed {what:?}; it shows:\n{text}");
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `cerebro ARGS` in a pseudo-terminal of ROWS x COLS in `dir`, read through a vt100 parser.
+struct Tui {
+    screen: Screen,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    keys: Box<dyn Write + Send>,
+    master: Option<Box<dyn portable_pty::MasterPty + Send>>,
+    reading: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Tui {
+    fn start(dir: &std::path::Path, args: &[&str]) -> Tui {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pseudo-terminal");
+        let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cerebro"));
+        cmd.args(args);
+        cmd.cwd(dir);
+        cmd.env_remove("CEREBRO_CONFIG");
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("NO_COLOR", "1");
+        let child = pair.slave.spawn_command(cmd).expect("cerebro starts");
+        drop(pair.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            NonZeroU16::new(ROWS).unwrap(),
+            NonZeroU16::new(COLS).unwrap(),
+            0,
+        )));
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let feed = parser.clone();
+        let reading = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                feed.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        let keys = pair.master.take_writer().unwrap();
+        Tui {
+            screen: Screen { parser },
+            child,
+            keys,
+            master: Some(pair.master),
+            reading: Some(reading),
+        }
+    }
+
+    /// Types `k`; one key per write, spaced out, so a lone Esc is not read as Alt+<next key>.
+    fn press(&mut self, k: &str) {
+        self.keys.write_all(k.as_bytes()).unwrap();
+        self.keys.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    /// Types each character of `text`.
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.press(&c.to_string());
+        }
+    }
+
+    /// Presses `q`, waits for a successful exit and checks the terminal left the alternate
+    /// screen.
+    fn quit(mut self, secs: u64) {
+        self.press("q");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                self.child.kill().ok();
+                panic!("cerebro did not exit after q:\n{}", self.screen.text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "exit status {status:?}");
+        drop(self.master.take());
+        if let Some(r) = self.reading.take() {
+            let _ = r.join();
+        }
+        assert!(
+            !self
+                .screen
+                .parser
+                .lock()
+                .unwrap()
+                .screen()
+                .alternate_screen(),
+            "the terminal is back on the main screen"
+        );
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        // A failed test must not leave the UI running.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.child.kill().ok();
         }
     }
 }
@@ -44,49 +160,8 @@ fn tui_switches_tabs_shows_a_trained_run_and_quits_cleanly() {
     let ws = Workspace::with_config(&small_config(""));
     ws.write("data.csv", small_csv(200).as_bytes());
     ws.ok(&["train", "--model", "tree", "--name", "e2e-tree"]);
-
-    let pty = native_pty_system();
-    let pair = pty
-        .openpty(PtySize {
-            rows: ROWS,
-            cols: COLS,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .expect("a pseudo-terminal");
-    let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cerebro"));
-    cmd.arg("tui");
-    cmd.cwd(ws.path());
-    cmd.env_remove("CEREBRO_CONFIG");
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("NO_COLOR", "1");
-    let mut child = pair.slave.spawn_command(cmd).expect("cerebro tui starts");
-    drop(pair.slave);
-
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(
-        NonZeroU16::new(ROWS).unwrap(),
-        NonZeroU16::new(COLS).unwrap(),
-        0,
-    )));
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let feed = parser.clone();
-    let reading = std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            feed.lock().unwrap().process(&buf[..n]);
-        }
-    });
-    let mut keys = pair.master.take_writer().unwrap();
-    // One key per write, spaced out, so a lone Esc is not read as Alt+<next key>.
-    let mut press = |k: &str| {
-        keys.write_all(k.as_bytes()).unwrap();
-        keys.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(150));
-    };
-    let screen = Screen { parser };
+    let mut tui = Tui::start(ws.path(), &["tui"]);
+    let screen = &tui.screen;
 
     // The frame, on the Experiments tab, with the run trained above.
     screen.wait_for("2 Experiments", 15);
@@ -96,41 +171,21 @@ fn tui_switches_tabs_shows_a_trained_run_and_quits_cleanly() {
     assert!(text.contains("cerebro · cerebro"), "{text}");
     assert!(text.contains("jobs: none running"), "{text}");
 
-    press("1");
-    screen.wait_for("Schema, raw", 10);
-    screen.wait_for("200 rows", 20);
-    press("3");
-    screen.wait_for("No registered models", 10);
-    press("4");
-    screen.wait_for("No endpoints yet", 10);
-    press("6");
-    screen.wait_for("No jobs yet", 10);
-    press("?");
-    screen.wait_for("Key bindings", 10);
-    press("\x1b");
-    press("2");
-    screen.wait_for("e2e-tree", 10);
-
-    press("q");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            panic!("cerebro tui did not exit after q:\n{}", screen.text());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "exit status {status:?}");
-    drop(pair.master);
-    let _ = reading.join();
-    let parser = screen.parser.lock().unwrap();
-    assert!(
-        !parser.screen().alternate_screen(),
-        "the terminal is back on the main screen"
-    );
+    tui.press("1");
+    tui.screen.wait_for("Schema, raw", 10);
+    tui.screen.wait_for("200 rows", 20);
+    tui.press("3");
+    tui.screen.wait_for("No registered models", 10);
+    tui.press("4");
+    tui.screen.wait_for("No endpoints yet", 10);
+    tui.press("6");
+    tui.screen.wait_for("No jobs yet", 10);
+    tui.press("?");
+    tui.screen.wait_for("Key bindings", 10);
+    tui.press("\x1b");
+    tui.press("2");
+    tui.screen.wait_for("e2e-tree", 10);
+    tui.quit(10);
 }
 
 /// `cerebro` with no arguments in a terminal opens the workbench. The demo on an empty copy of
@@ -146,72 +201,20 @@ fn tui_demo_on_an_empty_workspace_serves_a_model_and_quit_stops_it() {
         "data/characters.csv",
         &std::fs::read(crate::common::repo().join("data/characters.csv")).unwrap(),
     );
+    let mut tui = Tui::start(ws.path(), &[]);
 
-    let pty = native_pty_system();
-    let pair = pty
-        .openpty(PtySize {
-            rows: ROWS,
-            cols: COLS,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .expect("a pseudo-terminal");
-    let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cerebro"));
-    cmd.cwd(ws.path());
-    cmd.env_remove("CEREBRO_CONFIG");
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("NO_COLOR", "1");
-    let mut child = pair.slave.spawn_command(cmd).expect("cerebro starts");
-    drop(pair.slave);
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(
-        NonZeroU16::new(ROWS).unwrap(),
-        NonZeroU16::new(COLS).unwrap(),
-        0,
-    )));
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let feed = parser.clone();
-    let reading = std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            feed.lock().unwrap().process(&buf[..n]);
-        }
-    });
-    let mut keys = pair.master.take_writer().unwrap();
-    let mut press = |k: &str| {
-        keys.write_all(k.as_bytes()).unwrap();
-        keys.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(150));
-    };
-    let screen = Screen { parser };
-
-    screen.wait_for("D runs the demo", 15);
-    press("D");
+    tui.screen.wait_for("D runs the demo", 15);
+    tui.press("D");
     // The demo's progress line ("demo: training 3 models") can come and go between two looks at
     // the screen, so only its outcome is awaited.
     // Trained, registered, promoted, served: the UI moves to the Endpoints tab by itself.
-    screen.wait_for("local endpoint up at http://127.0.0.1:", 60);
-    screen.wait_for("characters: Production v1 ● local up", 10);
-    let text = screen.text();
+    tui.screen
+        .wait_for("local endpoint up at http://127.0.0.1:", 60);
+    tui.screen
+        .wait_for("characters: Production v1 ● local up", 10);
+    let text = tui.screen.text();
     assert!(text.contains("Endpoints (1)"), "{text}");
-
-    press("q");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            panic!("cerebro tui did not exit after q:\n{}", screen.text());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "exit status {status:?}");
-    drop(pair.master);
-    let _ = reading.join();
+    tui.quit(15);
 
     // The endpoint was stopped: its status row reads down (or stale), not up.
     let out = ws.ok(&["endpoints", "list"]);
@@ -279,4 +282,90 @@ fn the_core_never_imports_ratatui_or_crossterm() {
         offenders.is_empty(),
         "the core imports the terminal: {offenders:?}"
     );
+}
+
+/// The training form: `t` opens it, a typed sweep launches two background jobs, the Jobs tab
+/// shows both FINISHED, and the Experiments tab lists the two new FINISHED runs.
+#[test]
+fn tui_training_form_launches_a_sweep_that_finishes() {
+    let ws = Workspace::with_config(&format!("{}model = \"tree\"\n", small_config("")));
+    ws.write("data.csv", small_csv(200).as_bytes());
+    let mut tui = Tui::start(ws.path(), &["tui"]);
+    tui.screen.wait_for("Runs: none yet", 15);
+
+    tui.press("t");
+    tui.screen.wait_for("Train a model", 10);
+    tui.screen.wait_for("< tree >", 10);
+    tui.type_text("max_depth=2,5");
+    tui.screen.wait_for("params  max_depth=2,5_", 10);
+    tui.press("\r");
+
+    // The outcome, not a progress line: both jobs over, none running.
+    tui.screen.wait_for("Jobs (0 running, 2 total)", 120);
+    let text = tui.screen.text();
+    assert_eq!(text.matches("FINISHED").count(), 2, "{text}");
+    assert!(!text.contains("FAILED"), "{text}");
+
+    tui.press("2");
+    tui.screen.wait_for("Runs 2/2", 15);
+    let text = tui.screen.text();
+    assert_eq!(text.matches("FINISHED").count(), 2, "{text}");
+    tui.quit(15);
+
+    let runs = ws.ok(&["runs", "list"]);
+    assert_eq!(runs.matches("FINISHED").count(), 2, "{runs}");
+}
+
+/// Promotion through the gate dialog: `p` on a version shows the gate evaluation (candidate,
+/// champion, GATE PASSED) before anything changes; `y` promotes; the header and the versions
+/// table then show the new Production version, and the audit trail has the promotion.
+#[test]
+fn tui_promotes_a_version_through_the_gate_dialog() {
+    let ws = Workspace::with_config(&format!("{}model = \"tree\"\n", small_config("")));
+    ws.write("data.csv", small_csv(300).as_bytes());
+    let run = |args: &[&str]| -> String {
+        let out = ws.json(args);
+        out[0]["run"]["run_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a run id in {out}"))
+            .to_string()
+    };
+    let weak = run(&["train", "--set", "max_depth=1", "--name", "weak", "--json"]);
+    let strong = run(&[
+        "train",
+        "--set",
+        "max_depth=6",
+        "--name",
+        "strong",
+        "--json",
+    ]);
+    ws.ok(&["models", "register", &weak, "--name", "m"]);
+    ws.ok(&["models", "register", &strong, "--name", "m"]);
+    ws.ok(&["models", "promote", "m", "1"]);
+
+    let mut tui = Tui::start(ws.path(), &["tui"]);
+    tui.screen.wait_for("m: Production v1", 15);
+    tui.press("3");
+    tui.press("l");
+    // Versions newest first: version 2 is selected.
+    tui.press("p");
+    tui.screen.wait_for("Promote m/2 to Production?", 10);
+    tui.screen.wait_until("the gate's verdict", 30, |t| {
+        t.contains("GATE PASSED") || t.contains("GATE FAILED") || t.contains("could not")
+    });
+    let text = tui.screen.text();
+    assert!(text.contains("GATE PASSED"), "{text}");
+    assert!(text.contains("candidate v2"), "{text}");
+    assert!(text.contains("champion  v1"), "{text}");
+    // Nothing has changed yet.
+    assert!(text.contains("m: Production v1"), "{text}");
+
+    tui.press("y");
+    tui.screen.wait_for("m: Production v2", 15);
+    tui.quit(15);
+
+    let history = ws.ok(&["models", "history", "m"]);
+    assert!(history.matches("Production").count() >= 2, "{history}");
+    let models = ws.ok(&["models", "list"]);
+    assert!(models.contains('2'), "{models}");
 }

@@ -173,7 +173,7 @@ pub fn on_event(state: &mut State, event: JobEvent) -> Vec<Effect> {
                 && let Some(prefix) = message.strip_prefix("run ")
             {
                 row.run = Some(prefix.trim().to_string());
-                effects.push(Effect::LoadRuns);
+                effects.push(Effect::LoadRecentRuns);
             }
             row.fraction = fraction.clamp(0.0, 1.0);
             row.say(format!("{stage}: {message}"));
@@ -195,20 +195,20 @@ pub fn on_event(state: &mut State, event: JobEvent) -> Vec<Effect> {
                 });
             }
             let label = row.label.clone();
-            effects.extend([Effect::LoadRuns, Effect::LoadDataVersions]);
+            effects.extend([Effect::LoadRecentRuns, Effect::LoadDataVersions]);
             state.info(format!("{label}: finished run {}", short(&result.run_id)));
         }
         JobEvent::Failed { error, .. } => {
             row.status = JobStatus::Failed;
             row.say(format!("FAILED: {error}"));
             let label = row.label.clone();
-            effects.push(Effect::LoadRuns);
+            effects.push(Effect::LoadRecentRuns);
             state.error(format!("{label} failed: {error}"));
         }
         JobEvent::Cancelled { .. } => {
             row.status = JobStatus::Cancelled;
             row.say("cancelled: the run is KILLED".into());
-            effects.push(Effect::LoadRuns);
+            effects.push(Effect::LoadRecentRuns);
         }
     }
     let page = state.page();

@@ -4,7 +4,7 @@ pub mod data;
 pub mod endpoints;
 pub mod experiments;
 pub mod jobs;
-pub mod placeholder;
+pub mod monitoring;
 pub mod registry;
 
 /// The first 8 characters of an id (run, data version, digest).

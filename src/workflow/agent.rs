@@ -142,151 +142,89 @@ impl Agent {
     /// are killed and the runs left INTERRUPTED, resumable) and returns.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<AgentSummary> {
         let config_path = super::steps::absolute(&self.opts.config_path);
-        let mut loaded = {
+        // Opening the workspace migrates the store and reaps dead training runs; then the
+        // pipeline runs whose runner died are marked INTERRUPTED.
+        let (mut scheduler, interrupted, tracking) = {
             let p = config_path.clone();
-            blocking(move || load(&p)).await?
+            blocking(move || {
+                let ws = crate::workspace::Workspace::open(&p)?;
+                let tracking = ws
+                    .tracking
+                    .as_ref()
+                    .map(|t| (t.uri.clone(), t.token.clone()));
+                drop(ws);
+                let mut s = Scheduler::new(&p)?;
+                let reaped = s.store.reap()?;
+                Ok((s, reaped, tracking))
+            })
+            .await?
         };
-        let db = loaded.config.store_path().join("cerebro.db");
-        // Opening the workspace migrates the store and reaps dead training runs.
-        {
-            let p = config_path.clone();
-            blocking(move || crate::workspace::Workspace::open(&p).map(|_| ())).await?;
-        }
-        let mut store = WorkflowStore::open(&db)?;
         let mut summary = AgentSummary {
-            interrupted_found: store.reap()?.into_iter().map(|r| r.run_id).collect(),
+            interrupted_found: interrupted.into_iter().map(|r| r.run_id).collect(),
             ..AgentSummary::default()
         };
-        let started_at = now_ms();
         tracing::info!(
-            pipelines = loaded.config.config.pipelines.len(),
-            scheduled = loaded.schedules.len(),
+            pipelines = scheduler.loaded.config.config.pipelines.len(),
+            scheduled = scheduler.loaded.schedules.len(),
             "agent started"
         );
+        let db = scheduler.db.clone();
         let cancel = Arc::new(AtomicBool::new(false));
         let env = RunnerEnv {
             config_path: config_path.clone(),
             exe: self.opts.exe.clone(),
             cancel: cancel.clone(),
+            tracking,
         };
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, Result<RunOutcome>)>();
         let mut running: BTreeSet<String> = BTreeSet::new();
-        // Latest slot claimed or seen claimed, per pipeline.
-        let mut last_slot: BTreeMap<String, i64> = BTreeMap::new();
         tokio::pin!(shutdown);
-        let mut retry_soon;
+        let poll = self.opts.poll;
         loop {
-            if mtime(&config_path) != loaded.mtime {
-                match load(&config_path) {
-                    Ok(l) => {
-                        tracing::info!("config changed: pipelines reloaded");
-                        loaded = l;
+            // The store work runs on a blocking thread (SQLite may wait for another writer).
+            let (s, tick) = tokio::task::spawn_blocking(move || {
+                let t = scheduler.tick(poll);
+                (scheduler, t)
+            })
+            .await
+            .map_err(|e| Error::invalid(format!("the scheduler task failed: {e}")))?;
+            scheduler = s;
+            let wake_in = match tick {
+                Ok(t) => {
+                    for (pipeline, message) in t.problems {
+                        self.problem(pipeline.as_deref(), message);
                     }
-                    Err(e) => {
-                        loaded.mtime = mtime(&config_path);
-                        self.problem(None, format!("config not reloaded: {e}"));
-                    }
-                }
-            }
-            let switches = store.schedule_switches()?;
-            let now = now_ms();
-            retry_soon = false;
-            let hash = loaded.config.hash.clone();
-            for (name, schedule) in &loaded.schedules {
-                let def = &loaded.config.config.pipelines[name];
-                let enabled = switches
-                    .get(name)
-                    .copied()
-                    .unwrap_or(def.schedule.as_ref().is_some_and(|s| s.enabled));
-                if !enabled {
-                    continue;
-                }
-                let Some(due) = schedule.latest_at_or_before(now) else {
-                    continue;
-                };
-                if due < started_at {
-                    continue;
-                }
-                let last = match last_slot.get(name) {
-                    Some(l) => *l,
-                    None => store.last_slot(name)?.unwrap_or(i64::MIN),
-                };
-                if due <= last {
-                    last_slot.insert(name.clone(), last);
-                    continue;
-                }
-                let firing = Firing {
-                    fired_by: "schedule".into(),
-                    detail: Some(format!("slot {}", crate::workflow::format_ms(due))),
-                    slot: Some(due),
-                    cursor: None,
-                };
-                match store.claim(name, def, &hash, &firing)? {
-                    Claim::Started(run_id) => {
-                        last_slot.insert(name.clone(), due);
+                    for (pipeline, run_id, fired_by) in t.started {
                         summary.runs_started += 1;
-                        self.spawn_run(&env, &db, name, &run_id, "schedule", &done_tx);
+                        self.spawn_run(&env, &db, &pipeline, &run_id, &fired_by, &done_tx);
                         running.insert(run_id);
                     }
-                    Claim::SlotTaken => {
-                        last_slot.insert(name.clone(), due);
-                    }
-                    Claim::Busy { .. } => retry_soon = true,
+                    t.wake_in
                 }
-            }
-            for (name, def) in &loaded.config.config.pipelines {
-                for trig in &def.triggers {
-                    match self.check_trigger(&mut store, &loaded.config, name, trig) {
-                        Ok(Some(firing)) => match store.claim(name, def, &hash, &firing)? {
-                            Claim::Started(run_id) => {
-                                summary.runs_started += 1;
-                                self.spawn_run(
-                                    &env,
-                                    &db,
-                                    name,
-                                    &run_id,
-                                    &firing.fired_by,
-                                    &done_tx,
-                                );
-                                running.insert(run_id);
-                            }
-                            Claim::Busy { .. } | Claim::SlotTaken => {}
-                        },
-                        Ok(None) => {}
-                        Err(e) => self.problem(Some(name), format!("trigger {}: {e}", trig.key())),
-                    }
+                Err(e) => {
+                    self.problem(None, format!("the scheduler could not read the store: {e}"));
+                    poll
                 }
-            }
-            // Sleep until the next slot, the next poll, a command, a finished run or shutdown.
-            let now = now_ms();
-            let mut wake = now + self.opts.poll.as_millis() as i64;
-            if !retry_soon {
-                for (name, schedule) in &loaded.schedules {
-                    let after = last_slot.get(name).copied().unwrap_or(now).max(now);
-                    if let Some(n) = schedule.next_after(after) {
-                        wake = wake.min(n);
-                    }
-                }
-            }
-            let sleep = Duration::from_millis((wake - now).max(1) as u64);
+            };
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
+                _ = tokio::time::sleep(wake_in) => {}
                 cmd = self.commands.recv() => {
                     if let Some(AgentCommand::RunNow(name)) = cmd {
-                        match loaded.config.config.pipelines.get(&name) {
-                            None => self.problem(Some(&name), format!("no pipeline `{name}` in the config")),
-                            Some(def) => match store.claim(&name, def, &hash, &Firing::manual())? {
-                                Claim::Started(run_id) => {
-                                    summary.runs_started += 1;
-                                    self.spawn_run(&env, &db, &name, &run_id, "manual", &done_tx);
-                                    running.insert(run_id);
-                                }
-                                Claim::Busy { run_id, pid } => self.problem(
-                                    Some(&name),
-                                    format!("pipeline `{name}` is already running (run {run_id}, pid {pid})"),
-                                ),
-                                Claim::SlotTaken => {}
-                            },
+                        let (s, r) = tokio::task::spawn_blocking(move || {
+                            let r = scheduler.run_now(&name);
+                            (scheduler, (name, r))
+                        })
+                        .await
+                        .map_err(|e| Error::invalid(format!("the scheduler task failed: {e}")))?;
+                        scheduler = s;
+                        match r {
+                            (name, Ok(Ok(run_id))) => {
+                                summary.runs_started += 1;
+                                self.spawn_run(&env, &db, &name, &run_id, "manual", &done_tx);
+                                running.insert(run_id);
+                            }
+                            (name, Ok(Err(why))) => self.problem(Some(&name), why),
+                            (name, Err(e)) => self.problem(Some(&name), e.to_string()),
                         }
                     }
                 }
@@ -367,11 +305,165 @@ impl Agent {
             );
         }
     }
+}
+
+/// The agent's state between wakes; all its work is blocking store access.
+struct Scheduler {
+    config_path: PathBuf,
+    loaded: Loaded,
+    db: PathBuf,
+    store: WorkflowStore,
+    started_at: i64,
+    /// Latest slot claimed (here or elsewhere), per pipeline.
+    last_slot: BTreeMap<String, i64>,
+}
+
+/// What one wake did.
+struct Tick {
+    /// (pipeline, run id, fired by) of the runs claimed, to be started.
+    started: Vec<(String, String, String)>,
+    problems: Vec<(Option<String>, String)>,
+    wake_in: Duration,
+}
+
+impl Scheduler {
+    fn new(config_path: &Path) -> Result<Scheduler> {
+        let loaded = load(config_path)?;
+        let db = loaded.config.store_path().join("cerebro.db");
+        Ok(Scheduler {
+            config_path: config_path.to_path_buf(),
+            store: WorkflowStore::open(&db)?,
+            db,
+            loaded,
+            started_at: now_ms(),
+            last_slot: BTreeMap::new(),
+        })
+    }
+
+    /// Reloads a changed config, claims due slots and fired triggers, and says how long to
+    /// sleep: until the next slot, or the next poll.
+    fn tick(&mut self, poll: Duration) -> Result<Tick> {
+        let mut t = Tick {
+            started: Vec::new(),
+            problems: Vec::new(),
+            wake_in: poll,
+        };
+        if mtime(&self.config_path) != self.loaded.mtime {
+            match load(&self.config_path) {
+                Ok(l) => {
+                    tracing::info!("config changed: pipelines reloaded");
+                    self.loaded = l;
+                }
+                Err(e) => {
+                    self.loaded.mtime = mtime(&self.config_path);
+                    t.problems.push((
+                        None,
+                        format!("config not reloaded (the old one stays): {e}"),
+                    ));
+                }
+            }
+        }
+        let switches = self.store.schedule_switches()?;
+        let now = now_ms();
+        let mut retry_soon = false;
+        let hash = self.loaded.config.hash.clone();
+        for (name, schedule) in &self.loaded.schedules {
+            let def = &self.loaded.config.config.pipelines[name];
+            let enabled = switches
+                .get(name)
+                .copied()
+                .unwrap_or(def.schedule.as_ref().is_some_and(|s| s.enabled));
+            if !enabled {
+                continue;
+            }
+            let Some(due) = schedule.latest_at_or_before(now) else {
+                continue;
+            };
+            if due < self.started_at {
+                continue;
+            }
+            let last = match self.last_slot.get(name) {
+                Some(l) => *l,
+                None => self.store.last_slot(name)?.unwrap_or(i64::MIN),
+            };
+            if due <= last {
+                self.last_slot.insert(name.clone(), last);
+                continue;
+            }
+            let firing = Firing {
+                fired_by: "schedule".into(),
+                detail: Some(format!("slot {}", crate::workflow::format_ms(due))),
+                slot: Some(due),
+                cursor: None,
+            };
+            match self.store.claim(name, def, &hash, &firing)? {
+                Claim::Started(run_id) => {
+                    self.last_slot.insert(name.clone(), due);
+                    t.started.push((name.clone(), run_id, "schedule".into()));
+                }
+                Claim::SlotTaken => {
+                    self.last_slot.insert(name.clone(), due);
+                }
+                // The previous run still holds the lock: try again at the next poll (a later
+                // slot coming due first replaces this one).
+                Claim::Busy { .. } => retry_soon = true,
+            }
+        }
+        for (name, def) in &self.loaded.config.config.pipelines {
+            for trig in &def.triggers {
+                match Self::check_trigger(&mut self.store, &self.loaded.config, name, trig) {
+                    Ok(Some(firing)) => match self.store.claim(name, def, &hash, &firing)? {
+                        Claim::Started(run_id) => {
+                            t.started
+                                .push((name.clone(), run_id, firing.fired_by.clone()));
+                        }
+                        // Kept: the cursor did not move, so it fires again once the lock frees.
+                        Claim::Busy { .. } | Claim::SlotTaken => {}
+                    },
+                    Ok(None) => {}
+                    Err(e) => t
+                        .problems
+                        .push((Some(name.clone()), format!("trigger {}: {e}", trig.key()))),
+                }
+            }
+        }
+        if !retry_soon {
+            for (name, schedule) in &self.loaded.schedules {
+                let after = self.last_slot.get(name).copied().unwrap_or(now).max(now);
+                if let Some(n) = schedule.next_after(after) {
+                    t.wake_in = t
+                        .wake_in
+                        .min(Duration::from_millis((n - now).max(1) as u64));
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// Claims a manual run of `name`: the run id, or why it cannot start.
+    fn run_now(&mut self, name: &str) -> Result<std::result::Result<String, String>> {
+        let Some(def) = self.loaded.config.config.pipelines.get(name) else {
+            return Ok(Err(format!("no pipeline `{name}` in the config")));
+        };
+        Ok(
+            match self
+                .store
+                .claim(name, def, &self.loaded.config.hash, &Firing::manual())?
+            {
+                Claim::Started(run_id) => Ok(run_id),
+                Claim::Busy { run_id, pid } => Err(format!(
+                    "pipeline `{name}` is already running (run {run_id}, pid {pid})"
+                )),
+                Claim::SlotTaken => {
+                    Err(format!("pipeline `{name}`: the run was claimed elsewhere"))
+                }
+            },
+        )
+    }
 
     /// Whether `trig` has fired for `pipeline` since its cursor; the first look records the
     /// starting point and fires nothing.
     fn check_trigger(
-        &self,
         store: &mut WorkflowStore,
         config: &LoadedConfig,
         pipeline: &str,

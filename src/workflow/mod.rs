@@ -177,6 +177,10 @@ pub fn foreground_env(ws: &Workspace, exe: PathBuf, cancel: Arc<AtomicBool>) -> 
         config_path: steps::absolute(&ws.config.path),
         exe,
         cancel,
+        tracking: ws
+            .tracking
+            .as_ref()
+            .map(|t| (t.uri.clone(), t.token.clone())),
     }
 }
 

@@ -33,6 +33,9 @@ pub struct RunnerEnv {
     pub exe: PathBuf,
     /// Set to stop: the running step is killed and the run left INTERRUPTED (resumable).
     pub cancel: Arc<AtomicBool>,
+    /// The MLflow tracking server (URI, token) the workspace was opened with, if any: handed to
+    /// step processes so they use the same backend however it was chosen.
+    pub tracking: Option<(String, Option<String>)>,
 }
 
 /// How a run ended.
@@ -335,8 +338,14 @@ fn attempt_once(
         .env("CEREBRO_PIPELINE_RUN", run_id)
         .env("CEREBRO_STEP", &step.name)
         .env("CEREBRO_ATTEMPT", attempt.to_string())
-        .env("CEREBRO_STEP_INPUTS", inputs)
-        .stdin(Stdio::null())
+        .env("CEREBRO_STEP_INPUTS", inputs);
+    if let Some((uri, token)) = &env.tracking {
+        cmd.env("MLFLOW_TRACKING_URI", uri);
+        if let Some(t) = token {
+            cmd.env("MLFLOW_TRACKING_TOKEN", t);
+        }
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     #[cfg(target_os = "linux")]

@@ -633,3 +633,71 @@ fn a_new_production_version_triggers_a_deploy_that_starts_an_endpoint() {
         "{shown:#}"
     );
 }
+
+#[test]
+fn sigterm_stops_the_agent_cleanly_and_leaves_the_run_resumable() {
+    let ws = workspace(&format!(
+        "[pipelines.slow]\ntriggers = [{{ on = \"file\", dir = \"inbox\", suffix = \".csv\" }}]\n\
+         [[pipelines.slow.steps]]\nname = \"slow\"\nkind = \"command\"\n{}\
+         [[pipelines.slow.steps]]\nname = \"after\"\nkind = \"command\"\nafter = [\"slow\"]\n{}",
+        shell("echo start >> trace.txt; sleep 30; echo end >> trace.txt"),
+        shell("echo after >> trace.txt"),
+    ));
+    std::fs::create_dir_all(ws.path().join("inbox")).unwrap();
+    ws.ok(&["pipeline", "list"]);
+    let agent = AgentProc::start(&ws);
+    let conn = db(&ws);
+    wait_for(
+        "the file trigger's starting point",
+        Duration::from_secs(60),
+        || {
+            conn.query_row("SELECT count(*) FROM pipeline_cursors", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .ok()
+            .filter(|n| *n > 0)
+        },
+    );
+    // A file of another suffix does not fire.
+    ws.write("inbox/notes.txt", b"x");
+    ws.write("inbox/batch.csv", b"id,num,cat,y\n");
+    let trace = ws.path().join("trace.txt");
+    wait_for("the slow step to start", Duration::from_secs(60), || {
+        std::fs::read_to_string(&trace)
+            .ok()
+            .filter(|t| t.contains("start"))
+    });
+    assert!(agent.stop().success());
+    // Stopped, not waited for: the step never reached its end.
+    assert!(
+        !std::fs::read_to_string(&trace).unwrap().contains("end"),
+        "the agent waited for the step instead of stopping it"
+    );
+    let (status, detail): (String, String) = conn
+        .query_row("SELECT status, detail FROM pipeline_runs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(status, "INTERRUPTED");
+    assert!(
+        detail.ends_with("batch.csv") && !detail.contains("notes.txt"),
+        "{detail}"
+    );
+    let steps: Vec<(String, String)> = conn
+        .prepare("SELECT step, status FROM pipeline_steps ORDER BY position")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        steps,
+        [
+            ("slow".to_string(), "INTERRUPTED".to_string()),
+            ("after".to_string(), "PENDING".to_string())
+        ]
+    );
+    let runs = ws.json(&["pipeline", "runs", "--json"]);
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(runs[0]["fired_by"], "file");
+}

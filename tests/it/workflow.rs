@@ -701,3 +701,99 @@ fn sigterm_stops_the_agent_cleanly_and_leaves_the_run_resumable() {
     assert_eq!(runs.as_array().unwrap().len(), 1);
     assert_eq!(runs[0]["fired_by"], "file");
 }
+
+/// `n` inference-log lines (the serving log format) in the minute `minute` after a fixed
+/// minute-aligned time, records like `small_csv`'s with `num` multiplied by `scale`.
+fn inference_lines(tag: &str, minute: i64, n: usize, scale: f64) -> String {
+    const T0: i64 = 1_699_999_980_000;
+    let mut s = String::new();
+    for i in 0..n {
+        let num = (i * 37 % 101) as f64 / 10.0 * scale;
+        let cat = ["a", "b", "c"][i % 3];
+        let p = (num / 10.0).clamp(0.0, 1.0);
+        s.push_str(&format!(
+            "{{\"request_id\":\"{tag}-r{i}\",\"client_request_id\":null,\"timestamp_ms\":{},\
+             \"endpoint\":\"ep\",\"model\":\"m\",\"version\":1,\"arm\":\"champion\",\"status\":200,\
+             \"latency_us\":{},\"inputs\":[{{\"id\":\"{tag}-{i}\",\"num\":{num},\"cat\":\"{cat}\"}}],\
+             \"predictions\":[{}],\"probabilities\":[{p}],\"unseen_categories\":0}}\n",
+            T0 + minute * 60_000 + (i as i64 * 97) % 60_000,
+            1000 + i,
+            u8::from(p >= 0.5),
+        ));
+    }
+    s
+}
+
+#[test]
+fn a_drift_alert_from_the_monitoring_service_retrains_and_the_gate_promotes() {
+    let ws = workspace(&format!(
+        "[monitoring]\ngranularities = [\"1m\", \"1h\"]\n\
+         [[monitoring.alerts]]\nname = \"drift\"\nkind = \"dataset_drift\"\ngranularity = \"1m\"\n\n\
+         {}\n\
+         [[pipelines.watch.steps]]\nname = \"refresh\"\nkind = \"monitor\"\n",
+        train_pipeline(
+            "retrain",
+            "m",
+            "triggers = [{ on = \"alert\", kinds = [\"dataset_drift\"] }]"
+        )
+    ));
+    ws.write("data.csv", small_csv(800).as_bytes());
+    // Version 1, trained and promoted by hand (no agent yet).
+    let first = ws.json(&["pipeline", "run", "retrain", "--json"]);
+    assert_eq!(first["status"], "SUCCEEDED", "{first:#}");
+    let agent = AgentProc::start(&ws);
+    let conn = db(&ws);
+    wait_for(
+        "the alert trigger's starting point",
+        Duration::from_secs(60),
+        || {
+            conn.query_row("SELECT cursor FROM pipeline_cursors", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .ok()
+        },
+    );
+    // Served traffic like the training data, then a minute with `num` scaled by 1.5.
+    let mut log = inference_lines("a", 0, 400, 1.0);
+    log.push_str(&inference_lines("b", 1, 400, 1.5));
+    ws.write("data/inference/ep/1.jsonl", log.as_bytes());
+    // The monitor step ingests the log and evaluates the rules: a dataset-drift alert opens.
+    let watch = ws.json(&["pipeline", "run", "watch", "--json"]);
+    assert_eq!(watch["status"], "SUCCEEDED", "{watch:#}");
+    let summary = watch["steps"][0]["outputs"]["summary"].as_str().unwrap();
+    assert!(summary.contains("1 alert(s) opened"), "{summary}");
+    // The agent retrains; the gate (same data, same settings: no loss) lets version 2 through.
+    let (run_id, detail) = wait_for(
+        "the retrain fired by the alert",
+        Duration::from_secs(60),
+        || {
+            conn.query_row(
+                "SELECT run_id, detail FROM pipeline_runs WHERE fired_by = 'alert'",
+                [],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .ok()
+        },
+    );
+    assert!(detail.contains("dataset_drift on ep"), "{detail}");
+    let status = wait_for("the retrain to end", Duration::from_secs(240), || {
+        conn.query_row(
+            "SELECT status FROM pipeline_runs WHERE run_id = ?1 AND status <> 'RUNNING'",
+            [&run_id],
+            |r| r.get::<_, String>(0),
+        )
+        .ok()
+    });
+    assert!(agent.stop().success());
+    assert_eq!(status, "SUCCEEDED");
+    let history = ws.json(&["models", "history", "m", "--json"]);
+    let promotions: Vec<i64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "promote" && r["to_stage"] == "Production")
+        .map(|r| r["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(promotions.len(), 2, "{history:#}");
+    assert!(promotions.contains(&2), "{history:#}");
+}

@@ -17,6 +17,7 @@
 //! - [`serve`]: the serving endpoint: MLflow-compatible REST API, A/B traffic split, hot reload,
 //!   inference log, Prometheus metrics and endpoint status in the store.
 //! - [`monitor`]: inference-log monitoring: drift statistics over windows against the training data.
+//! - [`sync`]: copy experiments, runs and registered versions to and from an MLflow server.
 //! - [`workflow`]: pipelines of steps (a DAG in the config) run now, on a schedule or on a
 //!   trigger (new file, monitoring alert, new Production version), with their history in the store.
 
@@ -30,6 +31,7 @@ pub mod monitor;
 pub mod registry;
 pub mod serve;
 pub mod store;
+pub mod sync;
 pub mod track;
 pub mod train;
 pub mod workflow;

@@ -8,6 +8,7 @@ mod monitor;
 mod output;
 mod runs;
 mod serve;
+mod sync;
 mod train;
 mod agent;
 mod pipeline;
@@ -32,6 +33,11 @@ pub struct Cli {
         env = "CEREBRO_CONFIG"
     )]
     pub config: PathBuf,
+
+    /// Track runs and models on this MLflow server (http://HOST:PORT) instead of the local
+    /// store; default: MLFLOW_TRACKING_URI, then `[tracking] uri` in config.toml.
+    #[arg(long, global = true, value_name = "URI")]
+    pub tracking_uri: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -73,6 +79,10 @@ pub enum Command {
     /// Serving endpoints and their state (up, stale, down).
     #[command(subcommand)]
     Endpoints(serve::EndpointsCommand),
+    /// Copy experiments, runs and registered versions to (export) or from (import) an MLflow
+    /// tracking server; re-running copies only what is new.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
     /// Workflows: list, run, resume and inspect the config's pipelines and their runs.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
@@ -92,6 +102,9 @@ pub struct JsonFlag {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<i32> {
+    if let Some(uri) = &cli.tracking_uri {
+        cerebro::workspace::set_tracking_uri_override(uri);
+    }
     match cli.command {
         None if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() => {
             crate::tui::run(&cli.config)
@@ -121,6 +134,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Tui) => crate::tui::run(&cli.config),
         Some(Command::Serve(args)) => serve::serve(&cli.config, args),
         Some(Command::Endpoints(cmd)) => serve::endpoints(&cli.config, cmd),
+        Some(Command::Sync(cmd)) => sync::run(&cli.config, cmd),
         Some(Command::Pipeline(cmd)) => pipeline::run(&cli.config, cmd),
         Some(Command::Agent(args)) => agent::run(&cli.config, args),
         Some(Command::Monitor(cmd)) => monitor::run(&cli.config, cmd),

@@ -210,6 +210,14 @@ pub struct DataVersionSummary {
     pub runs: Vec<String>,
 }
 
+/// A page of runs (see [`TrackingStore::list_runs_page`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPage {
+    pub runs: Vec<RunSummary>,
+    /// Pass it back for the next page; `None` after the last.
+    pub next_page_token: Option<String>,
+}
+
 /// Which runs [`TrackingStore::list_runs`] returns. The default is every run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunFilter {
@@ -260,6 +268,37 @@ pub trait TrackingStore: Send {
 
     /// Runs matching `filter`, newest first.
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>>;
+
+    /// One page of [`list_runs`](Self::list_runs): at most `page_size` runs after `page_token`
+    /// (`None` for the first page), and the token of the next page while there is one.
+    /// `filter.limit` caps the whole listing. Front ends page through a remote store with this
+    /// instead of waiting for every run.
+    fn list_runs_page(
+        &self,
+        filter: &RunFilter,
+        page_size: usize,
+        page_token: Option<&str>,
+    ) -> Result<RunPage> {
+        let offset: usize = match page_token {
+            None => 0,
+            Some(t) => t
+                .parse()
+                .map_err(|_| Error::invalid(format!("not a page token of this store: `{t}`")))?,
+        };
+        let cap = filter.limit.unwrap_or(usize::MAX);
+        let want = offset.saturating_add(page_size.max(1)).min(cap);
+        let mut all = self.list_runs(&RunFilter {
+            limit: Some(want),
+            ..filter.clone()
+        })?;
+        let got = all.len();
+        let runs = all.split_off(offset.min(got));
+        let next_page_token = (got == want && want < cap).then(|| want.to_string());
+        Ok(RunPage {
+            runs,
+            next_page_token,
+        })
+    }
 
     /// The whole series of one metric, by step then timestamp. Empty if the key was never logged.
     fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>>;
@@ -316,10 +355,7 @@ pub fn open_backend(
 ) -> Result<Box<dyn Backend>> {
     match remote {
         None => Ok(Box::new(SqliteStore::open(root)?)),
-        Some(target) => Err(Error::invalid(format!(
-            "the MLflow backend ({}) is not available in this build yet",
-            target.uri
-        ))),
+        Some(target) => Ok(Box::new(mlflow::MlflowStore::open(root, target)?)),
     }
 }
 

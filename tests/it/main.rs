@@ -7,6 +7,7 @@ mod course;
 mod demo;
 mod jobs;
 mod marvel;
+mod mlflow;
 mod monitor;
 mod monitor_cli;
 mod registry;

@@ -1,0 +1,268 @@
+//! A blocking client of the MLflow REST API: JSON calls under `/api/2.0/mlflow/`, artifact
+//! transfers through the artifact proxy (`/api/2.0/mlflow-artifacts/artifacts/`), a bearer token,
+//! and bounded retries with exponential backoff on 429, 5xx and connection errors.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::MlflowTarget;
+use crate::error::{Error, Result};
+
+/// Attempts per call (the first plus retries).
+const ATTEMPTS: u32 = 5;
+/// First backoff; doubled after every failed attempt (100, 200, 400, 800 ms: 1.5 s in all).
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Largest response body read (a page of 1,000 runs with their data is a few MB; artifacts are
+/// models of a few MB).
+const BODY_LIMIT: u64 = 512 * 1024 * 1024;
+
+/// What went wrong with one call, before it becomes a crate [`Error`].
+#[derive(Debug)]
+pub enum CallError {
+    /// The server answered with an error: HTTP status, MLflow `error_code` and message.
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// No usable answer after every attempt (connection refused, timeouts, 5xx, 429).
+    Unavailable(String),
+}
+
+impl CallError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            CallError::Api { code, .. } => Some(code),
+            CallError::Unavailable(_) => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, CallError::Api { status: 404, .. })
+            || self.code() == Some("RESOURCE_DOES_NOT_EXIST")
+    }
+
+    pub fn is_already_exists(&self) -> bool {
+        self.code() == Some("RESOURCE_ALREADY_EXISTS")
+    }
+}
+
+/// A client of one server. Cheap to clone (the agent shares its connection pool).
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    target: MlflowTarget,
+}
+
+enum Body<'a> {
+    None,
+    Json(&'a Value),
+    Bytes(&'a [u8]),
+}
+
+impl Client {
+    pub fn new(target: &MlflowTarget) -> Client {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(300)))
+            .user_agent(format!("cerebro/{}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Client {
+            agent: ureq::Agent::new_with_config(config),
+            target: target.clone(),
+        }
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.target.uri
+    }
+
+    /// `GET /api/2.0/mlflow/<path>?query`.
+    pub fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, CallError> {
+        let bytes = self.call("GET", &api(path), query, Body::None)?;
+        parse_json(&bytes, path)
+    }
+
+    /// `POST /api/2.0/mlflow/<path>` with a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, CallError> {
+        let bytes = self.call("POST", &api(path), &[], Body::Json(body))?;
+        parse_json(&bytes, path)
+    }
+
+    /// `PATCH /api/2.0/mlflow/<path>` with a JSON body.
+    pub fn patch(&self, path: &str, body: &Value) -> Result<Value, CallError> {
+        let bytes = self.call("PATCH", &api(path), &[], Body::Json(body))?;
+        parse_json(&bytes, path)
+    }
+
+    /// `DELETE /api/2.0/mlflow/<path>` with a JSON body.
+    pub fn delete(&self, path: &str, body: &Value) -> Result<Value, CallError> {
+        let bytes = self.call("DELETE", &api(path), &[], Body::Json(body))?;
+        parse_json(&bytes, path)
+    }
+
+    /// Uploads a file through the artifact proxy; `path` is relative to the artifact root
+    /// (`<experiment id>/<run id>/artifacts/<name>`).
+    pub fn upload(&self, path: &str, bytes: &[u8]) -> Result<(), CallError> {
+        self.call(
+            "PUT",
+            &format!("/api/2.0/mlflow-artifacts/artifacts/{path}"),
+            &[],
+            Body::Bytes(bytes),
+        )
+        .map(|_| ())
+    }
+
+    /// Downloads a file through the artifact proxy.
+    pub fn download(&self, path: &str) -> Result<Vec<u8>, CallError> {
+        self.call(
+            "GET",
+            &format!("/api/2.0/mlflow-artifacts/artifacts/{path}"),
+            &[],
+            Body::None,
+        )
+    }
+
+    /// One call with retries. Returns the body of a 2xx answer.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<Vec<u8>, CallError> {
+        let url = format!("{}{}", self.target.uri, path);
+        let mut backoff = FIRST_BACKOFF;
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            match self.once(method, &url, query, &body) {
+                Ok((status, bytes, _)) if (200..300).contains(&status) => return Ok(bytes),
+                Ok((status, bytes, retry_after)) if status == 429 || status >= 500 => {
+                    last = format!("HTTP {status}: {}", snippet(&bytes));
+                    if let Some(wait) = retry_after {
+                        backoff = backoff.max(wait.min(MAX_RETRY_AFTER));
+                    }
+                }
+                Ok((status, bytes, _)) => return Err(api_error(status, &bytes)),
+                Err(e) => last = e.to_string(),
+            }
+            tracing::debug!(uri = %self.target.uri, %method, %path, attempt, error = %last, "MLflow call failed");
+            if attempt < ATTEMPTS {
+                std::thread::sleep(backoff);
+                backoff *= 2;
+            }
+        }
+        Err(CallError::Unavailable(format!(
+            "MLflow server {} did not answer {method} {path}: {last} (after {ATTEMPTS} attempts)",
+            self.target.uri
+        )))
+    }
+
+    fn once(
+        &self,
+        method: &str,
+        url: &str,
+        query: &[(&str, &str)],
+        body: &Body<'_>,
+    ) -> Result<(u16, Vec<u8>, Option<Duration>), ureq::Error> {
+        let auth = self.target.token.as_ref().map(|t| format!("Bearer {t}"));
+        macro_rules! prepare {
+            ($builder:expr) => {{
+                let mut b = $builder;
+                for (k, v) in query {
+                    b = b.query(*k, *v);
+                }
+                if let Some(a) = &auth {
+                    b = b.header("Authorization", a.as_str());
+                }
+                b
+            }};
+        }
+        let response = match (method, body) {
+            ("GET", _) => prepare!(self.agent.get(url)).call(),
+            ("POST", Body::Json(v)) => prepare!(self.agent.post(url)).send_json(v),
+            ("PATCH", Body::Json(v)) => prepare!(self.agent.patch(url)).send_json(v),
+            ("DELETE", Body::Json(v)) => prepare!(self.agent.delete(url))
+                .force_send_body()
+                .send_json(v),
+            ("PUT", Body::Bytes(b)) => prepare!(self.agent.put(url))
+                .header("Content-Type", "application/octet-stream")
+                .send(*b),
+            _ => prepare!(self.agent.post(url)).send_empty(),
+        }?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response
+            .into_body()
+            .with_config()
+            .limit(BODY_LIMIT)
+            .read_to_vec()?;
+        Ok((status, bytes, retry_after))
+    }
+}
+
+fn api(path: &str) -> String {
+    format!("/api/2.0/mlflow/{path}")
+}
+
+fn parse_json(bytes: &[u8], path: &str) -> Result<Value, CallError> {
+    if bytes.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(bytes).map_err(|e| CallError::Api {
+        status: 200,
+        code: "BAD_RESPONSE".into(),
+        message: format!("{path}: the answer is not JSON ({e}): {}", snippet(bytes)),
+    })
+}
+
+fn api_error(status: u16, bytes: &[u8]) -> CallError {
+    let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
+    let field = |k: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    CallError::Api {
+        status,
+        code: field("error_code").unwrap_or_else(|| format!("HTTP_{status}")),
+        message: field("message").unwrap_or_else(|| snippet(bytes)),
+    }
+}
+
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    match text.char_indices().nth(300) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// Turns a call error into the crate's error, naming the server and what was asked.
+pub fn to_error(uri: &str, what: &'static str, name: &str, e: CallError) -> Error {
+    if e.is_not_found() {
+        return Error::not_found(what, name);
+    }
+    match e {
+        CallError::Unavailable(message) => Error::invalid(message),
+        CallError::Api {
+            status,
+            code,
+            message,
+        } => Error::invalid(format!(
+            "MLflow server {uri} refused ({what} {name}): {code} (HTTP {status}): {message}"
+        )),
+    }
+}

@@ -351,6 +351,7 @@ impl MonitoringConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn durations_parse_and_format_back() {
@@ -364,6 +365,33 @@ mod tests {
         assert_eq!(format_duration_ms(300_000), "5m");
         assert_eq!(format_duration_ms(86_400_000), "1d");
         assert_eq!(format_duration_ms(90_000), "90s");
+    }
+
+    #[test]
+    fn the_commented_starter_section_parses_when_uncommented() {
+        let starter = crate::config::STARTER;
+        let at = starter
+            .find("# [monitoring]")
+            .expect("a [monitoring] example");
+        let section: String = starter[at..]
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.trim_start_matches('#').trim_start().to_string() + "\n")
+            .collect();
+        let before: String = starter[..at].to_string();
+        let loaded =
+            crate::config::Config::parse(Path::new("config.toml"), before + &section).unwrap();
+        let m = &loaded.config.monitoring;
+        assert_eq!(m.alerts.len(), 2);
+        assert_eq!(m.alerts[1].kind, AlertKind::QualityDrop);
+        assert_eq!(m.features["APPEARANCES"].test, StatTest::Psi);
+        assert_eq!(
+            m,
+            &MonitoringConfig {
+                log_dir: Some("data/inference".into()),
+                ..m.clone()
+            }
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod cbpe;
 pub mod config;
 pub mod drift;
 pub mod ingest;
+pub mod ks;
 pub mod quality;
 pub mod report;
 pub mod service;

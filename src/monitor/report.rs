@@ -106,8 +106,8 @@ fn histogram_svg(name: &str, h: &Histogram) -> String {
     let mut s = format!(
         "<svg class=\"hist\" data-feature=\"{}\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\" role=\"img\">",
         esc(name),
-        ht + 30.0,
-        ht + 30.0
+        ht + 40.0,
+        ht + 40.0
     );
     let _ = write!(
         s,

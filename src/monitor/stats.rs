@@ -18,13 +18,10 @@
 //! - PSI = Σ (q − p)·ln(q / p) over bins, with proportions of 0 replaced by [`PSI_EPSILON`]
 //!   (1e-4, as Evidently's `get_binned_data(..., feel_zeroes=True)`). Numeric PSI uses the
 //!   baseline's deciles (Evidently bins on Sturges' equal-width edges of both samples instead).
-//! - KS p-value: the asymptotic Kolmogorov distribution, `scipy.stats.kstwobign.sf(√(n·m/(n+m))·D)`.
-//!   scipy's `ks_2samp(method="asymp")` uses the finite-n `kstwo.sf(D, round(n·m/(n+m)))`
-//!   instead, which is slightly smaller (0.77 vs 0.83 at n·m/(n+m) = 5.2; 8.1e-10 vs 1.1e-9 at
-//!   292); the two converge as the effective size grows and agree to ~1e-3 near p = 0.05 for the
-//!   baseline sizes KS is used at (up to 1000 rows). Evidently's default `ks_2samp` is exact
-//!   below 10,000 rows in both samples; a window against a 1000-row baseline is asymptotic there
-//!   too once the window passes 10,000 rows.
+//! - KS p-value: as `scipy.stats.ks_2samp(method="auto")` (see [`super::ks`]): exact below
+//!   10,001 values in both samples, else the finite-n `kstwo.sf(D, round(n·m/(n+m)))`. On binned
+//!   windows it is the p-value of the binned statistic (a lower bound of the exact one, see
+//!   [`numeric_drift`]). Evidently's default KS test calls the same scipy function.
 //! - Wasserstein: `scipy.stats.wasserstein_distance(ref, cur) / np.std(ref)` (population std),
 //!   as Evidently's `wasserstein_stat_test`.
 //! - Chi-square: Evidently's goodness of fit, `scipy.stats.chisquare(f_obs=cur, f_exp=ref ·
@@ -145,10 +142,9 @@ pub fn ks_2samp_sorted(a: &[f64], b: &[f64]) -> Ks {
 }
 
 fn ks_result(d: f64, n: f64, m: f64) -> Ks {
-    let en = n * m / (n + m);
     Ks {
         statistic: d,
-        p_value: kolmogorov_sf(en.sqrt() * d),
+        p_value: super::ks::ks_2samp_p_value(d, n as u64, m as u64),
     }
 }
 
@@ -780,17 +776,29 @@ mod tests {
 
     #[test]
     fn ks_matches_scipy() {
-        // r = stats.ks_2samp(A, B, method='asymp'): statistic 0.2727272727272727,
-        // pvalue 0.7679345399904379 (finite-n kstwo); our asymptotic p-value is
-        // stats.kstwobign.sf(sqrt(10*11/21) * r.statistic) = 0.8307292077453658.
+        // scipy 1.17.1: r = stats.ks_2samp(A, B) (method='auto': exact, 10 and 11 values):
+        // statistic 0.2727272727272727, pvalue 0.6915847310584153.
         let r = ks_2samp(&A, &B);
         close(r.statistic, 0.2727272727272727, 1e-12);
-        close(r.p_value, 0.8307292077453658, 1e-9);
-        // Big: ks_2samp statistic 0.19114285714285717, scipy asymp p 8.111249533060468e-10,
-        // kstwobign.sf(sqrt(500*700/1200) * D) = 1.109583196410627e-09.
+        close(r.p_value, 0.6915847310584153, 1e-9);
+        // Big (500 and 700 values, still exact): statistic 0.19114285714285714,
+        // pvalue 8.654517414739747e-10.
         let r = ks_2samp(&big_a(), &big_b());
-        close(r.statistic, 0.19114285714285717, 1e-12);
-        close(r.p_value, 1.109583196410627e-09, 1e-8);
+        close(r.statistic, 0.19114285714285714, 1e-12);
+        close(r.p_value, 8.654517414739747e-10, 1e-8);
+        // Past 10,000 values scipy switches to kstwo.sf at the effective size:
+        // E = [(i*7919 % 10007)/1000 for i in range(12000)],
+        // F = [(i*7919 % 10007)/1000*1.02 + 0.05 for i in range(900)]:
+        // statistic 0.025277777777777843, pvalue 0.6491117122576933.
+        let e: Vec<f64> = (0..12_000u64)
+            .map(|i| (i * 7919 % 10_007) as f64 / 1000.0)
+            .collect();
+        let f: Vec<f64> = (0..900u64)
+            .map(|i| (i * 7919 % 10_007) as f64 / 1000.0 * 1.02 + 0.05)
+            .collect();
+        let r = ks_2samp(&e, &f);
+        close(r.statistic, 0.025277777777777843, 1e-12);
+        close(r.p_value, 0.6491117122576933, 1e-9);
     }
 
     #[test]

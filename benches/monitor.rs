@@ -11,6 +11,8 @@
 //! - `monitor/ingest_200k`: 200,000 inference-log lines (one record of 10 features each, as
 //!   `serve::log` writes them) ingested into a fresh store with 5-minute, 1-hour and 1-day
 //!   windows and a 10-feature profile; writing the file and opening the store are not timed.
+//!   `monitor/ingest_200k_with_predictions`: the same, also keeping one `monitor_predictions`
+//!   row per record (keyed by its `id`) for the label join.
 //!
 //! Data as `../shared/peers/evidently_drift.py` makes it: numeric N(0,1) in the baseline and
 //! N(shift·(i mod 2), 1) in the window; categories a–d with p = (0.5, 0.3, 0.15, 0.05), rolled
@@ -200,30 +202,39 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("monitor");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.throughput(criterion::Throughput::Elements(INGEST_LINES as u64));
-    g.bench_function("ingest_200k", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap();
-                let logs = dir.path().join("inference/churn");
-                std::fs::create_dir_all(&logs).unwrap();
-                std::fs::write(logs.join("1700000000000-1-0000.jsonl"), &text).unwrap();
-                let store = SqliteStore::open(dir.path()).unwrap();
-                let p = profile.clone();
-                let mut ing = Ingestor::open(
-                    store.db_path(),
-                    &DEFAULT_GRANULARITIES_MS,
-                    Box::new(move |_, _| Some(p.clone())),
-                )
-                .unwrap();
-                let t = Instant::now();
-                let r = ing.ingest_dir(&dir.path().join("inference")).unwrap();
-                total += t.elapsed();
-                assert_eq!(r.lines, INGEST_LINES as u64);
-            }
-            total
-        })
-    });
+    for (name, capture) in [
+        ("ingest_200k", false),
+        ("ingest_200k_with_predictions", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().unwrap();
+                    let logs = dir.path().join("inference/churn");
+                    std::fs::create_dir_all(&logs).unwrap();
+                    std::fs::write(logs.join("1700000000000-1-0000.jsonl"), &text).unwrap();
+                    let store = SqliteStore::open(dir.path()).unwrap();
+                    let p = profile.clone();
+                    let mut ing = Ingestor::open(
+                        store.db_path(),
+                        &DEFAULT_GRANULARITIES_MS,
+                        Box::new(move |_, _| Some(p.clone())),
+                    )
+                    .unwrap();
+                    if capture {
+                        ing = ing.with_predictions(Some("id"));
+                    }
+                    let t = Instant::now();
+                    let r = ing.ingest_dir(&dir.path().join("inference")).unwrap();
+                    total += t.elapsed();
+                    assert_eq!(r.lines, INGEST_LINES as u64);
+                    assert_eq!(r.predictions, if capture { INGEST_LINES as u64 } else { 0 });
+                }
+                total
+            })
+        });
+    }
     g.finish();
 }
 

@@ -287,11 +287,924 @@ pub struct IngestReport {
     pub deleted: u64,
     /// Bytes of torn trailing lines left for a later pass.
     pub waiting_bytes: u64,
+    /// Rows written to `monitor_predictions` (only with [`Ingestor::with_predictions`]).
+    pub predictions: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tailing: shared by the inference log and the labels folder (`labels.rs`).
+// ---------------------------------------------------------------------------------------------
+
+/// A line that did not parse, kept in `monitor_quarantine` with its place.
+#[derive(Debug, Clone)]
+pub(crate) struct Quarantined {
+    pub line: u64,
+    pub offset: u64,
+    pub error: String,
+    pub text: String,
+}
+
+impl Quarantined {
+    pub(crate) fn new(line: u64, offset: u64, error: String, text: &[u8]) -> Quarantined {
+        let cut = &text[..text.len().min(QUARANTINE_TEXT)];
+        Quarantined {
+            line,
+            offset,
+            error,
+            text: String::from_utf8_lossy(cut).into_owned(),
+        }
+    }
+}
+
+/// What a sink made of one chunk of complete lines.
+pub(crate) struct Staged<D> {
+    pub data: D,
+    pub lines: u64,
+    pub bad: Vec<Quarantined>,
+}
+
+/// Turns chunks of complete lines into rows: `stage` parses (no database), `write` stores what
+/// it staged inside the transaction that also moves the file's offset.
+pub(crate) trait LineSink {
+    type Data;
+    /// `chunk` ends with a newline and follows `lines_before` lines, at byte `offset` of `path`.
+    fn stage(
+        &mut self,
+        path: &Path,
+        chunk: &[u8],
+        lines_before: u64,
+        offset: u64,
+    ) -> Staged<Self::Data>;
+    fn write(&mut self, tx: &rusqlite::Transaction<'_>, data: Self::Data) -> Result<()>;
+}
+
+/// What a tailing pass did, summed over files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TailCounts {
+    pub files: u64,
+    pub lines: u64,
+    pub corrupt: u64,
+    pub bytes: u64,
+    pub resets: u64,
+    pub deleted: u64,
+    pub waiting_bytes: u64,
+}
+
+/// Reads files from their stored offsets, exactly once, over its own connection to the store.
+pub(crate) struct Tailer {
+    pub conn: Connection,
+}
+
+impl Tailer {
+    pub(crate) fn open(db_path: &Path) -> Result<Tailer> {
+        let conn = Connection::open(db_path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(Tailer { conn })
+    }
+
+    /// One pass over every file under `dir` (two levels deep) whose name ends in one of `exts`,
+    /// oldest name first; files seen before under `dir` that are gone are marked deleted.
+    pub(crate) fn dir<S: LineSink>(
+        &mut self,
+        dir: &Path,
+        exts: &[&str],
+        sink: &mut S,
+        counts: &mut TailCounts,
+    ) -> Result<()> {
+        let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let mut files = Vec::new();
+        collect_files(&root, exts, 0, &mut files)?;
+        files.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
+        for path in &files {
+            self.file(path, sink, counts)?;
+        }
+        let prefix = format!("{}/", root.to_string_lossy());
+        let known: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT path FROM monitor_files WHERE deleted_at IS NULL")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for p in known {
+            let ours = p.starts_with(&prefix) && has_ext(Path::new(&p), exts);
+            if ours && !Path::new(&p).exists() {
+                self.conn.execute(
+                    "UPDATE monitor_files SET deleted_at = ?2, updated_at = ?2 WHERE path = ?1",
+                    params![p, crate::store::now_ms()],
+                )?;
+                counts.deleted += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what is new in one file, a chunk at a time, each chunk committed with its offset.
+    pub(crate) fn file<S: LineSink>(
+        &mut self,
+        path: &Path,
+        sink: &mut S,
+        counts: &mut TailCounts,
+    ) -> Result<()> {
+        let key = path.to_string_lossy().to_string();
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let identity = format!("{}:{}", meta.dev(), meta.ino());
+        let row: Option<(String, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT identity, offset, lines FROM monitor_files WHERE path = ?1",
+                [&key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (mut offset, mut lines, mut reset) = match row {
+            None => (0u64, 0u64, false),
+            Some((id, off, n)) if id == identity && meta.len() >= off as u64 => {
+                (off as u64, n as u64, false)
+            }
+            Some(_) => (0, 0, true),
+        };
+        counts.files += 1;
+        if meta.len() == offset && !reset {
+            return Ok(());
+        }
+        if reset {
+            counts.resets += 1;
+        }
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut buf =
+            Vec::with_capacity(READ_CHUNK.min(meta.len().saturating_sub(offset) as usize + 1));
+        loop {
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| Error::io(path, e))?;
+            buf.clear();
+            (&mut file)
+                .take(READ_CHUNK as u64)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io(path, e))?;
+            let Some(end) = buf.iter().rposition(|b| *b == b'\n').map(|i| i + 1) else {
+                counts.waiting_bytes += buf.len() as u64;
+                if reset {
+                    // Record the reset even when nothing complete is there yet.
+                    self.commit(sink, &key, &identity, offset, lines, None, &[], true)?;
+                }
+                return Ok(());
+            };
+            let staged = sink.stage(path, &buf[..end], lines, offset);
+            lines += staged.lines;
+            offset += end as u64;
+            counts.lines += staged.lines;
+            counts.corrupt += staged.bad.len() as u64;
+            counts.bytes += end as u64;
+            self.commit(
+                sink,
+                &key,
+                &identity,
+                offset,
+                lines,
+                Some(staged.data),
+                &staged.bad,
+                reset,
+            )?;
+            reset = false;
+            if buf.len() < READ_CHUNK {
+                counts.waiting_bytes += (buf.len() - end) as u64;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes the sink's rows, the quarantined lines and the file's new offset in one
+    /// transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn commit<S: LineSink>(
+        &mut self,
+        sink: &mut S,
+        path: &str,
+        identity: &str,
+        offset: u64,
+        lines: u64,
+        data: Option<S::Data>,
+        bad: &[Quarantined],
+        reset: bool,
+    ) -> Result<()> {
+        let now = crate::store::now_ms();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(data) = data {
+            sink.write(&tx, data)?;
+        }
+        {
+            let mut q = tx.prepare_cached(
+                "INSERT OR IGNORE INTO monitor_quarantine (path, line, offset, error, text, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for b in bad {
+                q.execute(params![
+                    path,
+                    b.line as i64,
+                    b.offset as i64,
+                    b.error,
+                    b.text,
+                    now
+                ])?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO monitor_files (path, identity, offset, lines, corrupt, resets, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(path) DO UPDATE SET identity = ?2, offset = ?3, lines = ?4,
+               corrupt = corrupt + ?5, resets = resets + ?6, deleted_at = NULL, updated_at = ?7",
+            params![
+                path,
+                identity,
+                offset as i64,
+                lines as i64,
+                bad.len() as i64,
+                i64::from(reset),
+                now
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Quarantined lines under `prefix` (a folder; empty for all): (path, 1-based line, error).
+    pub(crate) fn quarantine(&self, prefix: &str) -> Result<Vec<(String, u64, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT path, line, error FROM monitor_quarantine
+             WHERE substr(path, 1, length(?1)) = ?1 ORDER BY path, line",
+        )?;
+        let rows = stmt.query_map([prefix], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+fn has_ext(path: &Path, exts: &[&str]) -> bool {
+    path.extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| exts.contains(&x))
+}
+
+fn collect_files(dir: &Path, exts: &[&str], depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() && depth < 2 {
+            collect_files(&path, exts, depth + 1, out)?;
+        } else if kind.is_file() && has_ext(&path, exts) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The inference log.
+// ---------------------------------------------------------------------------------------------
+
+/// A profile made ready for binning.
+struct Prepared {
+    profile: Arc<Profile>,
+    binners: Vec<Option<Binner>>,
+    /// Feature names as bytes, to match record keys without decoding them.
+    names: Vec<Box<[u8]>>,
+    index: Vec<CategoryIndex>,
+}
+
+/// Finds a category's position: a linear scan for a few categories, a map beyond.
+enum CategoryIndex {
+    None,
+    Few(Vec<Box<str>>),
+    Many(HashMap<String, usize>),
+}
+
+impl CategoryIndex {
+    fn get(&self, s: &str) -> Option<usize> {
+        match self {
+            CategoryIndex::None => None,
+            CategoryIndex::Few(v) => v.iter().position(|c| &**c == s),
+            CategoryIndex::Many(m) => m.get(s).copied(),
+        }
+    }
+}
+
+impl Prepared {
+    fn new(profile: Arc<Profile>) -> Prepared {
+        let binners = profile
+            .features
+            .iter()
+            .map(|f| match f {
+                FeatureProfile::Numeric { baseline, .. } => Some(baseline.binner()),
+                FeatureProfile::Categorical { .. } => None,
+            })
+            .collect();
+        let index = profile
+            .features
+            .iter()
+            .map(|f| match f {
+                FeatureProfile::Categorical { categories, .. } if categories.len() <= 12 => {
+                    CategoryIndex::Few(categories.iter().map(|c| c.as_str().into()).collect())
+                }
+                FeatureProfile::Categorical { categories, .. } => CategoryIndex::Many(
+                    categories
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.clone(), i))
+                        .collect(),
+                ),
+                FeatureProfile::Numeric { .. } => CategoryIndex::None,
+            })
+            .collect();
+        let names = profile
+            .features
+            .iter()
+            .map(|f| f.name().as_bytes().into())
+            .collect();
+        Prepared {
+            profile,
+            binners,
+            names,
+            index,
+        }
+    }
+
+    fn empty_list(&self) -> Vec<FeatureCounts> {
+        self.profile
+            .features
+            .iter()
+            .map(|f| match f {
+                FeatureProfile::Numeric { .. } => FeatureCounts::Numeric {
+                    counts: vec![0; FINE_BINS],
+                    nulls: 0,
+                    min: None,
+                    max: None,
+                },
+                FeatureProfile::Categorical { categories, .. } => FeatureCounts::Categorical {
+                    counts: vec![0; categories.len()],
+                    nulls: 0,
+                    unseen: 0,
+                },
+            })
+            .collect()
+    }
+
+    /// Where one value of feature `i` goes.
+    fn hit(&self, i: usize, v: &Val<'_>) -> Hit {
+        match &self.profile.features[i] {
+            FeatureProfile::Numeric { .. } => {
+                let x = match v {
+                    Val::Num(n) => Some(*n),
+                    Val::Str(s) => s.trim().parse::<f64>().ok(),
+                    _ => None,
+                };
+                match (x, &self.binners[i]) {
+                    (Some(x), Some(b)) if !x.is_nan() => Hit::Bin(b.bin(x), x),
+                    _ => Hit::Null,
+                }
+            }
+            FeatureProfile::Categorical { .. } => {
+                let found = match v {
+                    Val::Null | Val::Other => return Hit::Null,
+                    Val::Str(s) => self.index[i].get(s),
+                    Val::Num(n) => self.index[i].get(&n.to_string()),
+                    Val::Bool(b) => self.index[i].get(if *b { "true" } else { "false" }),
+                };
+                match found {
+                    Some(k) => Hit::Category(k),
+                    None => Hit::Unseen,
+                }
+            }
+        }
+    }
+}
+
+/// Looks up the profile of a model version (`None`: no baseline; counts without features).
+pub type ProfileLoader = Box<dyn FnMut(&str, i64) -> Option<Arc<Profile>> + Send>;
+
+/// Profiles by model version, loaded once; the last one used is checked first.
+struct Profiles {
+    loader: ProfileLoader,
+    cache: HashMap<(String, i64), Option<Arc<Prepared>>>,
+    last: Option<(String, i64, Option<Arc<Prepared>>)>,
+}
+
+impl Profiles {
+    fn get(&mut self, model: &str, version: i64) -> Option<Arc<Prepared>> {
+        if let Some((m, v, p)) = &self.last
+            && *v == version
+            && m == model
+        {
+            return p.clone();
+        }
+        let key = (model.to_string(), version);
+        let p = match self.cache.get(&key) {
+            Some(p) => p.clone(),
+            None => {
+                let p = (self.loader)(model, version).map(|p| Arc::new(Prepared::new(p)));
+                self.cache.insert(key, p.clone());
+                p
+            }
+        };
+        self.last = Some((model.to_string(), version, p.clone()));
+        p
+    }
+}
+
+/// Ingests inference logs into a store's monitoring tables.
+///
+/// With [`Ingestor::with_predictions`] it also keeps one `monitor_predictions` row per scored
+/// record, in the same transaction as the windows, for the join with labels that arrive later
+/// (`labels.rs`).
+pub struct Ingestor {
+    tail: Tailer,
+    sink: LogSink,
+}
+
+/// Parses log lines into windows (and prediction rows); see `Ingestor`.
+struct LogSink {
+    granularities: Vec<i64>,
+    profiles: Profiles,
+    /// `Some` when predictions are kept: the input column holding the record id, if any.
+    capture: Option<Option<String>>,
+    scratch: Scratch,
+    records: u64,
+    predictions: u64,
+}
+
+/// Per-line buffers, reused so that a line allocates nothing.
+#[derive(Default)]
+struct Scratch {
+    predictions: Vec<u8>,
+    probabilities: Vec<f64>,
+    /// One hit per profile feature per record, in profile order.
+    hits: Vec<Hit>,
+    /// Per record: the id column's value (only when capturing predictions).
+    ids: Vec<Option<String>>,
+    /// Per feature: the current record's value, as a place in the line.
+    slots: Vec<Slot>,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.predictions.clear();
+        self.probabilities.clear();
+        self.hits.clear();
+        self.ids.clear();
+    }
+}
+
+/// A chunk's windows and prediction rows, ready to write.
+struct LogChunk {
+    windows: HashMap<WindowKey, Window>,
+    /// (endpoint, model, version) of `PredictionRow::group`.
+    groups: Vec<(String, String, i64)>,
+    predictions: Vec<PredictionRow>,
+    records: u64,
+}
+
+struct PredictionRow {
+    group: usize,
+    record_id: String,
+    timestamp_ms: i64,
+    prediction: u8,
+    probability: Option<f64>,
+}
+
+impl Ingestor {
+    /// Opens its own connection to the store database at `db_path` (already migrated by
+    /// `SqliteStore::open`).
+    pub fn open(db_path: &Path, granularities: &[i64], loader: ProfileLoader) -> Result<Ingestor> {
+        if granularities.iter().any(|g| *g <= 0) {
+            return Err(Error::invalid(format!(
+                "window granularities must be positive milliseconds, got {granularities:?}"
+            )));
+        }
+        Ok(Ingestor {
+            tail: Tailer::open(db_path)?,
+            sink: LogSink {
+                granularities: granularities.to_vec(),
+                profiles: Profiles {
+                    loader,
+                    cache: HashMap::new(),
+                    last: None,
+                },
+                capture: None,
+                scratch: Scratch::default(),
+                records: 0,
+                predictions: 0,
+            },
+        })
+    }
+
+    /// Also keeps one `monitor_predictions` row per scored record (a record of a line with
+    /// predictions), keyed by the value of the input column `id_column` (the config's
+    /// `dataset.id`), or by `<request_id>:<row>` when there is no such column or it is null.
+    pub fn with_predictions(mut self, id_column: Option<&str>) -> Ingestor {
+        self.sink.capture = Some(id_column.map(str::to_string));
+        self
+    }
+
+    /// One pass over every `*.jsonl` under `dir` (the log folder or one endpoint's folder).
+    /// The labels folder must not be inside it.
+    pub fn ingest_dir(&mut self, dir: &Path) -> Result<IngestReport> {
+        let mut counts = TailCounts::default();
+        let result = self.tail.dir(dir, &["jsonl"], &mut self.sink, &mut counts);
+        let report = self.report(counts);
+        result.map(|()| report)
+    }
+
+    /// Ingests what is new in one file.
+    pub fn ingest_file(&mut self, path: &Path, report: &mut IngestReport) -> Result<()> {
+        let mut counts = TailCounts::default();
+        let result = self.tail.file(path, &mut self.sink, &mut counts);
+        let r = self.report(counts);
+        report.files += r.files;
+        report.lines += r.lines;
+        report.records += r.records;
+        report.corrupt += r.corrupt;
+        report.bytes += r.bytes;
+        report.resets += r.resets;
+        report.deleted += r.deleted;
+        report.waiting_bytes += r.waiting_bytes;
+        report.predictions += r.predictions;
+        result
+    }
+
+    fn report(&mut self, c: TailCounts) -> IngestReport {
+        let r = IngestReport {
+            files: c.files,
+            lines: c.lines,
+            records: self.sink.records,
+            corrupt: c.corrupt,
+            bytes: c.bytes,
+            resets: c.resets,
+            deleted: c.deleted,
+            waiting_bytes: c.waiting_bytes,
+            predictions: self.sink.predictions,
+        };
+        self.sink.records = 0;
+        self.sink.predictions = 0;
+        r
+    }
+
+    /// The windows of one granularity, oldest first.
+    pub fn windows(&self, granularity_ms: i64) -> Result<Vec<(WindowKey, Window)>> {
+        read_windows(&self.tail.conn, granularity_ms)
+    }
+
+    /// Quarantined lines of every monitored file: (path, 1-based line, error).
+    pub fn quarantine(&self) -> Result<Vec<(String, u64, String)>> {
+        self.tail.quarantine("")
+    }
+}
+
+/// The windows of one granularity in the store behind `conn`, oldest first.
+pub fn read_windows(conn: &Connection, granularity_ms: i64) -> Result<Vec<(WindowKey, Window)>> {
+    let mut stmt = conn.prepare(
+        "SELECT endpoint, model, version, window_start, requests, errors, records,
+                latency_sum_us, latency_max_us, aggregates
+         FROM monitor_windows WHERE granularity_ms = ?1
+         ORDER BY window_start, endpoint, model, version",
+    )?;
+    let rows = stmt.query_map([granularity_ms], |r| {
+        Ok((
+            WindowKey {
+                endpoint: r.get(0)?,
+                model: r.get(1)?,
+                version: r.get(2)?,
+                granularity_ms,
+                window_start: r.get(3)?,
+            },
+            (
+                r.get::<_, i64>(4)? as u64,
+                r.get::<_, i64>(5)? as u64,
+                r.get::<_, i64>(6)? as u64,
+                r.get::<_, i64>(7)? as u64,
+                r.get::<_, i64>(8)? as u64,
+                r.get::<_, String>(9)?,
+            ),
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (k, (requests, errors, records, sum, max, json)) = row?;
+        let aggregates = serde_json::from_str(&json)
+            .map_err(|e| Error::invalid(format!("monitor_windows row {k:?}: {e}")))?;
+        out.push((
+            k,
+            Window {
+                requests,
+                errors,
+                records,
+                latency_sum_us: sum,
+                latency_max_us: max,
+                aggregates,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+impl LineSink for LogSink {
+    type Data = LogChunk;
+
+    /// Each line's feature values are binned once, then added straight into the accumulator of
+    /// each of its windows (found without allocating); nothing per line is cloned.
+    fn stage(
+        &mut self,
+        _path: &Path,
+        chunk: &[u8],
+        lines_before: u64,
+        offset: u64,
+    ) -> Staged<LogChunk> {
+        let mut groups: Vec<Group> = Vec::new();
+        let mut bad = Vec::new();
+        let mut predictions = Vec::new();
+        let (mut n, mut records, mut pos) = (0u64, 0u64, 0usize);
+        let capture = self.capture.as_ref().map(|c| c.as_deref());
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for raw in chunk.split_inclusive(|b| *b == b'\n') {
+            n += 1;
+            let line_no = lines_before + n;
+            let at = offset + pos as u64;
+            pos += raw.len();
+            let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            let line = match parse_line(text, &mut self.profiles, capture, &mut scratch) {
+                Ok(l) => l,
+                Err(e) => {
+                    bad.push(Quarantined::new(line_no, at, e, text));
+                    continue;
+                }
+            };
+            let gi = match groups.iter().position(|g| {
+                g.version == line.version && g.endpoint == line.endpoint && g.model == line.model
+            }) {
+                Some(i) => i,
+                None => {
+                    groups.push(Group {
+                        endpoint: line.endpoint.to_string(),
+                        model: line.model.to_string(),
+                        version: line.version,
+                        prepared: self.profiles.get(&line.model, line.version),
+                        accs: Vec::new(),
+                        index: HashMap::new(),
+                        last: vec![(i64::MIN, 0); self.granularities.len()],
+                    });
+                    groups.len() - 1
+                }
+            };
+            let group = &mut groups[gi];
+            records += line.records as u64;
+            let error = line.status >= 400 || line.error;
+            for (gn, g) in self.granularities.iter().enumerate() {
+                let start = line.timestamp_ms.div_euclid(*g) * g;
+                let ai = if group.last[gn].0 == start {
+                    group.last[gn].1
+                } else {
+                    let next = group.accs.len();
+                    let ai = *group.index.entry((*g, start)).or_insert(next);
+                    if ai == next {
+                        group.accs.push(Acc {
+                            granularity_ms: *g,
+                            window_start: start,
+                            w: Window::default(),
+                            feats: group
+                                .prepared
+                                .as_ref()
+                                .map(|p| p.empty_list())
+                                .unwrap_or_default(),
+                        });
+                    }
+                    group.last[gn] = (start, ai);
+                    ai
+                };
+                let acc = &mut group.accs[ai];
+                let w = &mut acc.w;
+                w.requests += 1;
+                w.errors += u64::from(error);
+                w.records += line.records as u64;
+                w.latency_sum_us += line.latency_us;
+                w.latency_max_us = w.latency_max_us.max(line.latency_us);
+                let a = &mut w.aggregates;
+                a.unseen_reported += line.unseen;
+                for p in &scratch.predictions {
+                    a.predictions[usize::from(*p != 0)] += 1;
+                }
+                if !scratch.probabilities.is_empty() && a.probabilities.is_empty() {
+                    a.probabilities = vec![0; PROBA_BINS];
+                }
+                for p in &scratch.probabilities {
+                    if p.is_finite() {
+                        let b =
+                            ((p.clamp(0.0, 1.0) * PROBA_BINS as f64) as usize).min(PROBA_BINS - 1);
+                        a.probabilities[b] += 1;
+                    }
+                }
+                let nf = acc.feats.len();
+                if nf > 0 {
+                    for (k, hit) in scratch.hits.iter().enumerate() {
+                        apply(&mut acc.feats[k % nf], *hit);
+                    }
+                }
+            }
+            if let Some(_id_column) = capture {
+                for (r, p) in scratch.predictions.iter().enumerate() {
+                    let record_id = match scratch.ids.get_mut(r).and_then(Option::take) {
+                        Some(id) => id,
+                        None => format!("{}:{r}", line.request_id.as_deref().unwrap_or("")),
+                    };
+                    predictions.push(PredictionRow {
+                        group: gi,
+                        record_id,
+                        timestamp_ms: line.timestamp_ms,
+                        prediction: u8::from(*p != 0),
+                        probability: scratch.probabilities.get(r).copied(),
+                    });
+                }
+            }
+        }
+        self.scratch = scratch;
+        let mut windows = HashMap::new();
+        let mut keys = Vec::with_capacity(groups.len());
+        for g in groups {
+            for mut acc in g.accs {
+                if let Some(prep) = &g.prepared {
+                    acc.w.aggregates.features = prep
+                        .profile
+                        .features
+                        .iter()
+                        .map(|f| f.name().to_string())
+                        .zip(acc.feats)
+                        .collect();
+                }
+                let key = WindowKey {
+                    endpoint: g.endpoint.clone(),
+                    model: g.model.clone(),
+                    version: g.version,
+                    granularity_ms: acc.granularity_ms,
+                    window_start: acc.window_start,
+                };
+                windows.insert(key, acc.w);
+            }
+            keys.push((g.endpoint, g.model, g.version));
+        }
+        Staged {
+            data: LogChunk {
+                windows,
+                groups: keys,
+                predictions,
+                records,
+            },
+            lines: n,
+            bad,
+        }
+    }
+
+    fn write(&mut self, tx: &rusqlite::Transaction<'_>, data: LogChunk) -> Result<()> {
+        for (k, w) in &data.windows {
+            let existing: Option<(i64, i64, i64, i64, i64, String)> = tx
+                .prepare_cached(
+                    "SELECT requests, errors, records, latency_sum_us, latency_max_us, aggregates
+                     FROM monitor_windows WHERE endpoint = ?1 AND model = ?2 AND version = ?3
+                     AND granularity_ms = ?4 AND window_start = ?5",
+                )?
+                .query_row(
+                    params![
+                        k.endpoint,
+                        k.model,
+                        k.version,
+                        k.granularity_ms,
+                        k.window_start
+                    ],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let mut total = w.clone();
+            if let Some((requests, errors, records, sum, max, json)) = existing {
+                let aggregates: WindowAggregates = serde_json::from_str(&json).map_err(|e| {
+                    Error::invalid(format!(
+                        "monitor_windows row {k:?}: aggregates do not parse: {e}"
+                    ))
+                })?;
+                total = Window {
+                    requests: requests as u64,
+                    errors: errors as u64,
+                    records: records as u64,
+                    latency_sum_us: sum as u64,
+                    latency_max_us: max as u64,
+                    aggregates,
+                };
+                total.merge(w);
+            }
+            let json = serde_json::to_string(&total.aggregates)
+                .map_err(|e| Error::invalid(format!("window aggregates: {e}")))?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO monitor_windows (endpoint, model, version, granularity_ms,
+                 window_start, requests, errors, records, latency_sum_us, latency_max_us, aggregates)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                k.endpoint,
+                k.model,
+                k.version,
+                k.granularity_ms,
+                k.window_start,
+                total.requests as i64,
+                total.errors as i64,
+                total.records as i64,
+                total.latency_sum_us as i64,
+                total.latency_max_us as i64,
+                json
+            ])?;
+        }
+        if !data.predictions.is_empty() {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO monitor_predictions (record_id, endpoint, model, version,
+                 timestamp_ms, prediction, probability) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for p in &data.predictions {
+                let (endpoint, model, version) = &data.groups[p.group];
+                stmt.execute(params![
+                    p.record_id,
+                    endpoint,
+                    model,
+                    version,
+                    p.timestamp_ms,
+                    p.prediction,
+                    p.probability
+                ])?;
+            }
+        }
+        self.records += data.records;
+        self.predictions += data.predictions.len() as u64;
+        Ok(())
+    }
+}
+
+/// The fields of a line that ingestion uses; the per-record parts are in `Scratch`.
+struct LineFields<'a> {
+    timestamp_ms: i64,
+    endpoint: Cow<'a, str>,
+    model: Cow<'a, str>,
+    /// 0 when the line names none.
+    version: i64,
+    status: u16,
+    latency_us: u64,
+    unseen: u64,
+    error: bool,
+    request_id: Option<Cow<'a, str>>,
+    records: usize,
+}
+
+/// Parses one line: the fast path for what the writer writes, else serde (which also words the
+/// error of a corrupt line). `capture` is `Some(id column)` when record ids are wanted.
+fn parse_line<'a>(
+    text: &'a [u8],
+    profiles: &mut Profiles,
+    capture: Option<Option<&str>>,
+    scratch: &mut Scratch,
+) -> std::result::Result<LineFields<'a>, String> {
+    scratch.clear();
+    if let Ok(s) = std::str::from_utf8(text)
+        && let Some(l) = fast::line(s, profiles, capture, scratch)
+    {
+        return Ok(l);
+    }
+    scratch.clear();
+    slow_line(text, profiles, capture, scratch)
 }
 
 /// The line fields ingestion needs; a line without one of the required ones is corrupt.
 #[derive(Deserialize)]
 struct Line<'a> {
+    #[serde(default, borrow)]
+    request_id: Option<Scalar<'a>>,
     timestamp_ms: i64,
     #[serde(borrow)]
     endpoint: Cow<'a, str>,
@@ -312,6 +1225,73 @@ struct Line<'a> {
     error: Option<serde_json::Value>,
 }
 
+fn slow_line<'a>(
+    text: &'a [u8],
+    profiles: &mut Profiles,
+    capture: Option<Option<&str>>,
+    scratch: &mut Scratch,
+) -> std::result::Result<LineFields<'a>, String> {
+    let line: Line<'a> = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    let version = line.version.unwrap_or(0);
+    let inputs = line.inputs.unwrap_or_default();
+    if let Some(prep) = profiles.get(&line.model, version) {
+        for rec in &inputs {
+            for (i, name) in prep.profile.features.iter().map(|f| f.name()).enumerate() {
+                let v = rec.get(name).map(Scalar::val).unwrap_or(Val::Null);
+                scratch.hits.push(prep.hit(i, &v));
+            }
+        }
+    }
+    if let Some(Some(id_column)) = capture {
+        for rec in &inputs {
+            scratch
+                .ids
+                .push(rec.get(id_column).and_then(|v| v.val().id()));
+        }
+    }
+    scratch.predictions = line.predictions;
+    scratch.probabilities = line.probabilities;
+    let request_id = match line.request_id {
+        Some(Scalar::Text(s)) => Some(s),
+        _ => None,
+    };
+    Ok(LineFields {
+        timestamp_ms: line.timestamp_ms,
+        endpoint: line.endpoint,
+        model: line.model,
+        version,
+        status: line.status,
+        latency_us: line.latency_us,
+        unseen: line.unseen_categories,
+        error: line.error.is_some(),
+        request_id,
+        records: inputs.len(),
+    })
+}
+
+/// An input value as the fast parser sees it (strings borrowed from the line).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Val<'a> {
+    Num(f64),
+    Str(&'a str),
+    Bool(bool),
+    Null,
+    /// An array or object: not a feature value.
+    Other,
+}
+
+impl Val<'_> {
+    /// The value as a record id (`None` for null, arrays and objects).
+    fn id(&self) -> Option<String> {
+        match self {
+            Val::Str(s) => Some(s.to_string()),
+            Val::Num(n) => Some(n.to_string()),
+            Val::Bool(b) => Some(b.to_string()),
+            Val::Null | Val::Other => None,
+        }
+    }
+}
+
 /// An input value as ingestion needs it: parsed without building a `serde_json::Value`.
 #[derive(Debug, Clone, PartialEq)]
 enum Scalar<'a> {
@@ -321,6 +1301,18 @@ enum Scalar<'a> {
     Null,
     /// An array or object: not a feature value.
     Other,
+}
+
+impl Scalar<'_> {
+    fn val(&self) -> Val<'_> {
+        match self {
+            Scalar::Number(n) => Val::Num(*n),
+            Scalar::Text(s) => Val::Str(s),
+            Scalar::Bool(b) => Val::Bool(*b),
+            Scalar::Null => Val::Null,
+            Scalar::Other => Val::Other,
+        }
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
@@ -377,542 +1369,483 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
     }
 }
 
-/// A profile made ready for binning.
-struct Prepared {
-    profile: Arc<Profile>,
-    binners: Vec<Option<Binner>>,
-    index: Vec<HashMap<String, usize>>,
+/// Where a record value sits in the line: kept between lines without borrowing the line.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Num(f64),
+    Str(u32, u32),
+    Bool(bool),
+    Null,
+    Other,
 }
 
-impl Prepared {
-    fn new(profile: Arc<Profile>) -> Prepared {
-        let binners = profile
-            .features
-            .iter()
-            .map(|f| match f {
-                FeatureProfile::Numeric { baseline, .. } => Some(baseline.binner()),
-                FeatureProfile::Categorical { .. } => None,
+impl Slot {
+    fn val(self, line: &str) -> Val<'_> {
+        match self {
+            Slot::Num(n) => Val::Num(n),
+            Slot::Str(a, b) => Val::Str(&line[a as usize..b as usize]),
+            Slot::Bool(b) => Val::Bool(b),
+            Slot::Null => Val::Null,
+            Slot::Other => Val::Other,
+        }
+    }
+}
+
+/// A single-pass parser for the lines `serve::log` writes: borrowed, field-skipping, no
+/// per-record map; record keys are matched to profile features by position (the writer keeps
+/// the schema's order) with a scan as fallback. It gives up (`None`) on anything unusual — an
+/// escape in a string it needs, a duplicate field, a value of the wrong type, bad JSON — and
+/// `serde_json` then decides, so both paths accept and reject exactly the same lines.
+mod fast {
+    use super::{LineFields, Prepared, Profiles, Scratch, Slot};
+    use std::borrow::Cow;
+
+    struct Cur<'a> {
+        s: &'a str,
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> Cur<'a> {
+        #[inline]
+        fn peek(&mut self) -> Option<u8> {
+            while let Some(c) = self.b.get(self.i) {
+                if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                    self.i += 1;
+                } else {
+                    return Some(*c);
+                }
+            }
+            None
+        }
+
+        #[inline]
+        fn eat(&mut self, c: u8) -> Option<()> {
+            if self.peek()? == c {
+                self.i += 1;
+                Some(())
+            } else {
+                None
+            }
+        }
+
+        /// After a value in a list: `true` at the closing `close`, `false` after a comma.
+        #[inline]
+        fn next_or_end(&mut self, close: u8) -> Option<bool> {
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    Some(false)
+                }
+                c if c == close => {
+                    self.i += 1;
+                    Some(true)
+                }
+                _ => None,
+            }
+        }
+
+        /// Opens a list or object; `true` when it is empty (and already closed).
+        #[inline]
+        fn open(&mut self, open: u8, close: u8) -> Option<bool> {
+            self.eat(open)?;
+            if self.peek()? == close {
+                self.i += 1;
+                return Some(true);
+            }
+            Some(false)
+        }
+
+        /// A string without escapes or control characters, as a byte range of the line.
+        #[inline]
+        fn str(&mut self) -> Option<(usize, usize)> {
+            self.eat(b'"')?;
+            let start = self.i;
+            loop {
+                let c = *self.b.get(self.i)?;
+                if c == b'"' {
+                    let end = self.i;
+                    self.i += 1;
+                    return Some((start, end));
+                }
+                if c == b'\\' || c < 0x20 {
+                    return None;
+                }
+                self.i += 1;
+            }
+        }
+
+        fn string(&mut self) -> Option<&'a str> {
+            let (a, b) = self.str()?;
+            Some(&self.s[a..b])
+        }
+
+        fn skip_str(&mut self) -> Option<()> {
+            self.eat(b'"')?;
+            loop {
+                let c = *self.b.get(self.i)?;
+                self.i += 1;
+                match c {
+                    b'"' => return Some(()),
+                    b'\\' => {
+                        let e = *self.b.get(self.i)?;
+                        self.i += 1;
+                        match e {
+                            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                            b'u' => {
+                                let hex = self.b.get(self.i..self.i + 4)?;
+                                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                    return None;
+                                }
+                                self.i += 4;
+                            }
+                            _ => return None,
+                        }
+                    }
+                    c if c < 0x20 => return None,
+                    _ => {}
+                }
+            }
+        }
+
+        /// A number's text, checked against JSON's grammar.
+        fn number(&mut self) -> Option<&'a str> {
+            self.peek()?;
+            let (b, start) = (self.b, self.i);
+            let mut i = start;
+            let digits = |i: &mut usize| {
+                let d = *i;
+                while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                    *i += 1;
+                }
+                *i > d
+            };
+            if b.get(i) == Some(&b'-') {
+                i += 1;
+            }
+            match b.get(i)? {
+                b'0' => i += 1,
+                b'1'..=b'9' => {
+                    digits(&mut i);
+                }
+                _ => return None,
+            }
+            if b.get(i) == Some(&b'.') {
+                i += 1;
+                if !digits(&mut i) {
+                    return None;
+                }
+            }
+            if matches!(b.get(i), Some(b'e' | b'E')) {
+                i += 1;
+                if matches!(b.get(i), Some(b'+' | b'-')) {
+                    i += 1;
+                }
+                if !digits(&mut i) {
+                    return None;
+                }
+            }
+            self.i = i;
+            Some(&self.s[start..i])
+        }
+
+        fn int<T: std::str::FromStr>(&mut self) -> Option<T> {
+            let t = self.number()?;
+            if t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+                return None;
+            }
+            t.parse().ok()
+        }
+
+        fn f64(&mut self) -> Option<f64> {
+            let x: f64 = self.number()?.parse().ok()?;
+            x.is_finite().then_some(x)
+        }
+
+        fn lit(&mut self, word: &[u8]) -> Option<()> {
+            self.peek()?;
+            if self.b[self.i..].starts_with(word) {
+                self.i += word.len();
+                Some(())
+            } else {
+                None
+            }
+        }
+
+        /// Consumes a `null` if one is next.
+        fn null(&mut self) -> bool {
+            self.peek() == Some(b'n') && self.lit(b"null").is_some()
+        }
+
+        fn skip_value(&mut self, depth: u32) -> Option<()> {
+            if depth > 100 {
+                return None;
+            }
+            match self.peek()? {
+                b'"' => self.skip_str(),
+                b'{' => {
+                    if self.open(b'{', b'}')? {
+                        return Some(());
+                    }
+                    loop {
+                        self.skip_str()?;
+                        self.eat(b':')?;
+                        self.skip_value(depth + 1)?;
+                        if self.next_or_end(b'}')? {
+                            return Some(());
+                        }
+                    }
+                }
+                b'[' => {
+                    if self.open(b'[', b']')? {
+                        return Some(());
+                    }
+                    loop {
+                        self.skip_value(depth + 1)?;
+                        if self.next_or_end(b']')? {
+                            return Some(());
+                        }
+                    }
+                }
+                b't' => self.lit(b"true"),
+                b'f' => self.lit(b"false"),
+                b'n' => self.lit(b"null"),
+                _ => self.number().map(|_| ()),
+            }
+        }
+
+        /// A record value.
+        fn slot(&mut self) -> Option<Slot> {
+            Some(match self.peek()? {
+                b'"' => {
+                    let (a, b) = self.str()?;
+                    Slot::Str(u32::try_from(a).ok()?, u32::try_from(b).ok()?)
+                }
+                b't' => {
+                    self.lit(b"true")?;
+                    Slot::Bool(true)
+                }
+                b'f' => {
+                    self.lit(b"false")?;
+                    Slot::Bool(false)
+                }
+                b'n' => {
+                    self.lit(b"null")?;
+                    Slot::Null
+                }
+                b'[' | b'{' => {
+                    self.skip_value(0)?;
+                    Slot::Other
+                }
+                _ => Slot::Num(self.f64()?),
             })
-            .collect();
-        let index = profile
-            .features
-            .iter()
-            .map(|f| match f {
-                FeatureProfile::Categorical { categories, .. } => categories
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (c.clone(), i))
-                    .collect(),
-                FeatureProfile::Numeric { .. } => HashMap::new(),
-            })
-            .collect();
-        Prepared {
-            profile,
-            binners,
-            index,
         }
     }
 
-    fn empty_list(&self) -> Vec<FeatureCounts> {
-        self.profile
-            .features
-            .iter()
-            .map(|f| match f {
-                FeatureProfile::Numeric { .. } => FeatureCounts::Numeric {
-                    counts: vec![0; FINE_BINS],
-                    nulls: 0,
-                    min: None,
-                    max: None,
-                },
-                FeatureProfile::Categorical { categories, .. } => FeatureCounts::Categorical {
-                    counts: vec![0; categories.len()],
-                    nulls: 0,
-                    unseen: 0,
-                },
-            })
-            .collect()
-    }
-}
+    const REQUEST_ID: u16 = 1;
+    const TIMESTAMP: u16 = 1 << 1;
+    const ENDPOINT: u16 = 1 << 2;
+    const MODEL: u16 = 1 << 3;
+    const VERSION: u16 = 1 << 4;
+    const STATUS: u16 = 1 << 5;
+    const LATENCY: u16 = 1 << 6;
+    const INPUTS: u16 = 1 << 7;
+    const PREDICTIONS: u16 = 1 << 8;
+    const PROBABILITIES: u16 = 1 << 9;
+    const UNSEEN: u16 = 1 << 10;
+    const ERROR: u16 = 1 << 11;
+    const REQUIRED: u16 = TIMESTAMP | ENDPOINT | MODEL | STATUS | LATENCY;
 
-/// Looks up the profile of a model version (`None`: no baseline; counts without features).
-pub type ProfileLoader = Box<dyn FnMut(&str, i64) -> Option<Arc<Profile>> + Send>;
-
-/// Ingests inference logs into a store's monitoring tables.
-pub struct Ingestor {
-    conn: Connection,
-    granularities: Vec<i64>,
-    loader: ProfileLoader,
-    profiles: HashMap<(String, i64), Option<Arc<Prepared>>>,
-}
-
-struct Quarantined {
-    line: u64,
-    offset: u64,
-    error: String,
-    text: String,
-}
-
-impl Ingestor {
-    /// Opens its own connection to the store database at `db_path` (already migrated by
-    /// `SqliteStore::open`).
-    pub fn open(db_path: &Path, granularities: &[i64], loader: ProfileLoader) -> Result<Ingestor> {
-        if granularities.iter().any(|g| *g <= 0) {
-            return Err(Error::invalid(format!(
-                "window granularities must be positive milliseconds, got {granularities:?}"
-            )));
+    pub(super) fn line<'a>(
+        s: &'a str,
+        profiles: &mut Profiles,
+        capture: Option<Option<&str>>,
+        sc: &mut Scratch,
+    ) -> Option<LineFields<'a>> {
+        let id_column = capture.flatten();
+        let mut c = Cur {
+            s,
+            b: s.as_bytes(),
+            i: 0,
+        };
+        let mut seen = 0u16;
+        let (mut timestamp_ms, mut status, mut latency_us, mut unseen) = (0i64, 0u16, 0u64, 0u64);
+        let (mut endpoint, mut model, mut request_id) = ("", "", None);
+        let (mut version, mut error, mut records) = (None::<i64>, false, 0usize);
+        let mut deferred = None;
+        if !c.open(b'{', b'}')? {
+            loop {
+                let key = c.str()?;
+                c.eat(b':')?;
+                let bit = match &c.b[key.0..key.1] {
+                    b"request_id" => REQUEST_ID,
+                    b"timestamp_ms" => TIMESTAMP,
+                    b"endpoint" => ENDPOINT,
+                    b"model" => MODEL,
+                    b"version" => VERSION,
+                    b"status" => STATUS,
+                    b"latency_us" => LATENCY,
+                    b"inputs" => INPUTS,
+                    b"predictions" => PREDICTIONS,
+                    b"probabilities" => PROBABILITIES,
+                    b"unseen_categories" => UNSEEN,
+                    b"error" => ERROR,
+                    _ => 0,
+                };
+                if seen & bit != 0 {
+                    return None; // a duplicate field: serde's error
+                }
+                seen |= bit;
+                match bit {
+                    REQUEST_ID if c.peek()? == b'"' => request_id = Some(c.string()?),
+                    TIMESTAMP => timestamp_ms = c.int()?,
+                    ENDPOINT => endpoint = c.string()?,
+                    MODEL => model = c.string()?,
+                    VERSION => version = if c.null() { None } else { Some(c.int()?) },
+                    STATUS => status = c.int()?,
+                    LATENCY => latency_us = c.int()?,
+                    INPUTS if c.null() => {}
+                    INPUTS if seen & (MODEL | VERSION) == MODEL | VERSION => {
+                        let prep = profiles.get(model, version.unwrap_or(0));
+                        records = inputs(&mut c, prep.as_deref(), id_column, sc)?;
+                    }
+                    INPUTS => {
+                        // The model version is not known yet: parse once it is.
+                        deferred = Some(c.i);
+                        c.skip_value(0)?;
+                    }
+                    PREDICTIONS => {
+                        if !c.open(b'[', b']')? {
+                            loop {
+                                sc.predictions.push(c.int()?);
+                                if c.next_or_end(b']')? {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    PROBABILITIES => {
+                        if !c.open(b'[', b']')? {
+                            loop {
+                                sc.probabilities.push(c.f64()?);
+                                if c.next_or_end(b']')? {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    UNSEEN => unseen = c.int()?,
+                    ERROR => {
+                        error = !c.null();
+                        if error {
+                            c.skip_value(0)?;
+                        }
+                    }
+                    _ => c.skip_value(0)?,
+                }
+                if c.next_or_end(b'}')? {
+                    break;
+                }
+            }
         }
-        let conn = Connection::open(db_path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Ok(Ingestor {
-            conn,
-            granularities: granularities.to_vec(),
-            loader,
-            profiles: HashMap::new(),
+        if c.peek().is_some() || seen & REQUIRED != REQUIRED {
+            return None;
+        }
+        let version = version.unwrap_or(0);
+        if let Some(at) = deferred {
+            let prep = profiles.get(model, version);
+            let mut d = Cur {
+                s,
+                b: s.as_bytes(),
+                i: at,
+            };
+            records = inputs(&mut d, prep.as_deref(), id_column, sc)?;
+        }
+        Some(LineFields {
+            timestamp_ms,
+            endpoint: Cow::Borrowed(endpoint),
+            model: Cow::Borrowed(model),
+            version,
+            status,
+            latency_us,
+            unseen,
+            error,
+            request_id: request_id.map(Cow::Borrowed),
+            records,
         })
     }
 
-    fn prepared(&mut self, model: &str, version: i64) -> Option<Arc<Prepared>> {
-        let key = (model.to_string(), version);
-        if let Some(p) = self.profiles.get(&key) {
-            return p.clone();
+    /// The `inputs` list: one hit per feature per record into `sc.hits`, and the ids.
+    fn inputs(
+        c: &mut Cur<'_>,
+        prep: Option<&Prepared>,
+        id_column: Option<&str>,
+        sc: &mut Scratch,
+    ) -> Option<usize> {
+        if c.open(b'[', b']')? {
+            return Some(0);
         }
-        let p = (self.loader)(model, version).map(|p| Arc::new(Prepared::new(p)));
-        self.profiles.insert(key, p.clone());
-        p
-    }
-
-    /// One pass over every `*.jsonl` under `dir` (the log folder or one endpoint's folder).
-    pub fn ingest_dir(&mut self, dir: &Path) -> Result<IngestReport> {
-        let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
-        let mut files = Vec::new();
-        collect_logs(&root, 0, &mut files)?;
-        files.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
-        let mut report = IngestReport::default();
-        for path in &files {
-            self.ingest_file(path, &mut report)?;
-        }
-        // Files seen before under this folder that are gone.
-        let prefix = root.to_string_lossy().to_string();
-        let known: Vec<String> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT path FROM monitor_files WHERE deleted_at IS NULL")?;
-            stmt.query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        for p in known {
-            if p.starts_with(&prefix) && !Path::new(&p).exists() {
-                self.conn.execute(
-                    "UPDATE monitor_files SET deleted_at = ?2, updated_at = ?2 WHERE path = ?1",
-                    params![p, crate::store::now_ms()],
-                )?;
-                report.deleted += 1;
-            }
-        }
-        Ok(report)
-    }
-
-    /// Ingests what is new in one file.
-    pub fn ingest_file(&mut self, path: &Path, report: &mut IngestReport) -> Result<()> {
-        let key = path.to_string_lossy().to_string();
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        let identity = format!("{}:{}", meta.dev(), meta.ino());
-        let row: Option<(String, i64, i64)> = self
-            .conn
-            .query_row(
-                "SELECT identity, offset, lines FROM monitor_files WHERE path = ?1",
-                [&key],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let (mut offset, mut lines, mut reset) = match row {
-            None => (0u64, 0u64, false),
-            Some((id, off, n)) if id == identity && meta.len() >= off as u64 => {
-                (off as u64, n as u64, false)
-            }
-            Some(_) => (0, 0, true),
-        };
-        report.files += 1;
-        if meta.len() == offset && !reset {
-            return Ok(());
-        }
-        if reset {
-            report.resets += 1;
-        }
-        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut buf =
-            Vec::with_capacity(READ_CHUNK.min(meta.len().saturating_sub(offset) as usize + 1));
+        let nf = prep.map_or(0, |p| p.names.len());
+        let mut n = 0;
         loop {
-            file.seek(SeekFrom::Start(offset))
-                .map_err(|e| Error::io(path, e))?;
-            buf.clear();
-            (&mut file)
-                .take(READ_CHUNK as u64)
-                .read_to_end(&mut buf)
-                .map_err(|e| Error::io(path, e))?;
-            let Some(end) = buf.iter().rposition(|b| *b == b'\n').map(|i| i + 1) else {
-                report.waiting_bytes += buf.len() as u64;
-                if reset {
-                    // Record the reset even when nothing complete is there yet.
-                    self.commit(&key, &identity, offset, lines, &HashMap::new(), &[], true)?;
+            sc.slots.clear();
+            sc.slots.resize(nf, Slot::Null);
+            let mut id = None;
+            if !c.open(b'{', b'}')? {
+                let mut hint = 0;
+                loop {
+                    let key = c.str()?;
+                    c.eat(b':')?;
+                    let k = &c.b[key.0..key.1];
+                    let feature = prep.and_then(|p| {
+                        if p.names.get(hint).is_some_and(|n| **n == *k) {
+                            Some(hint)
+                        } else {
+                            p.names.iter().position(|n| **n == *k)
+                        }
+                    });
+                    let is_id = id_column.is_some_and(|col| col.as_bytes() == k);
+                    if feature.is_some() || is_id {
+                        let v = c.slot()?;
+                        if let Some(f) = feature {
+                            sc.slots[f] = v;
+                            hint = f + 1;
+                        }
+                        if is_id {
+                            id = Some(v);
+                        }
+                    } else {
+                        c.skip_value(0)?;
+                    }
+                    if c.next_or_end(b'}')? {
+                        break;
+                    }
                 }
-                return Ok(());
-            };
-            let (windows, bad, n, records) = self.aggregate(&buf[..end], lines, offset);
-            lines += n;
-            offset += end as u64;
-            report.lines += n;
-            report.records += records;
-            report.corrupt += bad.len() as u64;
-            report.bytes += end as u64;
-            self.commit(&key, &identity, offset, lines, &windows, &bad, reset)?;
-            reset = false;
-            if buf.len() < READ_CHUNK {
-                report.waiting_bytes += (buf.len() - end) as u64;
-                return Ok(());
             }
-        }
-    }
-
-    /// Aggregates complete lines (`chunk` ends with a newline) that follow `lines_before` lines
-    /// at byte `offset`: the windows, the corrupt lines, the line and record counts.
-    ///
-    /// Each line's feature values are binned once, then added straight into the accumulator of
-    /// each of its windows (found without allocating); nothing per line is cloned.
-    fn aggregate(
-        &mut self,
-        chunk: &[u8],
-        lines_before: u64,
-        offset: u64,
-    ) -> (HashMap<WindowKey, Window>, Vec<Quarantined>, u64, u64) {
-        let mut groups: Vec<Group> = Vec::new();
-        let mut hits: Vec<Hit> = Vec::new();
-        let mut bad = Vec::new();
-        let (mut n, mut records, mut pos) = (0u64, 0u64, 0usize);
-        for raw in chunk.split_inclusive(|b| *b == b'\n') {
+            if let Some(p) = prep {
+                for i in 0..nf {
+                    let hit = p.hit(i, &sc.slots[i].val(c.s));
+                    sc.hits.push(hit);
+                }
+            }
+            if id_column.is_some() {
+                sc.ids.push(id.and_then(|v| v.val(c.s).id()));
+            }
             n += 1;
-            let line_no = lines_before + n;
-            let at = offset + pos as u64;
-            pos += raw.len();
-            let text = raw.strip_suffix(b"\n").unwrap_or(raw);
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
-            let parsed: std::result::Result<Line, _> = serde_json::from_slice(text);
-            let line = match parsed {
-                Ok(l) => l,
-                Err(e) => {
-                    let cut = &text[..text.len().min(QUARANTINE_TEXT)];
-                    bad.push(Quarantined {
-                        line: line_no,
-                        offset: at,
-                        error: e.to_string(),
-                        text: String::from_utf8_lossy(cut).into_owned(),
-                    });
-                    continue;
-                }
-            };
-            let version = line.version.unwrap_or(0);
-            let gi = match groups.iter().position(|g| {
-                g.version == version && g.endpoint == line.endpoint && g.model == line.model
-            }) {
-                Some(i) => i,
-                None => {
-                    groups.push(Group {
-                        endpoint: line.endpoint.to_string(),
-                        model: line.model.to_string(),
-                        version,
-                        prepared: self.prepared(&line.model, version),
-                        windows: HashMap::new(),
-                    });
-                    groups.len() - 1
-                }
-            };
-            let group = &mut groups[gi];
-            hits.clear();
-            let inputs = line.inputs.as_deref().unwrap_or(&[]);
-            if let Some(prep) = &group.prepared {
-                for rec in inputs {
-                    bin_record(prep, rec, &mut hits);
-                }
-            }
-            records += inputs.len() as u64;
-            let error = line.status >= 400 || line.error.is_some();
-            for g in &self.granularities {
-                let start = line.timestamp_ms.div_euclid(*g) * g;
-                let acc = group.windows.entry((*g, start)).or_insert_with(|| Acc {
-                    w: Window::default(),
-                    feats: group
-                        .prepared
-                        .as_ref()
-                        .map(|p| p.empty_list())
-                        .unwrap_or_default(),
-                });
-                let w = &mut acc.w;
-                w.requests += 1;
-                w.errors += u64::from(error);
-                w.records += inputs.len() as u64;
-                w.latency_sum_us += line.latency_us;
-                w.latency_max_us = w.latency_max_us.max(line.latency_us);
-                let a = &mut w.aggregates;
-                a.unseen_reported += line.unseen_categories;
-                for p in &line.predictions {
-                    a.predictions[usize::from(*p != 0)] += 1;
-                }
-                if !line.probabilities.is_empty() && a.probabilities.is_empty() {
-                    a.probabilities = vec![0; PROBA_BINS];
-                }
-                for p in &line.probabilities {
-                    if p.is_finite() {
-                        let b =
-                            ((p.clamp(0.0, 1.0) * PROBA_BINS as f64) as usize).min(PROBA_BINS - 1);
-                        a.probabilities[b] += 1;
-                    }
-                }
-                let nf = acc.feats.len();
-                if nf > 0 {
-                    for (k, hit) in hits.iter().enumerate() {
-                        apply(&mut acc.feats[k % nf], *hit);
-                    }
-                }
+            if c.next_or_end(b']')? {
+                return Some(n);
             }
         }
-        let mut windows = HashMap::new();
-        for g in groups {
-            for ((granularity_ms, window_start), mut acc) in g.windows {
-                if let Some(prep) = &g.prepared {
-                    acc.w.aggregates.features = prep
-                        .profile
-                        .features
-                        .iter()
-                        .map(|f| f.name().to_string())
-                        .zip(acc.feats)
-                        .collect();
-                }
-                let key = WindowKey {
-                    endpoint: g.endpoint.clone(),
-                    model: g.model.clone(),
-                    version: g.version,
-                    granularity_ms,
-                    window_start,
-                };
-                windows.insert(key, acc.w);
-            }
-        }
-        (windows, bad, n, records)
-    }
-
-    /// Writes the windows, the quarantined lines and the file's new offset in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    fn commit(
-        &mut self,
-        path: &str,
-        identity: &str,
-        offset: u64,
-        lines: u64,
-        windows: &HashMap<WindowKey, Window>,
-        bad: &[Quarantined],
-        reset: bool,
-    ) -> Result<()> {
-        let now = crate::store::now_ms();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (k, w) in windows {
-            let existing: Option<(i64, i64, i64, i64, i64, String)> = tx
-                .query_row(
-                    "SELECT requests, errors, records, latency_sum_us, latency_max_us, aggregates
-                     FROM monitor_windows WHERE endpoint = ?1 AND model = ?2 AND version = ?3
-                     AND granularity_ms = ?4 AND window_start = ?5",
-                    params![
-                        k.endpoint,
-                        k.model,
-                        k.version,
-                        k.granularity_ms,
-                        k.window_start
-                    ],
-                    |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let mut total = w.clone();
-            if let Some((requests, errors, records, sum, max, json)) = existing {
-                let aggregates: WindowAggregates = serde_json::from_str(&json).map_err(|e| {
-                    Error::invalid(format!(
-                        "monitor_windows row {k:?}: aggregates do not parse: {e}"
-                    ))
-                })?;
-                let old = Window {
-                    requests: requests as u64,
-                    errors: errors as u64,
-                    records: records as u64,
-                    latency_sum_us: sum as u64,
-                    latency_max_us: max as u64,
-                    aggregates,
-                };
-                total = old;
-                total.merge(w);
-            }
-            let json = serde_json::to_string(&total.aggregates)
-                .map_err(|e| Error::invalid(format!("window aggregates: {e}")))?;
-            tx.execute(
-                "INSERT OR REPLACE INTO monitor_windows (endpoint, model, version, granularity_ms,
-                 window_start, requests, errors, records, latency_sum_us, latency_max_us, aggregates)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    k.endpoint,
-                    k.model,
-                    k.version,
-                    k.granularity_ms,
-                    k.window_start,
-                    total.requests as i64,
-                    total.errors as i64,
-                    total.records as i64,
-                    total.latency_sum_us as i64,
-                    total.latency_max_us as i64,
-                    json
-                ],
-            )?;
-        }
-        for q in bad {
-            tx.execute(
-                "INSERT OR IGNORE INTO monitor_quarantine (path, line, offset, error, text, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![path, q.line as i64, q.offset as i64, q.error, q.text, now],
-            )?;
-        }
-        tx.execute(
-            "INSERT INTO monitor_files (path, identity, offset, lines, corrupt, resets, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(path) DO UPDATE SET identity = ?2, offset = ?3, lines = ?4,
-               corrupt = corrupt + ?5, resets = resets + ?6, deleted_at = NULL, updated_at = ?7",
-            params![
-                path,
-                identity,
-                offset as i64,
-                lines as i64,
-                bad.len() as i64,
-                i64::from(reset),
-                now
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// The windows of one granularity, oldest first.
-    pub fn windows(&self, granularity_ms: i64) -> Result<Vec<(WindowKey, Window)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT endpoint, model, version, window_start, requests, errors, records,
-                    latency_sum_us, latency_max_us, aggregates
-             FROM monitor_windows WHERE granularity_ms = ?1
-             ORDER BY window_start, endpoint, model, version",
-        )?;
-        let rows = stmt.query_map([granularity_ms], |r| {
-            Ok((
-                WindowKey {
-                    endpoint: r.get(0)?,
-                    model: r.get(1)?,
-                    version: r.get(2)?,
-                    granularity_ms,
-                    window_start: r.get(3)?,
-                },
-                (
-                    r.get::<_, i64>(4)? as u64,
-                    r.get::<_, i64>(5)? as u64,
-                    r.get::<_, i64>(6)? as u64,
-                    r.get::<_, i64>(7)? as u64,
-                    r.get::<_, i64>(8)? as u64,
-                    r.get::<_, String>(9)?,
-                ),
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (k, (requests, errors, records, sum, max, json)) = row?;
-            let aggregates = serde_json::from_str(&json)
-                .map_err(|e| Error::invalid(format!("monitor_windows row {k:?}: {e}")))?;
-            out.push((
-                k,
-                Window {
-                    requests,
-                    errors,
-                    records,
-                    latency_sum_us: sum,
-                    latency_max_us: max,
-                    aggregates,
-                },
-            ));
-        }
-        Ok(out)
-    }
-
-    /// Quarantined lines: (path, 1-based line, error).
-    pub fn quarantine(&self) -> Result<Vec<(String, u64, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT path, line, error FROM monitor_quarantine ORDER BY path, line")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
 
 /// Where one record put one feature's value.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Hit {
     Bin(usize, f64),
     Category(usize),
     Null,
     Unseen,
-}
-
-/// Bins one record: one hit per profile feature, in profile order.
-fn bin_record(prep: &Prepared, rec: &HashMap<Cow<'_, str>, Scalar<'_>>, hits: &mut Vec<Hit>) {
-    for (i, f) in prep.profile.features.iter().enumerate() {
-        let v = rec.get(f.name()).unwrap_or(&Scalar::Null);
-        let hit = match f {
-            FeatureProfile::Numeric { .. } => {
-                let x = match v {
-                    Scalar::Number(n) => Some(*n),
-                    Scalar::Text(s) => s.trim().parse::<f64>().ok(),
-                    _ => None,
-                };
-                match (x, &prep.binners[i]) {
-                    (Some(x), Some(b)) if !x.is_nan() => Hit::Bin(b.bin(x), x),
-                    _ => Hit::Null,
-                }
-            }
-            FeatureProfile::Categorical { .. } => {
-                let s: Option<Cow<str>> = match v {
-                    Scalar::Null | Scalar::Other => None,
-                    Scalar::Text(s) => Some(Cow::Borrowed(s.as_ref())),
-                    Scalar::Number(n) => Some(Cow::Owned(n.to_string())),
-                    Scalar::Bool(b) => Some(Cow::Owned(b.to_string())),
-                };
-                match s {
-                    None => Hit::Null,
-                    Some(s) => match prep.index[i].get(s.as_ref()) {
-                        Some(k) => Hit::Category(*k),
-                        None => Hit::Unseen,
-                    },
-                }
-            }
-        };
-        hits.push(hit);
-    }
 }
 
 fn apply(counts: &mut FeatureCounts, hit: Hit) {
@@ -940,33 +1873,19 @@ struct Group {
     model: String,
     version: i64,
     prepared: Option<Arc<Prepared>>,
-    windows: HashMap<(i64, i64), Acc>,
+    accs: Vec<Acc>,
+    /// (granularity, window start) → position in `accs`.
+    index: HashMap<(i64, i64), usize>,
+    /// Per granularity: the last window used (lines come mostly in time order).
+    last: Vec<(i64, usize)>,
 }
 
 /// A window being accumulated; `feats` in profile order.
 struct Acc {
+    granularity_ms: i64,
+    window_start: i64,
     w: Window,
     feats: Vec<FeatureCounts>,
-}
-
-fn collect_logs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(dir, e)),
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() && depth < 2 {
-            collect_logs(&path, depth + 1, out)?;
-        } else if kind.is_file() && path.extension().is_some_and(|x| x == "jsonl") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -1024,5 +1943,119 @@ mod tests {
             }
         }
         assert_eq!((cat, unseen), ([5, 0], 5));
+    }
+    /// The fast parser accepts exactly what serde accepts, with the same result; it may give
+    /// up on a line serde takes (then serde parses it).
+    #[test]
+    fn fast_and_serde_paths_agree() {
+        let profile = Arc::new(Profile {
+            features: vec![
+                FeatureProfile::numeric("x", &(0..100).map(f64::from).collect::<Vec<_>>()),
+                FeatureProfile::categorical("c", &[Some("a"), Some("b"), Some("1.5")]),
+            ],
+        });
+        let mut profiles = Profiles {
+            loader: Box::new(move |m, v| (m == "m" && v == 1).then(|| profile.clone())),
+            cache: HashMap::new(),
+            last: None,
+        };
+        let base = line(3, 4.0, "a");
+        let base = base.trim_end();
+        let mut cases: Vec<String> = vec![
+            base.to_string(),
+            base.replace("\"x\":4", "\"x\":\"4.5\""),
+            base.replace("\"x\":4", "\"x\":null"),
+            base.replace("\"x\":4", "\"x\":[1,{\"q\":2}]"),
+            base.replace("\"x\":4", "\"x\":-1.5e2"),
+            base.replace("\"x\":4", "\"x\":1e400"),
+            base.replace("\"x\":4", "\"x\":01"),
+            base.replace("\"x\":4", "\"x\":.5"),
+            base.replace("\"c\":\"a\"", "\"c\":1.5"),
+            base.replace("\"c\":\"a\"", "\"c\":\"a\\u0041\""),
+            base.replace("\"c\":\"a\"", "\"c\":true"),
+            base.replace("\"c\":\"a\"", "\"c\":\"a\",\"c\":\"b\""),
+            base.replace("\"c\":\"a\"", "\"c\":\"zz\",\"extra\":{\"k\":[\"\\\"\"]}"),
+            base.replace("\"version\":1,", ""),
+            base.replace("\"version\":1", "\"version\":null"),
+            base.replace("\"version\":1,", "") + "",
+            base.replace("\"status\":200", "\"status\":70000"),
+            base.replace("\"status\":200,", ""),
+            base.replace("\"status\":200", "\"status\":200,\"status\":201"),
+            base.replace("\"timestamp_ms\":", "\"timestamp_ms\":1.5,\"t\":"),
+            base.replace("\"predictions\":[1]", "\"predictions\":[256]"),
+            base.replace("\"predictions\":[1]", "\"predictions\":null"),
+            base.replace("\"probabilities\":[0.8]", "\"probabilities\":[1]"),
+            base.replace("\"probabilities\":[0.8]", "\"probabilities\":[null]"),
+            base.replace(
+                "\"unseen_categories\":0",
+                "\"unseen_categories\":0,\"error\":null",
+            ),
+            base.replace(
+                "\"unseen_categories\":0",
+                "\"unseen_categories\":0,\"error\":\"BAD\"",
+            ),
+            base.replace("\"endpoint\":\"e\"", "\"endpoint\":\"e\\n\""),
+            base.replace(",", " ,\t"),
+            format!("  {base}  "),
+            format!("{base}x"),
+            base.replace("\"inputs\":[", "\"inputs\":[{},"),
+            base.replace("\"inputs\":[", "\"inputs\":[1,"),
+            base.replace("\"inputs\":[{\"id\":\"3\",", "\"inputs\":[{\"id\":3,"),
+            base.replace("\"inputs\":[{\"id\":\"3\",", "\"inputs\":[{"),
+            base.replace(
+                "\"inputs\":[{\"id\":\"3\",\"x\":4,\"c\":\"a\"}]",
+                "\"inputs\":null",
+            ),
+            "{}".into(),
+            "[]".into(),
+            "".into(),
+            "{\"timestamp_ms\": garbage}".into(),
+        ];
+        // Keys in another order: inputs before the model version.
+        let v: serde_json::Value = serde_json::from_str(base).unwrap();
+        let mut pairs: Vec<(String, serde_json::Value)> =
+            v.as_object().unwrap().clone().into_iter().collect();
+        pairs.reverse();
+        let body: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), v))
+            .collect();
+        cases.push(format!("{{{}}}", body.join(",")));
+        let mut fast_taken = 0;
+        for (n, case) in cases.iter().enumerate() {
+            for capture in [None, Some(None), Some(Some("id"))] {
+                let mut a = Scratch::default();
+                let mut b = Scratch::default();
+                let slow = slow_line(case.as_bytes(), &mut profiles, capture, &mut b);
+                let fast = std::str::from_utf8(case.as_bytes())
+                    .ok()
+                    .and_then(|s| fast::line(s, &mut profiles, capture, &mut a));
+                let Some(f) = fast else { continue };
+                fast_taken += 1;
+                let s =
+                    slow.unwrap_or_else(|e| panic!("case {n}: fast took {case} but serde: {e}"));
+                let key = |l: &LineFields| {
+                    (
+                        l.timestamp_ms,
+                        l.endpoint.to_string(),
+                        l.model.to_string(),
+                        l.version,
+                        l.status,
+                        l.latency_us,
+                        l.unseen,
+                        l.error,
+                        l.request_id.as_deref().map(str::to_string),
+                        l.records,
+                    )
+                };
+                assert_eq!(key(&f), key(&s), "case {n}: {case}");
+                assert_eq!(a.hits, b.hits, "case {n}: {case}");
+                assert_eq!(a.ids, b.ids, "case {n}: {case}");
+                assert_eq!(a.predictions, b.predictions, "case {n}: {case}");
+                assert_eq!(a.probabilities, b.probabilities, "case {n}: {case}");
+            }
+        }
+        // The common shapes do take the fast path.
+        assert!(fast_taken >= 60, "fast path taken {fast_taken} times");
     }
 }

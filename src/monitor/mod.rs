@@ -4,6 +4,8 @@
 //!   per-column test choice and the dataset-drift rule, on raw samples and on binned windows.
 //! - [`ingest`]: exactly-once ingestion of the inference log into per-window aggregates in the
 //!   store.
+//! - [`labels`]: exactly-once ingestion of late ground truth (CSV or JSON lines) by record id.
+//! - [`watch`]: events when the log or labels folder changes (notify, with a polling fallback).
 //! - [`drift`]: a window's drift against the served model version's training data.
 //! - [`quality`]: realised quality from kept predictions joined with late labels; [`cbpe`]:
 //!   quality estimated from the model's calibrated probabilities before labels arrive.
@@ -17,7 +19,9 @@ pub mod config;
 pub mod drift;
 pub mod ingest;
 pub mod ks;
+pub mod labels;
 pub mod quality;
 pub mod report;
 pub mod service;
 pub mod stats;
+pub mod watch;

@@ -258,3 +258,102 @@ fn ingestion_survives_kill_9() {
     assert_eq!(totals(&ing, MINUTE).0, written);
     assert_eq!(totals(&ing, 60 * MINUTE).0, written);
 }
+
+/// Predictions kept by ingestion, labels from CSV and JSON-lines files joined by record id; a
+/// label file with the wrong columns, garbage lines and labels for unknown ids are counted,
+/// quarantined or reported, and never fatal; nothing is read twice.
+#[test]
+fn labels_are_ingested_once_and_bad_label_input_is_counted() {
+    use cerebro::monitor::labels::{LabelIngestor, LabelOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let logs = dir.path().join("inference/churn");
+    std::fs::create_dir_all(&logs).unwrap();
+    append(
+        &logs.join("1700000000000-1-0000.jsonl"),
+        &(0..20).map(line).collect::<String>(),
+    );
+    let mut ing = ingestor(store.db_path()).with_predictions(Some("id"));
+    let r = ing.ingest_dir(&dir.path().join("inference")).unwrap();
+    assert_eq!((r.lines, r.predictions), (20, 20));
+
+    let labels = dir.path().join("labels");
+    std::fs::create_dir_all(&labels).unwrap();
+    // Ids 0..9 by CSV (positive class by name, or 0/1), a garbage line at line 5.
+    append(
+        &labels.join("a.csv"),
+        "id,label\n0,Living\n1,Deceased\n2,1\n\"oops\n3,0\n",
+    );
+    // Ids 10..12 and an unknown id by JSON lines; a line without a label.
+    append(
+        &labels.join("b.jsonl"),
+        "{\"id\":\"10\",\"label\":true}\n{\"id\":11,\"label\":0}\n{\"id\":\"12\"}\n{\"id\":\"nobody\",\"label\":1}\n",
+    );
+    // The wrong columns: every line quarantined, nothing guessed.
+    append(&labels.join("c.csv"), "page,truth\n5,1\n6,0\n");
+    let mut li = LabelIngestor::open(store.db_path(), LabelOptions::new("Living")).unwrap();
+    let r = li.ingest_dir(&labels).unwrap();
+    assert_eq!(r.lines, 6 + 4 + 3);
+    assert_eq!(r.labels, 4 + 3);
+    assert_eq!(r.unmatched, 1);
+    assert_eq!(r.corrupt, 1 + 1 + 3);
+    let q = li.quarantine(&labels).unwrap();
+    let places: Vec<(String, u64)> = q
+        .iter()
+        .map(|(p, l, _)| {
+            (
+                Path::new(p)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                *l,
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("a.csv".to_string(), 5),
+            ("b.jsonl".to_string(), 3),
+            ("c.csv".to_string(), 1),
+            ("c.csv".to_string(), 2),
+            ("c.csv".to_string(), 3),
+        ]
+    );
+    assert_eq!(li.unmatched().unwrap(), 1);
+
+    // Again: nothing new. Then a torn line, completed later; a restart reads on after the header.
+    assert_eq!(li.ingest_dir(&labels).unwrap().lines, 0);
+    append(&labels.join("a.csv"), "4,Liv");
+    let r = li.ingest_dir(&labels).unwrap();
+    assert_eq!((r.lines, r.waiting_bytes), (0, 5));
+    drop(li);
+    append(&labels.join("a.csv"), "ing\n");
+    let mut li = LabelIngestor::open(store.db_path(), LabelOptions::new("Living")).unwrap();
+    let r = li.ingest_dir(&labels).unwrap();
+    assert_eq!((r.lines, r.labels, r.corrupt), (1, 1, 0));
+
+    let conn = rusqlite::Connection::open(store.db_path()).unwrap();
+    let joined: Vec<(String, i64, i64)> = conn
+        .prepare(
+            "SELECT p.record_id, p.prediction, l.label FROM monitor_predictions p
+             JOIN monitor_labels l USING (record_id) ORDER BY CAST(p.record_id AS INTEGER)",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let ids: Vec<&str> = joined.iter().map(|j| j.0.as_str()).collect();
+    assert_eq!(ids, ["0", "1", "2", "3", "4", "10", "11"]);
+    let labels_of: Vec<i64> = joined.iter().map(|j| j.2).collect();
+    assert_eq!(labels_of, [1, 0, 1, 0, 1, 1, 0]);
+    // The line helper predicts i % 2.
+    assert!(
+        joined
+            .iter()
+            .all(|(id, p, _)| *p == id.parse::<i64>().unwrap() % 2)
+    );
+}

@@ -42,6 +42,21 @@ pub struct Config {
     /// Named pipelines of steps, their schedules and triggers (see `workflow::config`).
     #[serde(default)]
     pub pipelines: BTreeMap<String, crate::workflow::config::PipelineConfig>,
+    /// Key binding and colour overrides of the terminal UI.
+    #[serde(default)]
+    pub tui: TuiConfig,
+}
+
+/// `[tui]`: overrides on top of the embedded `assets/keymap.toml` and `assets/theme.toml`, in
+/// their format: `[tui.keys.<context>]` maps a key to an action name, `[tui.theme.<style>]`
+/// sets `fg`, `bg` and `modifiers`. The TUI checks names when it starts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TuiConfig {
+    #[serde(default)]
+    pub keys: toml::Table,
+    #[serde(default)]
+    pub theme: toml::Table,
 }
 
 /// `[tracking]`: where runs and registered models live. Without `uri` (and without

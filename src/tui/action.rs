@@ -41,6 +41,7 @@ pub enum Action {
     Mark,
     Compare,
     ToggleDiff,
+    NextSeries,
     Sort,
     SortReverse,
     Train,
@@ -71,6 +72,13 @@ pub enum Action {
 
     // Background results.
     RunsLoaded(Vec<RunSummary>),
+    /// Per-step metric series of compared runs: key -> (run id, (step, value) points).
+    SeriesLoaded {
+        runs: Vec<String>,
+        series: crate::tui::tabs::experiments::Series,
+    },
+    /// The tracking backend's label (`sqlite .cerebro/cerebro.db`, `mlflow http://...`).
+    BackendLoaded(String),
     /// The newest runs (at most `experiments::RECENT_RUNS`), merged into the list by id.
     RecentRunsLoaded(Vec<RunSummary>),
     RunLoaded(Box<RunDetail>),
@@ -157,6 +165,11 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
     ("mark", Action::Mark, "mark a run for comparison"),
     ("compare", Action::Compare, "compare the marked runs"),
     ("toggle_diff", Action::ToggleDiff, "only rows that differ"),
+    (
+        "next_series",
+        Action::NextSeries,
+        "compare: chart the next per-step metric",
+    ),
     ("sort", Action::Sort, "sort by the next column"),
     (
         "sort_reverse",

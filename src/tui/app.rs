@@ -127,6 +127,8 @@ pub struct Status {
 
 pub struct State {
     pub workspace: String,
+    /// The tracking backend's label, once read.
+    pub backend: Option<String>,
     pub tab: Tab,
     pub overlay: Option<Overlay>,
     pub input: Input,
@@ -153,6 +155,7 @@ impl State {
     pub fn new(workspace: impl Into<String>, keymap: Keymap, theme: Theme) -> State {
         State {
             workspace: workspace.into(),
+            backend: None,
             tab: Tab::Experiments,
             overlay: None,
             input: Input::None,

@@ -20,7 +20,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::action::Action;
 use super::tabs::endpoints::LOCAL_ENDPOINT;
-use super::tabs::experiments::RECENT_RUNS;
+use super::tabs::experiments::{RECENT_RUNS, STEP_METRICS};
 use super::tabs::monitoring::Snapshot;
 use super::tabs::short;
 use cerebro::monitor::service::Monitor;
@@ -30,6 +30,10 @@ use cerebro::monitor::watch::{self, Folder, WatchEvent, WatchOptions, Watcher};
 pub enum Effect {
     /// Every run (start-up and `:refresh`).
     LoadRuns,
+    /// Which tracking backend the workspace uses, for the header.
+    LoadBackend,
+    /// The per-step metric series of these runs (the comparison's chart).
+    LoadSeries(Vec<String>),
     /// The newest runs only (live status while jobs run, after a job event).
     LoadRecentRuns,
     LoadRun(String),
@@ -256,6 +260,36 @@ impl Runtime {
                     Ok(runs) => Action::RunsLoaded(runs),
                     Err(e) => failed(format!("loading runs: {e}")),
                 }
+            }),
+            Effect::LoadSeries(runs) => self.blocking(move |c| {
+                let loaded = open(c).and_then(|ws| {
+                    let mut series = Vec::new();
+                    for key in STEP_METRICS {
+                        let mut per_run = Vec::new();
+                        for run in &runs {
+                            let points = ws
+                                .store
+                                .metric_history(run, key)
+                                .map_err(|e| e.to_string())?;
+                            if !points.is_empty() {
+                                let xy = points.iter().map(|p| (p.step as f64, p.value)).collect();
+                                per_run.push((run.clone(), xy));
+                            }
+                        }
+                        if !per_run.is_empty() {
+                            series.push((key.to_string(), per_run));
+                        }
+                    }
+                    Ok(series)
+                });
+                match loaded {
+                    Ok(series) => Action::SeriesLoaded { runs, series },
+                    Err(e) => failed(format!("loading metric series: {e}")),
+                }
+            }),
+            Effect::LoadBackend => self.blocking(|c| match open(c) {
+                Ok(ws) => Action::BackendLoaded(ws.backend_label()),
+                Err(e) => failed(format!("opening the workspace: {e}")),
             }),
             Effect::LoadRecentRuns => self.blocking(|c| {
                 let filter = RunFilter {

@@ -78,6 +78,7 @@ pub async fn run(
                     state.keymap.translate(&state.contexts(), &key)
                 }
                 Some(Ok(Event::Resize(w, h))) => Some(Action::Resize(w, h)),
+                Some(Ok(Event::Mouse(m))) => super::render::mouse(state, &m),
                 Some(Ok(_)) => None,
                 Some(Err(e)) => return Err(e.into()),
                 None => Some(Action::Quit),

@@ -357,6 +357,8 @@ pub fn monitoring_snapshot(windows: usize) -> crate::tui::tabs::monitoring::Snap
             files: 1,
             lines: 400 * windows as u64,
             corrupt_lines: 0,
+            label_files: 1,
+            label_corrupt_lines: 0,
             labels: 800,
             labels_unmatched: 0,
             open_alerts: alerts.len() as u64,

@@ -218,6 +218,29 @@ impl Keymap {
         Keymap::parse(DEFAULT_KEYMAP).expect("assets/keymap.toml is valid")
     }
 
+    /// The defaults with `overrides` (`[tui.keys]` of the config: context -> key -> action)
+    /// laid over them: a key bound in both takes the override's action.
+    pub fn with_overrides(overrides: &toml::Table) -> Result<Keymap, String> {
+        if overrides.is_empty() {
+            return Ok(Keymap::default_keymap());
+        }
+        let mut table: toml::Table =
+            toml::from_str(DEFAULT_KEYMAP).map_err(|e| format!("keymap: {e}"))?;
+        for (ctx, entries) in overrides {
+            let entries = entries
+                .as_table()
+                .ok_or_else(|| format!("keymap: [{ctx}] must be a table of key = action"))?;
+            let slot = table
+                .entry(ctx.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let Some(t) = slot.as_table_mut() {
+                t.extend(entries.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        let merged = toml::to_string(&table).map_err(|e| format!("keymap: {e}"))?;
+        Keymap::parse(&merged)
+    }
+
     /// Parses a keymap file; errors name the context, key or action that is wrong.
     pub fn parse(source: &str) -> Result<Keymap, String> {
         let table: toml::Table = toml::from_str(source).map_err(|e| format!("keymap: {e}"))?;
@@ -386,5 +409,35 @@ mod tests {
         assert!(e.contains("unknown action `fly`"), "{e}");
         let e = Keymap::parse("[global]\n\"meta-x\" = \"quit\"\n").unwrap_err();
         assert!(e.contains("unknown key `meta-x`"), "{e}");
+    }
+
+    #[test]
+    fn config_overrides_rebind_keys_and_keep_the_rest() {
+        let o: toml::Table =
+            toml::from_str("[global]\n\"x\" = \"quit\"\n[experiments]\n\"s\" = \"train\"\n")
+                .unwrap();
+        let k = Keymap::with_overrides(&o).unwrap();
+        let key = |s: &str| Key::parse(s).unwrap();
+        assert!(matches!(
+            k.lookup(&[Context::Global], key("x")),
+            Some(Action::Quit)
+        ));
+        assert!(matches!(
+            k.lookup(&[Context::Global], key("q")),
+            Some(Action::Quit)
+        ));
+        assert!(matches!(
+            k.lookup(&[Context::Experiments], key("s")),
+            Some(Action::Train)
+        ));
+        let bad: toml::Table = toml::from_str("[global]\n\"x\" = \"explode\"\n").unwrap();
+        let e = Keymap::with_overrides(&bad).unwrap_err();
+        assert!(e.contains("unknown action `explode`"), "{e}");
+        let bad: toml::Table = toml::from_str("[nowhere]\n\"x\" = \"quit\"\n").unwrap();
+        assert!(
+            Keymap::with_overrides(&bad)
+                .unwrap_err()
+                .contains("unknown context")
+        );
     }
 }

@@ -42,11 +42,12 @@ pub fn run(config: &Path) -> Result<i32> {
             config.display()
         )
     })?;
-    let mut state = app::State::new(
-        loaded.config.workspace.name.clone(),
-        keymap::Keymap::default_keymap(),
-        theme::Theme::from_env(),
-    );
+    let tui = &loaded.config.tui;
+    let keymap = keymap::Keymap::with_overrides(&tui.keys)
+        .map_err(|e| anyhow::anyhow!("{}: [tui.keys]: {e}", config.display()))?;
+    let theme = theme::Theme::with_overrides(&tui.theme)
+        .map_err(|e| anyhow::anyhow!("{}: [tui.theme]: {e}", config.display()))?;
+    let mut state = app::State::new(loaded.config.workspace.name.clone(), keymap, theme);
     state.experiments.default_kind = loaded
         .config
         .train

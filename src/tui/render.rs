@@ -1,11 +1,13 @@
 //! Draws a whole frame from `&State`: header, tab bar, the current tab, status line, footer,
 //! and any overlay. Never changes state.
 
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Tabs};
 
+use super::action::Action;
 use super::app::{Overlay, State, Tab};
 use super::tabs::{data, endpoints, experiments, jobs, monitoring, registry};
 use super::widgets::{dialog, footer, help};
@@ -53,7 +55,45 @@ pub fn draw(frame: &mut Frame, state: &State) {
     }
 }
 
-/// `cerebro · WORKSPACE │ MODEL: Production vN ● ENDPOINT up ... │ jobs: N running`.
+/// The tab bar's cells: each title with its one-column padding on both sides, then a divider.
+fn tab_spans() -> Vec<(u16, u16, Tab)> {
+    let mut x = 0u16;
+    let mut out = Vec::new();
+    for (i, t) in Tab::ALL.iter().enumerate() {
+        let width = u16::try_from(format!("{} {}", i + 1, t.title()).chars().count() + 2)
+            .unwrap_or(u16::MAX);
+        out.push((x, x + width, *t));
+        x = x.saturating_add(width + 1);
+    }
+    out
+}
+
+/// What a mouse event does: a click on the tab bar (row 1) switches tabs, the wheel moves the
+/// current list. Overlays and text inputs ignore the mouse.
+pub fn mouse(state: &State, m: &MouseEvent) -> Option<Action> {
+    if state.overlay.is_some() || state.input != super::app::Input::None {
+        return None;
+    }
+    match m.kind {
+        MouseEventKind::Down(MouseButton::Left) if m.row == 1 => tab_spans()
+            .into_iter()
+            .find(|(from, to, _)| (*from..*to).contains(&m.column))
+            .map(|(_, _, tab)| match tab {
+                Tab::Data => Action::TabData,
+                Tab::Experiments => Action::TabExperiments,
+                Tab::Registry => Action::TabRegistry,
+                Tab::Endpoints => Action::TabEndpoints,
+                Tab::Monitoring => Action::TabMonitoring,
+                Tab::Jobs => Action::TabJobs,
+            }),
+        MouseEventKind::ScrollDown => Some(Action::Down),
+        MouseEventKind::ScrollUp => Some(Action::Up),
+        _ => None,
+    }
+}
+
+/// `cerebro · WORKSPACE │ MODEL: Production vN ● ENDPOINT up ... │ jobs: N running │ tracking:
+/// BACKEND`.
 fn header_line(state: &State) -> Line<'static> {
     let theme = &state.theme;
     let mut spans = vec![
@@ -99,5 +139,10 @@ fn header_line(state: &State) -> Line<'static> {
     } else {
         Span::styled("jobs: none running", theme.get("dim"))
     });
+    // Last, so a narrow terminal cuts it first.
+    if let Some(label) = &state.backend {
+        spans.push(Span::styled(" │ ", theme.get("border")));
+        spans.push(Span::styled(format!("tracking: {label}"), theme.get("dim")));
+    }
     Line::from(spans)
 }

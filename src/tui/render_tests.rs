@@ -661,3 +661,114 @@ fn monitoring_tab_without_logs_says_what_it_watches() {
         "after an error",
     );
 }
+
+#[test]
+fn a_click_on_a_tab_title_switches_to_it_and_the_wheel_scrolls() {
+    use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    let mut s = loaded();
+    let lines = screen(&s, 160, 48);
+    let click = |column: u16, row: u16| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    for (title, tab) in [
+        ("1 Data", super::app::Tab::Data),
+        ("3 Registry", super::app::Tab::Registry),
+        ("5 Monitoring", super::app::Tab::Monitoring),
+        ("6 Jobs", super::app::Tab::Jobs),
+    ] {
+        // Where the title is drawn, in columns (the bar is ASCII).
+        let at = lines[1].find(title).expect(title) as u16;
+        for column in [at, at + title.len() as u16 - 1] {
+            let action = super::render::mouse(&s, &click(column, 1)).expect("a tab click");
+            update(&mut s, action);
+            assert_eq!(s.tab, tab, "{title} at column {column}");
+        }
+    }
+    assert!(
+        super::render::mouse(&s, &click(3, 10)).is_none(),
+        "not the tab bar"
+    );
+    update(&mut s, Action::TabExperiments);
+    let wheel = MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        ..click(5, 10)
+    };
+    let action = super::render::mouse(&s, &wheel).unwrap();
+    update(&mut s, action);
+    assert_eq!(s.experiments.cursor.selected, 1);
+    // A dialog takes no mouse input.
+    update(&mut s, Action::Help);
+    assert!(super::render::mouse(&s, &click(3, 1)).is_none());
+}
+
+#[test]
+fn the_header_names_the_tracking_backend() {
+    let mut s = loaded();
+    update(
+        &mut s,
+        Action::BackendLoaded("sqlite .cerebro/cerebro.db".into()),
+    );
+    let lines = screen(&s, 160, 48);
+    assert!(
+        lines[0].contains("│ tracking: sqlite .cerebro/cerebro.db"),
+        "{}",
+        lines[0]
+    );
+    // At 80 columns it is what gets cut, not the jobs.
+    assert!(screen(&s, 80, 24)[0].contains("jobs: none running"));
+}
+
+#[test]
+fn compare_view_overlays_the_runs_per_step_metrics() {
+    let mut s = loaded();
+    update(&mut s, Action::Mark);
+    update(&mut s, Action::Mark);
+    let e = update(&mut s, Action::Compare);
+    let [super::effects::Effect::LoadSeries(runs)] = e.as_slice() else {
+        panic!("the series are loaded: {e:?}");
+    };
+    let line = |k: f64| -> Vec<(f64, f64)> { (0..50).map(|i| (i as f64, k * i as f64)).collect() };
+    let series = vec![
+        (
+            "roc_auc_by_trees".to_string(),
+            vec![(runs[0].clone(), line(0.01)), (runs[1].clone(), line(0.02))],
+        ),
+        (
+            "log_loss_by_trees".to_string(),
+            vec![(runs[0].clone(), line(-0.01))],
+        ),
+    ];
+    // A reply for other runs is stale.
+    update(
+        &mut s,
+        Action::SeriesLoaded {
+            runs: vec!["x".into(), "y".into()],
+            series: series.clone(),
+        },
+    );
+    assert!(!screen(&s, 160, 48).join("\n").contains("by step"));
+    update(
+        &mut s,
+        Action::SeriesLoaded {
+            runs: runs.clone(),
+            series,
+        },
+    );
+    let lines = screen(&s, 160, 48);
+    assert_shows(
+        &lines,
+        &[
+            "roc_auc_by_trees by step, m: next metric",
+            "tree-bb",
+            "Compare 2 runs",
+        ],
+        "compare chart",
+    );
+    update(&mut s, Action::NextSeries);
+    assert_shows(&screen(&s, 160, 48), &["log_loss_by_trees by step"], "next");
+    // 80x24 keeps the table only.
+    assert!(!screen(&s, 80, 24).join("\n").contains("by step"));
+}

@@ -13,7 +13,8 @@ use ratatui::backend::CrosstermBackend;
 
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
 
-/// Enters raw mode and the alternate screen, and installs a panic hook that restores the
+/// Enters raw mode, the alternate screen and mouse reporting (click a tab, scroll a list), and
+/// installs a panic hook that restores the
 /// terminal before the panic message is printed.
 pub fn init() -> io::Result<Term> {
     let previous = std::panic::take_hook();
@@ -28,6 +29,7 @@ pub fn init() -> io::Result<Term> {
     if let Err(e) = execute!(
         stdout,
         EnterAlternateScreen,
+        crossterm::event::EnableMouseCapture,
         crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
     ) {
         restore();
@@ -42,8 +44,14 @@ pub fn init() -> io::Result<Term> {
     }
 }
 
-/// Leaves the alternate screen and raw mode, and shows the cursor. Safe to call twice.
+/// Stops mouse reporting, leaves the alternate screen and raw mode, and shows the cursor. Safe
+/// to call twice.
 pub fn restore() {
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = execute!(
+        io::stdout(),
+        crossterm::event::DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
     let _ = disable_raw_mode();
 }

@@ -51,10 +51,20 @@ fn color(name: &str) -> Result<Color, String> {
 }
 
 impl Theme {
-    /// The embedded theme, honouring `NO_COLOR`.
-    pub fn from_env() -> Theme {
+    /// The embedded theme with `overrides` (`[tui.theme]` of the config: style name -> `fg`,
+    /// `bg`, `modifiers`) replacing the styles they name, honouring `NO_COLOR`.
+    pub fn with_overrides(overrides: &toml::Table) -> Result<Theme, String> {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Theme::parse(DEFAULT_THEME, no_color).expect("assets/theme.toml is valid")
+        if overrides.is_empty() {
+            return Theme::parse(DEFAULT_THEME, no_color);
+        }
+        let mut table: toml::Table =
+            toml::from_str(DEFAULT_THEME).map_err(|e| format!("theme: {e}"))?;
+        if let Some(styles) = table.get_mut("styles").and_then(|s| s.as_table_mut()) {
+            styles.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let merged = toml::to_string(&table).map_err(|e| format!("theme: {e}"))?;
+        Theme::parse(&merged, no_color)
     }
 
     pub fn parse(source: &str, no_color: bool) -> Result<Theme, String> {
@@ -117,6 +127,25 @@ mod tests {
                 .contains(Modifier::REVERSED)
         );
         assert_eq!(t.get("no-such-style"), Style::default());
+    }
+
+    #[test]
+    fn config_overrides_replace_the_styles_they_name() {
+        let o: toml::Table = toml::from_str("fail = { fg = \"magenta\" }").unwrap();
+        let t = Theme::with_overrides(&o).unwrap();
+        if std::env::var_os("NO_COLOR").is_none() {
+            assert_eq!(t.get("fail").fg, Some(Color::Magenta));
+            assert_eq!(
+                t.get("pass").fg,
+                Theme::parse(DEFAULT_THEME, false).unwrap().get("pass").fg
+            );
+        }
+        let bad: toml::Table = toml::from_str("fail = { fg = \"pink\" }").unwrap();
+        assert!(
+            Theme::with_overrides(&bad)
+                .unwrap_err()
+                .contains("unknown colour `pink`")
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub fn startup(state: &mut State) -> Vec<Effect> {
         Effect::LoadModels,
         Effect::LoadDataVersions,
         Effect::LoadEndpoints,
+        Effect::LoadBackend,
     ];
     // Opens the monitor, starts watching its folders and ingests what is there.
     effects.extend(state.monitoring.refresh(true));
@@ -60,6 +61,14 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::RunsLoaded(runs) => {
             experiments::on_runs(state, runs);
+            Vec::new()
+        }
+        Action::SeriesLoaded { runs, series } => {
+            experiments::on_series(state, runs, series);
+            Vec::new()
+        }
+        Action::BackendLoaded(label) => {
+            state.backend = Some(label);
             Vec::new()
         }
         Action::RecentRunsLoaded(runs) => {

@@ -369,3 +369,91 @@ fn tui_promotes_a_version_through_the_gate_dialog() {
     let models = ws.ok(&["models", "list"]);
     assert!(models.contains('2'), "{models}");
 }
+
+/// `n` inference-log lines (the serving log format) of endpoint `ep` serving m/1, in the
+/// one-minute window `minute` minutes after a fixed start, records like `small_csv`'s with `num`
+/// multiplied by `scale`.
+fn inference_lines(tag: &str, minute: i64, n: usize, scale: f64) -> String {
+    use std::fmt::Write as _;
+    const T0: i64 = 1_699_999_980_000;
+    let mut s = String::new();
+    for i in 0..n {
+        let num = (i * 37 % 101) as f64 / 10.0 * scale;
+        let cat = ["a", "b", "c"][i % 3];
+        let p = (num / 10.0).clamp(0.0, 1.0);
+        let _ = writeln!(
+            s,
+            "{{\"request_id\":\"{tag}-r{i}\",\"client_request_id\":null,\"timestamp_ms\":{},\
+             \"endpoint\":\"ep\",\"model\":\"m\",\"version\":1,\"arm\":\"champion\",\"status\":200,\
+             \"latency_us\":{},\"inputs\":[{{\"id\":\"{tag}-{i}\",\"num\":{num},\"cat\":\"{cat}\"}}],\
+             \"predictions\":[{}],\"probabilities\":[{p}],\"unseen_categories\":0}}",
+            T0 + minute * 60_000 + (i as i64 * 97) % 60_000,
+            1000 + i,
+            u8::from(p >= 0.5),
+        );
+    }
+    s
+}
+
+/// The Monitoring tab updates by itself: a drifted inference-log file dropped into the watched
+/// folder changes the drift value of `num`, its status, the dataset verdict and opens an alert,
+/// with no key pressed after the tab was opened.
+#[test]
+fn tui_monitoring_tab_shows_new_drift_and_an_alert_without_a_key_press() {
+    let ws = Workspace::with_config(&small_config(
+        r#"
+[monitoring]
+granularities = ["1m"]
+
+[[monitoring.alerts]]
+name = "num-drift"
+kind = "feature_drift"
+feature = "num"
+granularity = "1m"
+"#,
+    ));
+    ws.write("data.csv", small_csv(800).as_bytes());
+    let out = ws.json(&["train", "--json", "--model", "tree", "--max-parallel", "1"]);
+    let run = out[0]["run"]["run_id"]
+        .as_str()
+        .expect("a run id")
+        .to_string();
+    ws.ok(&["models", "register", &run, "--name", "m"]);
+    // A first window like the training data.
+    ws.write(
+        "data/inference/ep/0001.jsonl",
+        inference_lines("a", 0, 400, 1.0).as_bytes(),
+    );
+
+    let mut tui = Tui::start(ws.path(), &["tui"]);
+    tui.screen.wait_for("2 Experiments", 15);
+    tui.press("5");
+    tui.screen.wait_for("ep m/1", 30);
+    let text = tui.screen.text();
+    assert!(text.contains("no dataset drift"), "{text}");
+    assert!(text.contains("no open alerts"), "{text}");
+    let num_row = |text: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with("│num "))
+            .unwrap_or_else(|| panic!("no num row in\n{text}"))
+            .to_string()
+    };
+    let before = num_row(&text);
+    assert!(before.contains(" ok "), "{before}");
+
+    // The next minute's records arrive in a new file, `num` scaled by 1.5. No key is pressed.
+    let drifted = inference_lines("b", 1, 400, 1.5);
+    let tmp = ws.path().join("0002.jsonl.part");
+    std::fs::write(&tmp, drifted).unwrap();
+    std::fs::rename(&tmp, ws.path().join("data/inference/ep/0002.jsonl")).unwrap();
+
+    tui.screen.wait_for("1 open alert", 30);
+    tui.screen.wait_for("DATASET DRIFT", 10);
+    let text = tui.screen.text();
+    let after = num_row(&text);
+    assert!(after.contains("DRIFT"), "{after}");
+    assert_ne!(before, after, "the drift value of num changed");
+    assert!(text.contains("num-drift"), "{text}");
+    assert!(text.contains("OPEN"), "{text}");
+    tui.quit(15);
+}

@@ -78,7 +78,19 @@ pub struct CompareView {
     pub diff_only: bool,
     pub comparison: Comparison,
     pub scroll: usize,
+    /// Per-step metric series of the compared runs, overlaid in a chart: key -> (run id,
+    /// (step, value) points), in run order. Empty until loaded, and for kinds without steps.
+    pub series: Series,
+    /// Which of `series` the chart shows (`m` cycles).
+    pub series_shown: usize,
 }
+
+/// Per-step metric series of compared runs: key -> (run id, (step, value) points), in run
+/// order.
+pub type Series = Vec<(String, Vec<(String, Vec<(f64, f64)>)>)>;
+
+/// Metric series logged per step (iterative kinds), charted in the comparison.
+pub const STEP_METRICS: [&str; 2] = ["roc_auc_by_trees", "log_loss_by_trees"];
 
 /// How many of the newest runs the first read and the live reloads fetch. The first frame shows
 /// them while the whole list loads; reloads merge them in by id instead of rereading every run.
@@ -220,6 +232,8 @@ impl ExperimentsState {
             diff_only,
             comparison,
             scroll: 0,
+            series: Vec::new(),
+            series_shown: 0,
         });
         Ok(())
     }
@@ -287,6 +301,16 @@ pub fn on_recent_runs(state: &mut State, recent: Vec<RunSummary>) {
     e.refresh_rows(page);
 }
 
+/// Per-step series of compared runs: kept if the comparison is still of exactly these runs.
+pub fn on_series(state: &mut State, runs: Vec<String>, series: Series) {
+    if let ExpView::Compare(view) = &mut state.experiments.view
+        && view.runs.iter().map(|r| &r.run_id).eq(runs.iter())
+    {
+        view.series = series;
+        view.series_shown = 0;
+    }
+}
+
 pub fn on_run(state: &mut State, detail: Box<RunDetail>) {
     if let ExpView::Detail {
         run_id, detail: d, ..
@@ -319,6 +343,9 @@ pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
                 Action::Up => view.scroll = view.scroll.saturating_sub(1),
                 Action::Down => view.scroll += 1,
                 Action::Top => view.scroll = 0,
+                Action::NextSeries if !view.series.is_empty() => {
+                    view.series_shown = (view.series_shown + 1) % view.series.len();
+                }
                 Action::ToggleDiff => {
                     view.diff_only = !view.diff_only;
                     let refs: Vec<&RunSummary> = view.runs.iter().collect();
@@ -361,11 +388,10 @@ pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
                 e.cursor.apply(&Action::Down, len, page);
             }
         }
-        Action::Compare => {
-            if let Err(msg) = e.open_compare(false) {
-                state.error(msg);
-            }
-        }
+        Action::Compare => match e.open_compare(false) {
+            Ok(()) => return vec![Effect::LoadSeries(e.marked.clone())],
+            Err(msg) => state.error(msg),
+        },
         Action::Open => {
             if let Some(id) = e.selected().map(|r| r.run_id.clone()) {
                 e.view = ExpView::Detail {
@@ -419,7 +445,17 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             detail,
             scroll,
         } => render_detail(frame, area, state, run_id, detail.as_deref(), *scroll),
-        ExpView::Compare(view) => render_compare(frame, area, &state.theme, view),
+        ExpView::Compare(view) => {
+            if view.series.is_empty() || area.height < 24 {
+                render_compare(frame, area, &state.theme, view);
+            } else {
+                let [table, chart] =
+                    Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)])
+                        .areas(area);
+                render_compare(frame, table, &state.theme, view);
+                render_series(frame, chart, &state.theme, view);
+            }
+        }
     }
 }
 
@@ -716,4 +752,83 @@ fn render_compare(frame: &mut Frame, area: Rect, theme: &Theme, view: &CompareVi
                 .title(title),
         );
     frame.render_widget(table, area);
+}
+
+/// The shown per-step metric of the compared runs, one line per run on shared axes.
+fn render_series(frame: &mut Frame, area: Rect, theme: &Theme, view: &CompareView) {
+    use ratatui::symbols::Marker;
+    use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
+    let Some((key, runs)) = view.series.get(view.series_shown) else {
+        return;
+    };
+    // Distinct styles per run; with NO_COLOR the legend's names still tell them apart.
+    let styles = [
+        "running",
+        "pass",
+        "fail",
+        "best",
+        "info",
+        "staging",
+        "production",
+    ];
+    let names: BTreeMap<&str, &str> = view
+        .runs
+        .iter()
+        .map(|r| (r.run_id.as_str(), r.name.as_str()))
+        .collect();
+    let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for (_, points) in runs {
+        for &(x, y) in points {
+            x_max = x_max.max(x);
+            if y.is_finite() {
+                y_min = y_min.min(y);
+                y_max = y_max.max(y);
+            }
+        }
+    }
+    if !y_min.is_finite() {
+        (y_min, y_max) = (0.0, 1.0);
+    }
+    let pad = ((y_max - y_min) * 0.05).max(1e-3);
+    let (y_min, y_max) = (y_min - pad, y_max + pad);
+    let datasets: Vec<Dataset> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, (id, points))| {
+            Dataset::default()
+                .name(format!(
+                    "{} {}",
+                    short(id),
+                    names.get(id.as_str()).unwrap_or(&"")
+                ))
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(theme.get(styles[i % styles.len()]))
+                .data(points)
+        })
+        .collect();
+    let more = if view.series.len() > 1 {
+        ", m: next metric"
+    } else {
+        ""
+    };
+    let chart = Chart::new(datasets)
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.get("border"))
+                .title(format!("{key} by step{more}")),
+        )
+        .x_axis(
+            Axis::default()
+                .bounds([0.0, x_max])
+                .labels(vec![Span::raw("0"), Span::raw(format!("{x_max:.0}"))]),
+        )
+        .y_axis(Axis::default().bounds([y_min, y_max]).labels(vec![
+            Span::raw(format!("{y_min:.3}")),
+            Span::raw(format!("{y_max:.3}")),
+        ]))
+        .legend_position(Some(ratatui::widgets::LegendPosition::BottomRight))
+        .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)));
+    frame.render_widget(chart, area);
 }

@@ -167,36 +167,7 @@ impl WorkflowStore {
             if !holder_dead(&self.host, run.pid, &run.host, heartbeat) {
                 continue;
             }
-            if run.host == self.host {
-                let children: Vec<i64> = {
-                    let mut stmt = tx.prepare(
-                        "SELECT child_pid FROM pipeline_steps
-                         WHERE run_id = ?1 AND status = 'RUNNING' AND child_pid IS NOT NULL",
-                    )?;
-                    stmt.query_map([&run.run_id], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?
-                };
-                for pid in children {
-                    kill_group(pid as u32);
-                }
-            }
-            let now = now_ms();
-            tx.execute(
-                "UPDATE pipeline_steps SET status = 'INTERRUPTED', ended_at = ?2,
-                     error = coalesce(error, 'the runner stopped while this step ran')
-                 WHERE run_id = ?1 AND status = 'RUNNING'",
-                params![run.run_id, now],
-            )?;
-            tx.execute(
-                "UPDATE pipeline_runs SET status = 'INTERRUPTED', ended_at = ?2,
-                     error = 'the runner (pid ' || pid || ') stopped mid-pipeline; resume it with `cerebro pipeline resume ' || run_id || '`'
-                 WHERE run_id = ?1",
-                params![run.run_id, now],
-            )?;
-            tx.execute(
-                "DELETE FROM pipeline_locks WHERE run_id = ?1",
-                [&run.run_id],
-            )?;
+            interrupt(&tx, &self.host, &run.run_id, &run.host)?;
             tracing::warn!(run = %run.run_id, pipeline = %run.pipeline, "marked a pipeline run whose runner died INTERRUPTED");
             reaped.push(run);
         }
@@ -211,7 +182,7 @@ impl WorkflowStore {
     }
 
     /// Takes the lock on `pipeline` inside `tx`: Ok(None) when taken, Ok(Some(busy)) when a live
-    /// run holds it. A dead holder's lock is taken over (its run is reaped by [`Self::reap`]).
+    /// run holds it. A dead holder's run is marked INTERRUPTED and its lock taken over.
     fn take_lock(
         host_here: &str,
         tx: &rusqlite::Transaction<'_>,
@@ -227,13 +198,15 @@ impl WorkflowStore {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        if let Some((holder, pid, host, heartbeat)) = holder
-            && !holder_dead(host_here, pid as u32, &host, heartbeat)
-        {
-            return Ok(Some(Claim::Busy {
-                run_id: holder,
-                pid: pid as u32,
-            }));
+        if let Some((holder, pid, host, heartbeat)) = holder {
+            if !holder_dead(host_here, pid as u32, &host, heartbeat) {
+                return Ok(Some(Claim::Busy {
+                    run_id: holder,
+                    pid: pid as u32,
+                }));
+            }
+            interrupt(tx, host_here, &holder, &host)?;
+            tracing::warn!(run = %holder, pipeline, "took over the lock of a pipeline run whose runner died; marked it INTERRUPTED");
         }
         tx.execute(
             "INSERT INTO pipeline_locks (pipeline, run_id, pid, host, acquired_at)
@@ -759,6 +732,44 @@ fn apply_cursor(tx: &rusqlite::Transaction<'_>, pipeline: &str, c: &CursorUpdate
             params![pipeline, c.key, path, size, mtime],
         )?;
     }
+    Ok(())
+}
+
+/// Marks `run_id` (whose runner died) INTERRUPTED with its running steps, kills the step
+/// processes it left on this host, and releases its lock.
+fn interrupt(
+    tx: &rusqlite::Transaction<'_>,
+    host_here: &str,
+    run_id: &str,
+    run_host: &str,
+) -> Result<()> {
+    if run_host == host_here {
+        let children: Vec<i64> = {
+            let mut stmt = tx.prepare(
+                "SELECT child_pid FROM pipeline_steps
+                 WHERE run_id = ?1 AND status = 'RUNNING' AND child_pid IS NOT NULL",
+            )?;
+            stmt.query_map([run_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for pid in children {
+            kill_group(pid as u32);
+        }
+    }
+    let now = now_ms();
+    tx.execute(
+        "UPDATE pipeline_steps SET status = 'INTERRUPTED', ended_at = ?2,
+             error = coalesce(error, 'the runner stopped while this step ran')
+         WHERE run_id = ?1 AND status = 'RUNNING'",
+        params![run_id, now],
+    )?;
+    tx.execute(
+        "UPDATE pipeline_runs SET status = 'INTERRUPTED', ended_at = ?2,
+             error = 'the runner (pid ' || pid || ') stopped mid-pipeline; resume it with `cerebro pipeline resume ' || run_id || '`'
+         WHERE run_id = ?1 AND status = 'RUNNING'",
+        params![run_id, now],
+    )?;
+    tx.execute("DELETE FROM pipeline_locks WHERE run_id = ?1", [run_id])?;
     Ok(())
 }
 

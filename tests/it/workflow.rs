@@ -797,3 +797,60 @@ fn a_drift_alert_from_the_monitoring_service_retrains_and_the_gate_promotes() {
     assert_eq!(promotions.len(), 2, "{history:#}");
     assert!(promotions.contains(&2), "{history:#}");
 }
+
+#[test]
+fn a_second_agent_takes_over_the_lock_of_a_killed_one() {
+    let ws = workspace(&format!(
+        "[pipelines.slow]\ntriggers = [{{ on = \"file\", dir = \"inbox\" }}]\n\
+         [[pipelines.slow.steps]]\nname = \"slow\"\nkind = \"command\"\n{}",
+        shell("echo \"start $CEREBRO_PIPELINE_RUN\" >> trace.txt; sleep 3; echo end >> trace.txt"),
+    ));
+    std::fs::create_dir_all(ws.path().join("inbox")).unwrap();
+    ws.ok(&["pipeline", "list"]);
+    let mut a = AgentProc::start(&ws);
+    let conn = db(&ws);
+    wait_for(
+        "the file trigger's starting point",
+        Duration::from_secs(60),
+        || {
+            conn.query_row("SELECT count(*) FROM pipeline_cursors", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .ok()
+            .filter(|n| *n > 0)
+        },
+    );
+    ws.write("inbox/1.csv", b"x\n");
+    let trace = ws.path().join("trace.txt");
+    wait_for(
+        "the first run's step to start",
+        Duration::from_secs(60),
+        || {
+            std::fs::read_to_string(&trace)
+                .ok()
+                .filter(|t| t.contains("start"))
+        },
+    );
+    // Only then the second agent: the first run is A's.
+    let b = AgentProc::start(&ws);
+    a.signal(libc::SIGKILL);
+    a.0.wait().unwrap();
+    drop(a);
+    ws.write("inbox/2.csv", b"x\n");
+    let (first, second) = wait_for("a second run", Duration::from_secs(60), || {
+        let runs: Vec<(String, String)> = conn
+            .prepare("SELECT run_id, status FROM pipeline_runs ORDER BY started_at")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (runs.len() == 2 && runs[1].1 != "RUNNING").then(|| (runs[0].clone(), runs[1].clone()))
+    });
+    assert!(b.stop().success());
+    assert_eq!(first.1, "INTERRUPTED", "the dead agent's run");
+    assert_eq!(second.1, "SUCCEEDED");
+    let t = std::fs::read_to_string(&trace).unwrap();
+    assert_eq!(t.lines().filter(|l| *l == "end").count(), 1, "{t}");
+    assert!(t.contains(&format!("start {}", second.0)), "{t}");
+}

@@ -628,3 +628,108 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .await
         .map_err(|e| Error::invalid(format!("a background task failed: {e}")))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API the TUI uses: run now through the handle, events back, the DAG with step states.
+    #[test]
+    fn run_now_through_the_handle_reports_the_run_and_the_dag_shows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            "[dataset]\npath = \"d.csv\"\ntarget = \"y\"\npositive = \"1\"\nnumeric = [\"x\"]\n\
+             [pipelines.p]\n\
+             [[pipelines.p.steps]]\nname = \"a\"\nkind = \"command\"\nprogram = \"true\"\n\
+             [[pipelines.p.steps]]\nname = \"b\"\nkind = \"command\"\nprogram = \"false\"\n\
+             after = [\"a\"]\n\
+             [[pipelines.p.steps]]\nname = \"c\"\nkind = \"command\"\nprogram = \"true\"\n\
+             after = [\"b\"]\n",
+        )
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = runtime.block_on(async {
+            let (agent, handle, mut events) = Agent::new(AgentOptions {
+                config_path: config.clone(),
+                exe: PathBuf::from("/nonexistent/cerebro"),
+                poll: Duration::from_millis(50),
+            });
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(agent.run(async {
+                let _ = stop_rx.await;
+            }));
+            assert!(handle.run_now("p"));
+            assert!(handle.run_now("nope"));
+            let mut started = None;
+            let mut problem = None;
+            let outcome = loop {
+                match tokio::time::timeout(Duration::from_secs(60), events.recv())
+                    .await
+                    .expect("an event within a minute")
+                    .expect("the agent runs")
+                {
+                    AgentEvent::RunStarted {
+                        run_id, fired_by, ..
+                    } => {
+                        assert_eq!(fired_by, "manual");
+                        started = Some(run_id);
+                    }
+                    AgentEvent::Problem { message, .. } => problem = Some(message),
+                    AgentEvent::RunEnded(o) => break o,
+                }
+            };
+            let _ = stop_tx.send(());
+            task.await.unwrap().unwrap();
+            assert_eq!(started.as_deref(), Some(outcome.run_id.as_str()));
+            if problem.is_none() {
+                // The unknown pipeline's refusal may come after the run ended.
+                problem = loop {
+                    match events.recv().await {
+                        Some(AgentEvent::Problem { message, .. }) => break Some(message),
+                        Some(_) => continue,
+                        None => break None,
+                    }
+                };
+            }
+            assert_eq!(problem.as_deref(), Some("no pipeline `nope` in the config"));
+            outcome
+        });
+        assert_eq!(outcome.status, "FAILED");
+        let states: Vec<(&str, &str)> = outcome
+            .steps
+            .iter()
+            .map(|s| (s.step.as_str(), s.status.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            [("a", "SUCCEEDED"), ("b", "FAILED"), ("c", "SKIPPED")]
+        );
+        let ws = crate::workspace::Workspace::open(&config).unwrap();
+        let views = crate::workflow::pipelines(&ws).unwrap();
+        assert_eq!(views.len(), 1);
+        let steps: Vec<(String, Option<String>)> = views[0]
+            .steps
+            .iter()
+            .map(|s| (s.name.clone(), s.status.clone()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("a".to_string(), Some("SUCCEEDED".to_string())),
+                ("b".to_string(), Some("FAILED".to_string())),
+                ("c".to_string(), Some("SKIPPED".to_string()))
+            ]
+        );
+        assert_eq!(views[0].steps[2].after, ["b"]);
+        assert_eq!(
+            views[0].last_run.as_ref().map(|r| r.status.as_str()),
+            Some("FAILED")
+        );
+    }
+}

@@ -854,3 +854,58 @@ fn a_second_agent_takes_over_the_lock_of_a_killed_one() {
     assert_eq!(t.lines().filter(|l| *l == "end").count(), 1, "{t}");
     assert!(t.contains(&format!("start {}", second.0)), "{t}");
 }
+
+#[test]
+fn an_evaluate_step_fails_when_the_gate_would_refuse_and_nothing_is_promoted() {
+    let ws = workspace(
+        r#"[[pipelines.checked.steps]]
+name = "train"
+kind = "train"
+model = "tree"
+[[pipelines.checked.steps]]
+name = "register"
+kind = "register"
+after = ["train"]
+registered_model = "hopeless"
+[[pipelines.checked.steps]]
+name = "evaluate"
+kind = "evaluate"
+after = ["register"]
+registered_model = "hopeless"
+[[pipelines.checked.steps]]
+name = "promote"
+kind = "promote"
+after = ["evaluate"]
+from = "register"
+registered_model = "hopeless"
+
+[registry.gates.hopeless]
+threshold = 1.01
+"#,
+    );
+    let out = ws
+        .cmd(&["pipeline", "run", "checked", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let evaluate = &run["steps"][2];
+    assert_eq!(evaluate["status"], "FAILED");
+    assert!(
+        evaluate["error"]
+            .as_str()
+            .unwrap()
+            .contains("the gate would refuse hopeless/1"),
+        "{evaluate:#}"
+    );
+    assert_eq!(evaluate["outputs"]["gate"]["passed"], false);
+    assert_eq!(run["steps"][3]["status"], "SKIPPED");
+    let promotions: i64 = db(&ws)
+        .query_row(
+            "SELECT count(*) FROM registry_audit WHERE action IN ('promote', 'gate_refused')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(promotions, 0, "evaluate changes nothing in the registry");
+}

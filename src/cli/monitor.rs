@@ -117,6 +117,15 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
                 i.deleted,
                 i.waiting_bytes
             );
+            let l = &r.labels;
+            println!(
+                "ingested {} labels ({} for ids with no prediction yet, {} bad lines) from {} files in {}",
+                l.labels,
+                l.unmatched,
+                l.corrupt,
+                l.files,
+                m.labels_dir().display()
+            );
             println!(
                 "alerts: {} rules, {} opened, {} resolved",
                 r.rules,
@@ -130,12 +139,14 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
                 return print_json(&s).map(|_| 0);
             }
             println!(
-                "{} lines from {} files ({} corrupt) · {} labels ({} without a prediction) · {} open alerts · windows of {}",
+                "{} lines from {} files ({} corrupt) · {} labels from {} files ({} without a prediction, {} bad lines) · {} open alerts · windows of {}",
                 s.lines,
                 s.files,
                 s.corrupt_lines,
                 s.labels,
+                s.label_files,
                 s.labels_unmatched,
+                s.label_corrupt_lines,
                 s.open_alerts,
                 format_duration_ms(s.granularity_ms)
             );

@@ -29,6 +29,7 @@ use super::ingest::{
     FeatureCounts, FeatureProfile, IngestReport, Ingestor, PROBA_BINS, Profile, Window,
     WindowAggregates, WindowKey,
 };
+use super::labels::{LabelIngestor, LabelOptions, LabelReport};
 use super::quality::{self, QualityMetrics};
 use super::stats::{ColumnDrift, FINE_BINS, NumericBaseline, PSI_BINS, categorical_drift};
 use crate::config::LoadedConfig;
@@ -47,6 +48,7 @@ pub struct Monitor {
     labels_dir: PathBuf,
     conn: Connection,
     ingestor: Ingestor,
+    labeller: LabelIngestor,
     profiles: ProfileCache,
     references: HashMap<(String, i64), Result<Arc<Reference>, String>>,
 }
@@ -78,6 +80,8 @@ pub struct Reference {
 pub struct RefreshReport {
     /// The inference-log pass (`files` = 0 when the folder does not exist yet).
     pub ingest: IngestReport,
+    /// The labels pass (`files` = 0 when the folder does not exist yet).
+    pub labels: LabelReport,
     /// Alert rules evaluated, and the alerts they opened and resolved.
     pub rules: usize,
     pub alerts: AlertChanges,
@@ -92,9 +96,13 @@ pub struct Status {
     pub granularity_ms: i64,
     pub granularities_ms: Vec<i64>,
     pub baseline: BaselineMode,
+    /// Inference-log files, complete lines and quarantined lines.
     pub files: u64,
     pub lines: u64,
     pub corrupt_lines: u64,
+    /// Label files, labels stored and quarantined label lines (wrong columns, no id, ...).
+    pub label_files: u64,
+    pub label_corrupt_lines: u64,
     pub labels: u64,
     /// Labels whose record id matches no kept prediction.
     pub labels_unmatched: u64,
@@ -260,7 +268,11 @@ impl Monitor {
                 cached_profile(&profiles, &root, model, version).ok()
             })
         };
-        let ingestor = Ingestor::open(&db, &config.granularities_ms(), loader)?;
+        // Predictions are kept for the label join whether or not labels have arrived yet.
+        let ingestor = Ingestor::open(&db, &config.granularities_ms(), loader)?
+            .with_predictions(loaded.config.dataset.id.as_deref());
+        let labeller =
+            LabelIngestor::open(&db, LabelOptions::from_dataset(&loaded.config.dataset))?;
         Ok(Monitor {
             config,
             store_root,
@@ -269,6 +281,7 @@ impl Monitor {
             labels_dir,
             conn,
             ingestor,
+            labeller,
             profiles,
             references: HashMap::new(),
         })
@@ -319,15 +332,36 @@ impl Monitor {
         self.ingestor.ingest_dir(&self.log_dir)
     }
 
-    /// One ingestion pass, then the alert rules.
+    /// One pass over the labels folder.
+    pub fn ingest_labels(&mut self) -> Result<LabelReport> {
+        if !self.labels_dir.exists() {
+            return Ok(LabelReport::default());
+        }
+        self.labeller.ingest_dir(&self.labels_dir)
+    }
+
+    /// One ingestion pass over the inference log, then over the labels, then the alert rules.
     pub fn refresh(&mut self) -> Result<RefreshReport> {
         let ingest = self.ingest()?;
+        let labels = self.ingest_labels()?;
         let alerts = self.evaluate_alerts()?;
         Ok(RefreshReport {
             ingest,
+            labels,
             rules: self.config.alerts.len(),
             alerts,
         })
+    }
+
+    /// Quarantined lines (path, 1-based line, error) of the log and the labels folders.
+    pub fn quarantine(&self) -> Result<Vec<(String, u64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, line, error FROM monitor_quarantine ORDER BY path, line")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The overview of every endpoint (or one).
@@ -389,12 +423,21 @@ impl Monitor {
                 endpoint: name,
             });
         }
-        let (files, lines, corrupt): (i64, i64, i64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(lines), 0), COALESCE(SUM(corrupt), 0)
-             FROM monitor_files",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let labels_root = self
+            .labels_dir
+            .canonicalize()
+            .unwrap_or_else(|_| self.labels_dir.clone());
+        let prefix = format!("{}/%", labels_root.to_string_lossy());
+        let files_of = |labels: bool| -> Result<(i64, i64, i64)> {
+            Ok(self.conn.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(lines), 0), COALESCE(SUM(corrupt), 0)
+                 FROM monitor_files WHERE (path LIKE ?1) = ?2",
+                params![prefix, labels],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        };
+        let (files, lines, corrupt) = files_of(false)?;
+        let (label_files, _, label_corrupt) = files_of(true)?;
         let labels: i64 = self
             .conn
             .query_row("SELECT COUNT(*) FROM monitor_labels", [], |r| r.get(0))?;
@@ -407,6 +450,8 @@ impl Monitor {
             files: files as u64,
             lines: lines as u64,
             corrupt_lines: corrupt as u64,
+            label_files: label_files as u64,
+            label_corrupt_lines: label_corrupt as u64,
             labels: labels as u64,
             labels_unmatched: quality::unmatched_labels(&self.conn)?,
             open_alerts: open.len() as u64,

@@ -4,7 +4,6 @@
 //! resolved with its hook's file, and the HTML report.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use serde_json::Value;
 
@@ -200,25 +199,6 @@ baseline = "previous_window"
     assert_eq!(feature(&d[0], "num")["drifted"], true, "{d}");
 }
 
-/// Inserts kept predictions and labels as ingestion and label ingestion write them.
-fn predictions_and_labels(db: &Path, rows: &[(&str, i64, f64, Option<u8>)]) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    for (id, t, p, label) in rows {
-        conn.execute(
-            "INSERT INTO monitor_predictions VALUES (?1, 'ep', 'm', 1, ?2, ?3, ?4)",
-            rusqlite::params![id, t, i64::from(*p >= 0.5), p],
-        )
-        .unwrap();
-        if let Some(l) = label {
-            conn.execute(
-                "INSERT INTO monitor_labels VALUES (?1, ?2, 0, 'labels.csv:1')",
-                rusqlite::params![id, l],
-            )
-            .unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_drift_alert_opens_and_resolves_and_runs_its_hook() {
     let ws = workspace(&format!(
@@ -280,25 +260,24 @@ hook = ["/bin/sh", "-c", "echo \"$CEREBRO_ALERT_STATE $CEREBRO_ALERT_SUBJECT $1\
     );
 }
 
-/// `n` kept predictions with labels in the window `minute` minutes after T0, `right` of them
-/// labelled as predicted; ids `<tag>-<i>`.
-fn labelled(ws: &Workspace, tag: &str, minute: i64, n: usize, right: usize) {
-    let ids: Vec<String> = (0..n).map(|i| format!("{tag}-{i}")).collect();
-    let rows: Vec<(&str, i64, f64, Option<u8>)> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let positive = i % 2 == 0;
-            let p = if positive { 0.9 } else { 0.1 };
-            let label = u8::from(positive == (i < right));
-            (id.as_str(), T0 + minute * MINUTE + i as i64, p, Some(label))
-        })
-        .collect();
-    predictions_and_labels(&ws.db(), &rows);
+/// The `i`-th record of `lines(tag, ..)` predicts 1 when its probability `num/10` is >= 0.5.
+fn predicted(i: usize, scale: f64) -> bool {
+    (i * 37 % 101) as f64 / 10.0 * scale / 10.0 >= 0.5
+}
+
+/// A labels CSV for records `tag-0 .. tag-(n-1)`: the first `right` labelled as predicted, the
+/// rest the other way; `yes`/`no` as the dataset's target.
+fn labels_csv(tag: &str, n: usize, right: usize) -> String {
+    let mut s = String::from("id,label\n");
+    for i in 0..n {
+        let truth = predicted(i, 1.0) == (i < right);
+        let _ = writeln!(s, "{tag}-{i},{}", if truth { "yes" } else { "no" });
+    }
+    s
 }
 
 #[test]
-fn realised_quality_joins_labels_and_a_quality_drop_opens_then_resolves() {
+fn realised_quality_joins_label_files_and_a_quality_drop_opens_then_resolves() {
     let ws = workspace(&format!(
         r#"{MONITORING}
 [[monitoring.alerts]]
@@ -311,19 +290,22 @@ granularity = "1m"
     ));
     let log = "data/inference/ep/1.jsonl";
     append(&ws, log, &lines("a", 0, 50, 1.0));
-    // Window 0: 10 labelled predictions, 1 right; one kept prediction without a label; one label
-    // for an id nothing predicted.
-    labelled(&ws, "q", 0, 10, 1);
-    predictions_and_labels(&ws.db(), &[("q-unlabelled", T0 + 30, 0.7, None)]);
-    {
-        let conn = rusqlite::Connection::open(ws.db()).unwrap();
-        conn.execute(
-            "INSERT INTO monitor_labels VALUES ('no-such-id', 1, 0, 'labels.csv:99')",
-            [],
-        )
-        .unwrap();
-    }
+    // Window 0: 20 of its 50 records labelled, 2 right. Bad input beside them: a file with
+    // wrong columns, and a label for an id nothing predicted.
+    ws.write("data/labels/a.csv", labels_csv("a", 20, 2).as_bytes());
+    ws.write(
+        "data/labels/wrong.csv",
+        b"record,truth\na-30,yes\na-31,no\n",
+    );
+    ws.write(
+        "data/labels/late.jsonl",
+        b"{\"id\": \"no-such-id\", \"label\": \"yes\"}\n",
+    );
     let r = ws.json(&["monitor", "ingest", "--json"]);
+    assert_eq!(r["ingest"]["lines"], 50, "{r}");
+    assert_eq!(r["labels"]["labels"], 21, "{r}");
+    assert_eq!(r["labels"]["unmatched"], 1, "{r}");
+    assert!(r["labels"]["corrupt"].as_u64().unwrap() >= 2, "{r}");
     let opened = r["alerts"]["opened"].as_array().unwrap();
     assert_eq!(opened.len(), 1, "{r}");
     assert_eq!(opened[0]["subject"], "accuracy");
@@ -333,29 +315,36 @@ granularity = "1m"
     let w = &q[0];
     assert_eq!(w["window_start"], T0);
     assert_eq!(w["records"], 50);
-    assert_eq!(w["predictions_kept"], 11);
-    assert_eq!(w["labelled"], 10);
-    // i < 1 right: id 0 (p 0.9, label 1); the others are wrong.
+    assert_eq!(w["predictions_kept"], 50);
+    assert_eq!(w["labelled"], 20);
     assert_eq!(w["realised"]["accuracy"], 0.1);
-    assert_eq!(w["realised"]["precision"], 0.2);
     assert_eq!(w["estimated_from"], "records");
+    assert!(w["estimated"]["accuracy"].as_f64().is_some());
     let test_acc = w["test"]["accuracy"].as_f64().unwrap();
     assert!(test_acc > 0.5, "{w}");
     assert!((w["accuracy_drop"].as_f64().unwrap() - (test_acc - 0.1)).abs() < 1e-9);
     let s = ws.json(&["monitor", "status", "--json"]);
-    assert_eq!(s["labels"], 11);
+    assert_eq!(s["labels"], 21);
     assert_eq!(s["labels_unmatched"], 1);
-    assert_eq!(s["endpoints"][0]["labelled"], 10);
-    assert_eq!(s["endpoints"][0]["predictions_kept"], 11);
+    assert_eq!(s["label_files"], 3);
+    assert!(s["label_corrupt_lines"].as_u64().unwrap() >= 2, "{s}");
+    assert_eq!(s["corrupt_lines"], 0);
+    assert_eq!(s["endpoints"][0]["labelled"], 20);
+    assert_eq!(s["endpoints"][0]["predictions_kept"], 50);
 
-    // The next window is labelled and all right: the alert resolves.
+    // The next window, labelled and all right: the alert resolves.
     append(&ws, log, &lines("b", 1, 50, 1.0));
-    labelled(&ws, "r", 1, 10, 10);
+    ws.write("data/labels/b.csv", labels_csv("b", 50, 50).as_bytes());
     let r = ws.json(&["monitor", "ingest", "--json"]);
+    assert_eq!(r["labels"]["labels"], 50, "{r}");
     assert_eq!(r["alerts"]["resolved"].as_array().unwrap().len(), 1, "{r}");
     let q = ws.json(&["monitor", "quality", "--window", "1m", "--json"]);
+    assert_eq!(q[1]["labelled"], 50);
     assert_eq!(q[1]["realised"]["accuracy"], 1.0);
     assert_eq!(q[1]["realised"]["roc_auc"], 1.0);
+    // Re-ingesting changes nothing: every label line was read once.
+    let r = ws.json(&["monitor", "ingest", "--json"]);
+    assert_eq!(r["labels"]["lines"], 0, "{r}");
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //! - [`env`]: the environment recorded with each run (versions, host, user, git state).
 //! - [`serve`]: the serving endpoint: MLflow-compatible REST API, A/B traffic split, hot reload,
 //!   inference log, Prometheus metrics and endpoint status in the store.
+//! - [`simulate`]: open-loop traffic to an endpoint from the test set, drift scenarios, late labels.
 //! - [`monitor`]: inference-log monitoring: drift statistics over windows against the training data.
 //! - [`sync`]: copy experiments, runs and registered versions to and from an MLflow server.
 //! - [`workflow`]: pipelines of steps (a DAG in the config) run now, on a schedule or on a
@@ -30,6 +31,7 @@ pub mod jobs;
 pub mod monitor;
 pub mod registry;
 pub mod serve;
+pub mod simulate;
 pub mod store;
 pub mod sync;
 pub mod track;

@@ -8,6 +8,7 @@ mod monitor;
 mod output;
 mod runs;
 mod serve;
+mod simulate;
 mod sync;
 mod train;
 mod agent;
@@ -79,6 +80,9 @@ pub enum Command {
     /// Serving endpoints and their state (up, stale, down).
     #[command(subcommand)]
     Endpoints(serve::EndpointsCommand),
+    /// Send open-loop traffic from the test set to an endpoint (optionally drifted) and write
+    /// the true labels to the labels folder after a delay.
+    Simulate(simulate::SimulateArgs),
     /// Copy experiments, runs and registered versions to (export) or from (import) an MLflow
     /// tracking server; re-running copies only what is new.
     #[command(subcommand)]
@@ -134,6 +138,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Tui) => crate::tui::run(&cli.config),
         Some(Command::Serve(args)) => serve::serve(&cli.config, args),
         Some(Command::Endpoints(cmd)) => serve::endpoints(&cli.config, cmd),
+        Some(Command::Simulate(args)) => simulate::run(&cli.config, args),
         Some(Command::Sync(cmd)) => sync::run(&cli.config, cmd),
         Some(Command::Pipeline(cmd)) => pipeline::run(&cli.config, cmd),
         Some(Command::Agent(args)) => agent::run(&cli.config, args),

@@ -13,6 +13,7 @@ mod monitor_cli;
 mod registry;
 mod runs;
 mod serving;
+mod simulate;
 mod training;
 mod tui;
 mod workflow;

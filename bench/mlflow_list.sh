@@ -46,7 +46,9 @@ echo "== $runs runs into $work/mlflow.db" >&2
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 uri="http://127.0.0.1:$port"
 echo "== mlflow server on $uri" >&2
-setsid "$venv/bin/python" -m mlflow server --host 127.0.0.1 --port "$port" --workers 1 \
+# MLflow 3's background job runners (busy processes unrelated to tracking) stay off.
+MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+    setsid "$venv/bin/python" -m mlflow server --host 127.0.0.1 --port "$port" --workers 1 \
     --backend-store-uri "sqlite:///$work/mlflow.db" --artifacts-destination "$work/artifacts" \
     --serve-artifacts >"$work/server.log" 2>&1 &
 server_pid=$!

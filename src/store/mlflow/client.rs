@@ -266,3 +266,111 @@ pub fn to_error(uri: &str, what: &'static str, name: &str, e: CallError) -> Erro
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A one-thread HTTP server on 127.0.0.1 that answers the i-th request with `answers[i]`
+    /// (status, body), closing each connection; returns its URI and the request counter. Requests
+    /// without the bearer token are answered 401.
+    fn server(answers: Vec<(u16, &'static str)>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        std::thread::spawn(move || {
+            for (status, body) in answers {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream);
+                let mut length = 0usize;
+                let mut authorized = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    authorized |= line.trim() == "Authorization: Bearer t0ken"
+                        || lower.trim() == "authorization: bearer t0ken";
+                }
+                let mut request_body = vec![0; length];
+                let _ = reader.read_exact(&mut request_body);
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut stream = reader.into_inner();
+                let (status, body) = if authorized {
+                    (status, body)
+                } else {
+                    (401, "no token")
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (uri, seen)
+    }
+
+    fn client(uri: &str) -> Client {
+        Client::new(&MlflowTarget {
+            uri: uri.to_string(),
+            token: Some("t0ken".into()),
+        })
+    }
+
+    #[test]
+    fn transient_errors_are_retried_until_an_answer() {
+        let (uri, seen) = server(vec![
+            (503, "busy"),
+            (429, "slow down"),
+            (200, r#"{"experiment": {"experiment_id": "7"}}"#),
+        ]);
+        let v = client(&uri)
+            .get("experiments/get-by-name", &[("experiment_name", "x")])
+            .unwrap();
+        assert_eq!(v["experiment"]["experiment_id"], "7");
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn client_errors_are_not_retried_and_keep_mlflow_s_code() {
+        let (uri, seen) = server(vec![
+            (
+                404,
+                r#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no run"}"#,
+            ),
+            (200, "{}"),
+        ]);
+        let e = client(&uri)
+            .post("runs/get", &serde_json::json!({}))
+            .unwrap_err();
+        assert!(e.is_not_found(), "{e:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        let err = to_error(&uri, "run", "abc", e);
+        assert_eq!(err.to_string(), "run not found: abc");
+    }
+
+    #[test]
+    fn a_server_that_keeps_failing_is_an_error_naming_it() {
+        let (uri, seen) = server(vec![(500, "boom"); ATTEMPTS as usize]);
+        let e = client(&uri).get("experiments/search", &[]).unwrap_err();
+        let CallError::Unavailable(message) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(message.contains(&uri), "{message}");
+        assert!(message.contains("HTTP 500"), "{message}");
+        assert_eq!(seen.load(Ordering::SeqCst), ATTEMPTS as usize);
+    }
+}

@@ -465,6 +465,7 @@ fn attempt_once(
         let code = status.code();
         let outputs = StepOutputs {
             exit_code: code,
+            summary: code.map(|c| format!("exit status {c}")),
             ..StepOutputs::default()
         };
         return Ok(Attempt::Done(Box::new(if status.success() {

@@ -56,6 +56,9 @@ pub struct DriftArgs {
     /// With --history: only this feature.
     #[arg(long)]
     pub feature: Option<String>,
+    /// Prediction drift of every window (probabilities against the test set) instead.
+    #[arg(long, conflicts_with_all = ["history", "at", "feature"])]
+    pub predictions: bool,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +173,37 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
                         _ => "-".into(),
                     },
                     e.open_alerts.to_string(),
+                ]);
+            }
+            t.print();
+        }
+        MonitorCommand::Drift(a) if a.predictions => {
+            let p = m.prediction_drift(endpoint, g)?;
+            if json {
+                return print_json(&p).map(|_| 0);
+            }
+            let mut t = Table::new([
+                "WINDOW",
+                "ENDPOINT",
+                "VERSION",
+                "RECORDS",
+                "POSITIVE",
+                "TEST POSITIVE",
+                "TEST",
+                "SCORE",
+                "DRIFTED",
+            ]);
+            for w in &p {
+                t.row([
+                    time_ms(w.window_start),
+                    w.endpoint.clone(),
+                    format!("{}/{}", w.model, w.version),
+                    w.records.to_string(),
+                    f4(w.positive_rate),
+                    f4(w.baseline_positive_rate),
+                    w.drift.test.as_str().to_string(),
+                    f4(w.drift.score),
+                    if w.drift.drifted { "YES" } else { "no" }.to_string(),
                 ]);
             }
             t.print();

@@ -155,7 +155,28 @@ fn drift_is_flagged_for_a_scaled_feature_and_not_for_like_data() {
     let err = ws.fails(&["monitor", "drift", "--window", "5m"]);
     assert!(err.contains("1m, 1h"), "{err}");
 
-    // Prediction drift is computed against the model's test-set probabilities.
+    // Prediction drift: each window's positive rate, against the model's test-set predictions.
+    let p = ws.json(&[
+        "monitor",
+        "drift",
+        "--predictions",
+        "--window",
+        "1m",
+        "--json",
+    ]);
+    let p = p.as_array().unwrap();
+    assert_eq!(p.len(), 2);
+    for (w, scale) in p.iter().zip([1.0, 1.5]) {
+        let positive = (0..400).filter(|i| predicted(*i, scale)).count() as f64 / 400.0;
+        assert_eq!(w["records"], 400);
+        assert!(
+            (w["positive_rate"].as_f64().unwrap() - positive).abs() < 1e-12,
+            "{w}"
+        );
+        assert!(w["baseline_positive_rate"].as_f64().unwrap() > 0.0);
+        assert_eq!(w["histogram"]["labels"].as_array().unwrap().len(), 20);
+    }
+
     let report = ws.path().join("out/report.html");
     let r = ws.json(&[
         "monitor",
@@ -345,6 +366,71 @@ granularity = "1m"
     // Re-ingesting changes nothing: every label line was read once.
     let r = ws.json(&["monitor", "ingest", "--json"]);
     assert_eq!(r["labels"]["lines"], 0, "{r}");
+}
+
+/// `text` with every `k`-th line answered 500 and every line's latency set to `latency_us`.
+fn degrade(text: &str, k: usize, latency_us: u64) -> String {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let l = if k > 0 && i % k == 0 {
+                l.replacen("\"status\":200", "\"status\":500", 1)
+            } else {
+                l.to_string()
+            };
+            let at = l.find("\"latency_us\":").unwrap() + "\"latency_us\":".len();
+            let end = at + l[at..].find(',').unwrap();
+            format!("{}{latency_us}{}\n", &l[..at], &l[end..])
+        })
+        .collect()
+}
+
+#[test]
+fn error_rate_and_latency_alerts_follow_the_latest_window() {
+    let ws = workspace(&format!(
+        r#"{MONITORING}
+[[monitoring.alerts]]
+name = "errors"
+kind = "error_rate"
+threshold = 0.2
+granularity = "1m"
+
+[[monitoring.alerts]]
+name = "slow"
+kind = "latency"
+threshold = 50.0
+granularity = "1m"
+"#
+    ));
+    let log = "data/inference/ep/1.jsonl";
+    let kinds = |r: &Value, what: &str| -> Vec<String> {
+        r["alerts"][what]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["rule"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // 10% errors, 2 ms: nothing.
+    append(&ws, log, &degrade(&lines("a", 0, 100, 1.0), 10, 2_000));
+    let r = ws.json(&["monitor", "ingest", "--json"]);
+    assert!(kinds(&r, "opened").is_empty(), "{r}");
+    // Half the requests fail: the error-rate alert opens; still fast.
+    append(&ws, log, &degrade(&lines("b", 1, 100, 1.0), 2, 2_000));
+    let r = ws.json(&["monitor", "ingest", "--json"]);
+    assert_eq!(kinds(&r, "opened"), ["errors"], "{r}");
+    let a = &r["alerts"]["opened"][0];
+    assert_eq!(a["value"], 0.5);
+    assert_eq!(a["threshold"], 0.2);
+    // No errors but 80 ms per request: errors resolve, latency opens.
+    append(&ws, log, &degrade(&lines("c", 2, 100, 1.0), 0, 80_000));
+    let r = ws.json(&["monitor", "ingest", "--json"]);
+    assert_eq!(kinds(&r, "resolved"), ["errors"], "{r}");
+    assert_eq!(kinds(&r, "opened"), ["slow"], "{r}");
+    assert_eq!(r["alerts"]["opened"][0]["value"], 80.0);
+    let s = ws.json(&["monitor", "status", "--json"]);
+    assert_eq!(s["endpoints"][0]["errors"], 60);
+    assert_eq!(s["open_alerts"], 1);
 }
 
 #[test]

@@ -36,15 +36,20 @@ pub fn register(
         .iter()
         .find(|a| a.name == "model.json")
         .ok_or_else(|| Error::invalid(format!("run {} logged no model artifact", s.run_id)))?;
-    if !ws.store.artifacts().exists(&artifact.digest) {
-        return Err(Error::invalid(format!(
-            "the model artifact of run {} is missing from the store ({} not found at {})",
-            s.run_id,
-            artifact.digest,
-            ws.store.artifacts().path_of(&artifact.digest).display()
-        )));
-    }
-    let model = Model::from_bytes(&ws.store.artifacts().get(&artifact.digest)?)?;
+    // On a remote backend this downloads the artifact into the local cache.
+    let bytes = ws
+        .store
+        .artifact_bytes(Some(&s.run_id), &artifact.name, &artifact.digest)
+        .map_err(|e| match e {
+            Error::NotFound { .. } => Error::invalid(format!(
+                "the model artifact of run {} is missing from the store ({} not found at {})",
+                s.run_id,
+                artifact.digest,
+                ws.store.artifacts().path_of(&artifact.digest).display()
+            )),
+            other => other,
+        })?;
+    let model = Model::from_bytes(&bytes)?;
     let metrics: BTreeMap<String, f64> = s
         .metrics
         .iter()
@@ -124,8 +129,7 @@ fn signature_problems(candidate: &Signature, champion: &Signature) -> Vec<String
 /// The artifact bytes of a version; a missing file is an error naming the digest.
 fn artifact_bytes(ws: &Workspace, v: &ModelVersion) -> Result<Vec<u8>> {
     ws.store
-        .artifacts()
-        .get(&v.artifact_digest)
+        .artifact_bytes(v.run_id.as_deref(), "model.json", &v.artifact_digest)
         .map_err(|e| match e {
             Error::NotFound { .. } => Error::invalid(format!(
                 "the artifact of {}/{} is missing from the store ({} not found)",

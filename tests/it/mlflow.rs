@@ -373,8 +373,11 @@ fn promotion_through_cerebro_sets_the_alias_mlflow_resolves() {
     let ws = Workspace::demo();
     let uri = server.uri.as_str();
     let runs = train_trees(&ws, 2, &["--tracking-uri", uri]);
-    for run in &runs {
-        let v = ws.json(&[
+    // A teammate's workspace, without the artifacts in its cache, registers the second run:
+    // the model artifact comes down through the proxy.
+    let teammate = Workspace::demo();
+    for (w, run) in [(&ws, &runs[0]), (&teammate, &runs[1])] {
+        let v = w.json(&[
             "models",
             "register",
             run,
@@ -386,6 +389,16 @@ fn promotion_through_cerebro_sets_the_alias_mlflow_resolves() {
         ]);
         assert_eq!(v["run_id"], run.as_str());
     }
+    assert!(
+        teammate
+            .path()
+            .join(".cerebro/artifacts")
+            .read_dir()
+            .unwrap()
+            .count()
+            > 0,
+        "the teammate's cache holds the downloaded model"
+    );
     ws.ok(&["models", "promote", "chars", "1", "--tracking-uri", uri]);
     let champion = server.py(ALIAS, &["chars", "champion"]);
     assert_eq!(champion["version"], 1);

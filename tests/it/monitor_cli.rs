@@ -230,19 +230,27 @@ kind = "feature_drift"
 feature = "num"
 granularity = "1m"
 hook = ["/bin/sh", "-c", "echo \"$CEREBRO_ALERT_STATE $CEREBRO_ALERT_SUBJECT $1\" >> hook.txt", "sh", "a;b"]
+
+[[monitoring.alerts]]
+name = "dataset"
+kind = "dataset_drift"
+granularity = "1m"
 "#
     ));
     let log = "data/inference/ep/1.jsonl";
     append(&ws, log, &lines("a", 0, 300, 1.0));
     let r = ws.json(&["monitor", "ingest", "--json"]);
-    assert_eq!(r["rules"], 1);
+    assert_eq!(r["rules"], 2);
     assert_eq!(r["alerts"]["opened"].as_array().unwrap().len(), 0, "{r}");
     assert!(!ws.path().join("hook.txt").exists());
 
     append(&ws, log, &lines("b", 1, 300, 1.5));
     let r = ws.json(&["monitor", "ingest", "--json"]);
     let opened = r["alerts"]["opened"].as_array().unwrap();
-    assert_eq!(opened.len(), 1, "{r}");
+    assert_eq!(opened.len(), 2, "{r}");
+    assert_eq!(opened[1]["rule"], "dataset");
+    assert_eq!(opened[1]["kind"], "dataset_drift");
+    assert_eq!(opened[1]["value"], 0.5);
     assert_eq!(opened[0]["rule"], "num-drift");
     assert_eq!(opened[0]["kind"], "feature_drift");
     assert_eq!(opened[0]["subject"], "num");
@@ -252,14 +260,20 @@ hook = ["/bin/sh", "-c", "echo \"$CEREBRO_ALERT_STATE $CEREBRO_ALERT_SUBJECT $1\
     let r = ws.json(&["monitor", "ingest", "--json"]);
     assert_eq!(r["alerts"]["opened"].as_array().unwrap().len(), 0);
     let open = ws.json(&["monitor", "alerts", "--open", "--json"]);
-    assert_eq!(open.as_array().unwrap().len(), 1);
+    assert_eq!(open.as_array().unwrap().len(), 2);
     let s = ws.json(&["monitor", "status", "--json"]);
-    assert_eq!(s["open_alerts"], 1);
+    assert_eq!(s["open_alerts"], 2);
 
     append(&ws, log, &lines("c", 2, 300, 1.0));
     let r = ws.json(&["monitor", "ingest", "--json"]);
-    let resolved = r["alerts"]["resolved"].as_array().unwrap();
+    let resolved: Vec<&Value> = r["alerts"]["resolved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "num-drift")
+        .collect();
     assert_eq!(resolved.len(), 1, "{r}");
+    assert_eq!(r["alerts"]["resolved"].as_array().unwrap().len(), 2, "{r}");
     assert_eq!(resolved[0]["state"], "RESOLVED");
     assert_eq!(resolved[0]["hook_status"], "open: exit 0; resolve: exit 0");
     // The argument `a;b` reached the hook whole: no shell interpreted it.
@@ -400,6 +414,10 @@ name = "slow"
 kind = "latency"
 threshold = 50.0
 granularity = "1m"
+
+[[monitoring.alerts]]
+name = "down"
+kind = "endpoint_down"
 "#
     ));
     let log = "data/inference/ep/1.jsonl";
@@ -431,6 +449,33 @@ granularity = "1m"
     let s = ws.json(&["monitor", "status", "--json"]);
     assert_eq!(s["endpoints"][0]["errors"], 60);
     assert_eq!(s["open_alerts"], 1);
+
+    // An endpoint that registered and stopped is down; heartbeating again, it is up.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute(
+        "INSERT INTO endpoints VALUES ('ep', '127.0.0.1:1', ?1, 'elsewhere', 'm', '[]', ?2, ?2,
+           ?2, ?3)",
+        rusqlite::params![
+            std::process::id(),
+            now,
+            serde_json::to_string(&cerebro::serve::status::EndpointStats::default()).unwrap()
+        ],
+    )
+    .unwrap();
+    let r = ws.json(&["monitor", "ingest", "--json"]);
+    assert_eq!(kinds(&r, "opened"), ["down"], "{r}");
+    assert_eq!(r["alerts"]["opened"][0]["endpoint"], "ep");
+    conn.execute(
+        "UPDATE endpoints SET stopped_at = NULL, last_heartbeat = ?1",
+        [now + 60_000],
+    )
+    .unwrap();
+    let r = ws.json(&["monitor", "ingest", "--json"]);
+    assert_eq!(kinds(&r, "resolved"), ["down"], "{r}");
 }
 
 #[test]

@@ -13,6 +13,8 @@
 //!   windows and a 10-feature profile; writing the file and opening the store are not timed.
 //!   `monitor/ingest_200k_with_predictions`: the same, also keeping one `monitor_predictions`
 //!   row per record (keyed by its `id`) for the label join.
+//! - `monitor/new_file_to_aggregates`: a new log file to its lines counted in the store, through
+//!   `monitor::watch` (see `watch_latency`).
 //!
 //! Data as `../shared/peers/evidently_drift.py` makes it: numeric N(0,1) in the baseline and
 //! N(shift·(i mod 2), 1) in the window; categories a–d with p = (0.5, 0.3, 0.15, 0.05), rolled
@@ -238,5 +240,64 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// `monitor/new_file_to_aggregates`: a new 100-line log file appears in an endpoint folder;
+/// timed from just before it is written until the watcher's event has been handled and the
+/// windows in the store count its lines (notify, the default 50 ms debounce, one ingestion
+/// pass). The target is 500 ms.
+fn watch_latency(c: &mut Criterion) {
+    use cerebro::monitor::watch::{Folder, WatchOptions, watch};
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("inference");
+    std::fs::create_dir_all(logs.join("churn")).unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let mut ing = Ingestor::open(
+        store.db_path(),
+        &DEFAULT_GRANULARITIES_MS,
+        Box::new(|_, _| None),
+    )
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _watcher = watch(&[(Folder::Logs, logs.clone())], WatchOptions::default(), tx).unwrap();
+    let mut n = 0u64;
+    let mut g = c.benchmark_group("monitor");
+    g.sample_size(30).measurement_time(Duration::from_secs(10));
+    g.bench_function("new_file_to_aggregates", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut text = String::new();
+                for i in 0..100 {
+                    text.push_str(&format!(
+                        "{{\"request_id\":\"r{n}-{i}\",\"timestamp_ms\":1700000000000,\"endpoint\":\"churn\",\"model\":\"m\",\"version\":1,\"status\":200,\"latency_us\":100,\"inputs\":[{{\"id\":\"{i}\",\"x\":1.5}}],\"predictions\":[1],\"probabilities\":[0.7]}}\n"
+                    ));
+                }
+                let path = logs.join(format!("churn/{:013}-1-{n:04}.jsonl", 1_700_000_000_000u64 + n));
+                n += 1;
+                let before: u64 = requests(&ing);
+                let t = Instant::now();
+                std::fs::write(&path, &text).unwrap();
+                loop {
+                    rx.blocking_recv().expect("watcher running");
+                    ing.ingest_dir(&logs).unwrap();
+                    if requests(&ing) == before + 100 {
+                        break;
+                    }
+                }
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn requests(ing: &Ingestor) -> u64 {
+    ing.windows(DEFAULT_GRANULARITIES_MS[2])
+        .unwrap()
+        .iter()
+        .map(|(_, w)| w.requests)
+        .sum()
+}
+
+criterion_group!(benches, bench, watch_latency);
 criterion_main!(benches);

@@ -2,7 +2,7 @@
 # Checks that `cerebro monitor report` renders in a real browser: builds a throwaway workspace
 # (a small learnable dataset, a trained and registered tree, three 1-minute windows of
 # inference-log lines in the serving log format: like the training data, `num` scaled x1.5, like
-# again), writes the report, loads it in headless Chromium and asserts on the rendered DOM
+# again, and a labels file per window), writes the report, loads it in headless Chromium and asserts on the rendered DOM
 # (per-feature histograms, drift-over-time and quality-over-time charts, the alerts table) and on
 # a screenshot (not blank: many distinct colours).
 #
@@ -58,6 +58,13 @@ for w in "a 0 1.0" "b 1 1.5" "c 2 1.0"; do
       printf "{\"request_id\":\"%s-r%d\",\"client_request_id\":null,\"timestamp_ms\":%.0f,\"endpoint\":\"ep\",\"model\":\"m\",\"version\":1,\"arm\":\"champion\",\"status\":200,\"latency_us\":%d,\"inputs\":[{\"id\":\"%s-%d\",\"num\":%s,\"cat\":\"%s\"}],\"predictions\":[%d],\"probabilities\":[%s],\"unseen_categories\":0}\n",
         tag, i, t0 + minute * 60000 + (i * 97) % 60000, 1000 + i, tag, i, n, c[i % 3 + 1], (p >= 0.5), p } }' \
     >> data/inference/ep/0001.jsonl
+  # Ground truth for the window's records arrives in the labels folder (as predicted, but for
+  # every fifth record).
+  mkdir -p data/labels
+  awk -v tag="$1" -v scale="$3" 'BEGIN { print "id,label";
+    for (i = 0; i < 400; i++) { n = (i * 37 % 101) / 10 * scale; p = n / 10;
+      yes = (p >= 0.5); if (i % 5 == 0) yes = !yes; printf "%s-%d,%s\n", tag, i, yes ? "yes" : "no" } }' \
+    > "data/labels/$1.csv"
   "$bin" monitor ingest >/dev/null
 done
 "$bin" monitor report --window 1m --out "$out/report.html"
@@ -81,6 +88,7 @@ check "drift-over-time charts" '<svg class="drift-over-time"' 3
 check "drift-over-time series points" '<circle' 9
 check "prediction-over-time chart" '<svg class="prediction-over-time"' 1
 check "quality-over-time charts" '<svg class="quality-over-time"' 2
+check "realised quality series" 'data-series="realised"' 2
 check "alerts table rows" '<tr class="alert">' 1
 check "the drift alert, opened and resolved" '>RESOLVED<' 1
 if grep -q -e '<script' -e 'src="http' -e 'href="http' "$dom"; then

@@ -121,7 +121,8 @@ fn profile() -> Profile {
 }
 
 /// Every tab populated: `runs` runs, a registered model with versions and history, two
-/// endpoints with a minute of heartbeats, a profiled dataset and a dozen jobs.
+/// endpoints with a minute of heartbeats, a profiled dataset, an hour of monitoring windows and
+/// a dozen jobs.
 fn populated(runs: usize) -> State {
     let mut s = fixtures::loaded();
     update::update(&mut s, Action::Resize(W, H));
@@ -164,6 +165,11 @@ fn populated(runs: usize) -> State {
             ]),
         );
     }
+    // An hour of one-minute monitoring windows.
+    update::update(
+        &mut s,
+        Action::MonitorLoaded(Ok(Box::new(fixtures::monitoring_snapshot(60)))),
+    );
     for job in 1..=12u64 {
         update::update(
             &mut s,
@@ -625,26 +631,18 @@ fn idle(dir: &Path, runs: usize) {
     );
 
     // Bytes per key press: each key, then wait until the screen stops changing.
-    let mut per_key = |label: &str, key: &str, marker: Option<&str>| {
+    let mut per_key = |label: &str, key: &str| {
         let mut counts = Vec::new();
         for _ in 0..5 {
             let before = s.bytes.load(Ordering::SeqCst);
             s.press(key);
-            if let Some(m) = marker {
-                s.wait_for(m, 10);
-            }
             s.settle(Duration::from_millis(300));
             counts.push((s.bytes.load(Ordering::SeqCst) - before) as f64);
         }
         println!("tui bytes per key, {label}: median {:.0}", median(counts));
     };
-    per_key("scroll one row (j)", "j", None);
-    per_key("scroll one page (PageDown)", "\x1b[6~", None);
-    per_key(
-        "tab switch Experiments -> Registry (3)",
-        "3",
-        Some("3 Registry"),
-    );
+    per_key("scroll one row (j)", "j");
+    per_key("scroll one page (PageDown)", "\x1b[6~");
     s.press("2");
     s.settle(Duration::from_millis(300));
     let mut pairs = Vec::new();
@@ -657,7 +655,7 @@ fn idle(dir: &Path, runs: usize) {
         pairs.push((s.bytes.load(Ordering::SeqCst) - before) as f64 / 2.0);
     }
     println!(
-        "tui bytes per key, tab switch Experiments <-> Registry: median {:.0}",
+        "tui bytes per key, tab switch Experiments <-> Registry (3 then 2): median {:.0} per switch",
         median(pairs)
     );
     s.quit();

@@ -44,6 +44,7 @@ pub enum Action {
     NextSeries,
     Sort,
     SortReverse,
+    GroupByExperiment,
     Train,
     Reproduce,
     CancelJob,
@@ -51,6 +52,7 @@ pub enum Action {
     Rollback,
     Archive,
     TogglePrepared,
+    TogglePreview,
     StartEndpoint,
     StopEndpoint,
     ShareUp,
@@ -98,6 +100,10 @@ pub enum Action {
         result: Result<Profile, String>,
     },
     DataVersionsLoaded(Vec<DataVersionSummary>),
+    PreviewLoaded {
+        prepared: bool,
+        result: Result<crate::tui::tabs::data::Preview, String>,
+    },
     /// A job was submitted by the UI; `reproduces` names the run it retrains.
     JobSubmitted {
         job: JobId,
@@ -176,6 +182,11 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
         Action::SortReverse,
         "reverse the sort order",
     ),
+    (
+        "group_by_experiment",
+        Action::GroupByExperiment,
+        "group runs by experiment",
+    ),
     ("train", Action::Train, "launch a training job or sweep"),
     (
         "reproduce",
@@ -190,6 +201,11 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
         "toggle_prepared",
         Action::TogglePrepared,
         "raw or prepared data",
+    ),
+    (
+        "toggle_preview",
+        Action::TogglePreview,
+        "data: the rows instead of the schema",
     ),
     (
         "start_endpoint",

@@ -149,6 +149,8 @@ pub struct State {
     pub monitoring: MonitoringState,
     /// The demo under way, if any.
     pub demo: Option<super::demo::DemoPhase>,
+    /// The demo's endpoint is starting: once it listens, the simulator sends it traffic.
+    pub demo_traffic: bool,
 }
 
 impl State {
@@ -173,6 +175,7 @@ impl State {
             jobs: JobsState::default(),
             monitoring: MonitoringState::default(),
             demo: None,
+            demo_traffic: false,
         }
     }
 

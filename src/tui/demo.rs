@@ -29,6 +29,12 @@ impl DemoPhase {
 }
 
 /// Whether `D` is on offer: the runs are loaded, there are none, and no demo is under way.
+/// The demo's simulated traffic: requests per second, for how long, and the drift scenario's
+/// factor on the first numeric feature (as the course scales one feature by 1.5).
+pub const TRAFFIC_RATE: f64 = 20.0;
+pub const TRAFFIC_SECONDS: u64 = 600;
+pub const TRAFFIC_SCALE: f64 = 1.5;
+
 pub fn offered(state: &State) -> bool {
     state.experiments.loaded && state.experiments.runs.is_empty() && state.demo.is_none()
 }
@@ -115,6 +121,7 @@ pub fn on_registered(state: &mut State, result: Result<(String, i64), String>) -
             if state.endpoints.local.is_none() {
                 let share = state.endpoints.share;
                 effects.extend(endpoints::start(state, model.clone(), share));
+                state.demo_traffic = true;
             }
             state.info(format!(
                 "demo: {model}/{version} is in Production; starting the local endpoint…"
@@ -201,10 +208,36 @@ mod tests {
         let e = update(&mut s, Action::DemoRegistered(Ok(("characters".into(), 1))));
         assert_eq!(s.tab, Tab::Endpoints);
         assert!(s.demo.is_none());
+        let generation = e
+            .iter()
+            .find_map(|e| match e {
+                Effect::StartEndpoint {
+                    model, generation, ..
+                } if model == "characters" => Some(*generation),
+                _ => None,
+            })
+            .expect("the demo starts the endpoint");
+        // Once it listens, the simulator sends it drifted traffic; only once.
+        let e = update(
+            &mut s,
+            Action::EndpointStarted {
+                generation,
+                address: "127.0.0.1:4000".into(),
+            },
+        );
         assert!(e.iter().any(|e| matches!(
             e,
-            Effect::StartEndpoint { model, .. } if model == "characters"
+            Effect::Simulate { endpoint } if endpoint == "http://127.0.0.1:4000"
         )));
+        assert!(s.status.as_ref().unwrap().text.contains("demo traffic"));
+        let e = update(
+            &mut s,
+            Action::EndpointStarted {
+                generation,
+                address: "127.0.0.1:4000".into(),
+            },
+        );
+        assert!(!e.iter().any(|e| matches!(e, Effect::Simulate { .. })));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use cerebro::workspace::Workspace;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::action::Action;
+use super::tabs::data::{PREVIEW_ROWS, Preview};
 use super::tabs::endpoints::LOCAL_ENDPOINT;
 use super::tabs::experiments::{RECENT_RUNS, STEP_METRICS};
 use super::tabs::monitoring::Snapshot;
@@ -43,6 +44,10 @@ pub enum Effect {
         prepared: bool,
     },
     LoadDataVersions,
+    /// The first rows of the raw file or the prepared train set, as text.
+    LoadPreview {
+        prepared: bool,
+    },
     EvaluateGate {
         name: String,
         version: i64,
@@ -83,6 +88,11 @@ pub enum Effect {
     Demo,
     /// Register the best of these runs as the workspace's model and promote it.
     DemoRegister(Vec<String>),
+    /// The demo's traffic: `cerebro::simulate` against this endpoint with a drift scenario,
+    /// labels written to the monitoring labels folder; stopped on quit.
+    Simulate {
+        endpoint: String,
+    },
     /// Refresh the monitor (`ingest`: one ingestion pass and the alert rules first; otherwise a
     /// read) and read what the Monitoring tab shows for this window length and endpoint. The
     /// first one opens the monitor and starts watching its folders.
@@ -118,6 +128,8 @@ pub struct Runtime {
     /// The store database, once known (endpoint status is read every tick).
     status_db: Arc<std::sync::OnceLock<PathBuf>>,
     monitor: Arc<Mutex<Option<MonitorHost>>>,
+    /// Set to stop the demo's simulator.
+    simulator: Arc<std::sync::atomic::AtomicBool>,
     /// Where the watcher of the monitored folders sends its events (the event loop).
     watch_tx: UnboundedSender<WatchEvent>,
 }
@@ -211,6 +223,63 @@ fn monitor_snapshot(
     Ok(snapshot)
 }
 
+/// The first [`PREVIEW_ROWS`] rows of `df`, every value as text (missing values empty).
+fn preview(df: &polars::prelude::DataFrame) -> cerebro::Result<Preview> {
+    use polars::prelude::DataType;
+    let head = df.head(Some(PREVIEW_ROWS));
+    let mut columns = Vec::new();
+    let mut cells: Vec<Vec<String>> = Vec::new();
+    for col in head.columns() {
+        columns.push(col.name().to_string());
+        let text = col.cast(&DataType::String)?;
+        cells.push(
+            text.str()?
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect(),
+        );
+    }
+    let rows = (0..head.height())
+        .map(|i| cells.iter().map(|c| c[i].clone()).collect())
+        .collect();
+    Ok(Preview {
+        columns,
+        rows,
+        total: df.height(),
+    })
+}
+
+/// Sends the demo's traffic to `endpoint`: records from the test set, the first numeric feature
+/// scaled (drift for the Monitoring tab), labels after five seconds.
+fn simulate_demo(
+    config: &Path,
+    endpoint: String,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> cerebro::Result<cerebro::simulate::SimReport> {
+    use cerebro::simulate::{self, Scenario, SimData, SimOptions};
+    let loaded = cerebro::config::Config::load(config)?;
+    let data = SimData::from_config(&loaded)?;
+    let scenario = match data.numeric.first() {
+        Some(f) => Scenario::Scale {
+            feature: f.clone(),
+            factor: super::demo::TRAFFIC_SCALE,
+        },
+        None => Scenario::None,
+    };
+    let options = SimOptions {
+        endpoint,
+        rate: super::demo::TRAFFIC_RATE,
+        duration: std::time::Duration::from_secs(super::demo::TRAFFIC_SECONDS),
+        scenario,
+        labels_dir: Some(loaded.dir().join(&loaded.config.monitoring.labels_dir)),
+        labels_after: std::time::Duration::from_secs(5),
+        seed: 42,
+        concurrency: 2,
+        token: None,
+    };
+    simulate::run(&options, &data, &mut |_| {}, cancel)
+}
+
 fn failed(message: impl Into<String>) -> Action {
     Action::Done {
         message: message.into(),
@@ -235,6 +304,7 @@ impl Runtime {
             local: Arc::new(Mutex::new(None)),
             status_db: Arc::new(std::sync::OnceLock::new()),
             monitor: Arc::new(Mutex::new(None)),
+            simulator: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             watch_tx,
         }
     }
@@ -340,6 +410,21 @@ impl Runtime {
                     cerebro::data::profile::profile(&df)
                 })();
                 Action::ProfileLoaded {
+                    prepared,
+                    result: result.map_err(|e| e.to_string()),
+                }
+            }),
+            Effect::LoadPreview { prepared } => self.blocking(move |c| {
+                let result = (|| -> cerebro::Result<_> {
+                    let cfg = cerebro::config::Config::load(c)?;
+                    let df = if prepared {
+                        cerebro::data::prepare(&cfg)?.train
+                    } else {
+                        cerebro::data::load_raw(&cfg)?.df
+                    };
+                    preview(&df)
+                })();
+                Action::PreviewLoaded {
                     prepared,
                     result: result.map_err(|e| e.to_string()),
                 }
@@ -499,6 +584,19 @@ impl Runtime {
                             })
                             .map_err(|e| e.to_string()),
                     )
+                })
+            }
+            Effect::Simulate { endpoint } => {
+                let cancel = self.simulator.clone();
+                self.blocking(move |c| match simulate_demo(c, endpoint, &cancel) {
+                    Ok(r) => Action::Done {
+                        message: format!(
+                            "demo traffic done: {} requests sent ({} errors), {} labels written",
+                            r.sent, r.errors, r.labels_written
+                        ),
+                        error: false,
+                    },
+                    Err(e) => failed(format!("demo traffic: {e}")),
                 })
             }
             Effect::Demo => self.demo(),
@@ -728,6 +826,12 @@ impl Runtime {
             self.runner.clone(),
             self.handles.clone(),
         )
+    }
+
+    /// Stops the demo's simulator, if it runs (its pending labels are still written).
+    pub fn stop_simulator(&self) {
+        self.simulator
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Asks every job to stop (on quit); their runs close as KILLED.

@@ -99,6 +99,7 @@ pub async fn run(
         }
     }
 
+    runtime.stop_simulator();
     // Stop the local endpoint: it drains and marks itself stopped in the store.
     if state.endpoints.local_running() {
         state.info("stopping the local endpoint…");

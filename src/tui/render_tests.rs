@@ -553,6 +553,7 @@ fn the_newest_runs_show_first_and_reloads_merge_by_id() {
 fn monitoring_tab_shows_drift_table_charts_predictions_quality_and_alerts() {
     let mut s = loaded();
     super::update::startup(&mut s);
+    update(&mut s, Action::RecentRunsLoaded(Vec::new()));
     update(&mut s, Action::TabMonitoring);
     for (w, h) in SIZES {
         assert_shows(
@@ -771,4 +772,93 @@ fn compare_view_overlays_the_runs_per_step_metrics() {
     assert_shows(&screen(&s, 160, 48), &["log_loss_by_trees by step"], "next");
     // 80x24 keeps the table only.
     assert!(!screen(&s, 80, 24).join("\n").contains("by step"));
+}
+
+#[test]
+fn runs_group_by_experiment_with_its_name_on_each_group_s_first_row() {
+    let mut s = loaded();
+    // Put tree-a in another experiment.
+    let mut runs = s.experiments.runs.clone();
+    for r in &mut runs {
+        if r.name == "tree-a" {
+            r.experiment = "another".into();
+        }
+    }
+    update(&mut s, Action::RunsLoaded(runs));
+    update(&mut s, Action::GroupByExperiment);
+    let names: Vec<&str> = s
+        .experiments
+        .rows
+        .iter()
+        .map(|&i| s.experiments.runs[i].name.as_str())
+        .collect();
+    // `another` before `default`; inside `default`, newest first as before.
+    assert_eq!(names, ["tree-a", "tree-bb", "forest-ccc"]);
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert_shows(
+            &lines,
+            &["Runs 3/3 in 2 experiments", "experiment"],
+            "grouped",
+        );
+        let row = |name: &str| lines.iter().find(|l| l.contains(name)).unwrap().clone();
+        assert!(row("tree-a").contains("another"), "{}", row("tree-a"));
+        assert!(row("tree-bb").contains("default"), "{}", row("tree-bb"));
+        assert!(
+            !row("forest-ccc").contains("default"),
+            "{}",
+            row("forest-ccc")
+        );
+    }
+    update(&mut s, Action::GroupByExperiment);
+    assert!(!screen(&s, 80, 24).join("\n").contains("experiments"));
+}
+
+#[test]
+fn data_tab_previews_rows_and_scrolls_them_both_ways() {
+    use super::effects::Effect;
+    use super::tabs::data::Preview;
+    let mut s = loaded();
+    update(&mut s, Action::TabData);
+    let e = update(&mut s, Action::TogglePreview);
+    assert!(matches!(
+        e.as_slice(),
+        [Effect::LoadPreview { prepared: false }]
+    ));
+    assert_shows(&screen(&s, 80, 24), &["Rows, raw (loading…)"], "loading");
+    let columns: Vec<String> = (0..12).map(|c| format!("col{c}")).collect();
+    let rows: Vec<Vec<String>> = (0..300)
+        .map(|r| (0..12).map(|c| format!("r{r}c{c}")).collect())
+        .collect();
+    update(
+        &mut s,
+        Action::PreviewLoaded {
+            prepared: false,
+            result: Ok(Preview {
+                columns,
+                rows,
+                total: 16_376,
+            }),
+        },
+    );
+    for (w, h) in SIZES {
+        assert_shows(
+            &screen(&s, w, h),
+            &["Rows, raw: 300 of 16376 shown", "col0", "r0c0", "r1c1"],
+            "preview",
+        );
+    }
+    update(&mut s, Action::Bottom);
+    update(&mut s, Action::FocusRight);
+    let lines = screen(&s, 80, 24);
+    assert_shows(&lines, &["r299c1", "col1", "columns 2-"], "scrolled");
+    assert!(!lines.join("\n").contains("col0"), "col0 scrolled away");
+    // Toggling raw/prepared asks for the other preview; v goes back to the schema.
+    let e = update(&mut s, Action::TogglePrepared);
+    assert!(
+        e.iter()
+            .any(|e| matches!(e, Effect::LoadPreview { prepared: true }))
+    );
+    update(&mut s, Action::TogglePreview);
+    assert!(!s.data.preview_on);
 }

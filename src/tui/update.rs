@@ -16,16 +16,28 @@ use super::widgets::table::Cursor;
 const LIVE_RELOAD_TICKS: u64 = 2;
 
 /// What to load when the UI starts (and on refresh).
+///
+/// Only light reads start at once: the newest page of runs, so the first frame shows runs at
+/// once on a big store, and the small tables. Reading every run and opening the monitor (which
+/// ingests the inference logs) wait for that page (see [`after_first_page`]), so they do not
+/// compete with it for the CPU.
 pub fn startup(state: &mut State) -> Vec<Effect> {
-    let mut effects = vec![
-        // The newest page first, so the first frame shows runs at once on a big store.
+    state.experiments.awaiting_all = true;
+    vec![
         Effect::LoadRecentRuns,
-        Effect::LoadRuns,
         Effect::LoadModels,
         Effect::LoadDataVersions,
         Effect::LoadEndpoints,
         Effect::LoadBackend,
-    ];
+    ]
+}
+
+/// The heavier start-up reads, once the first page of runs is on screen (or failed to load).
+fn after_first_page(state: &mut State) -> Vec<Effect> {
+    if !std::mem::take(&mut state.experiments.awaiting_all) {
+        return Vec::new();
+    }
+    let mut effects = vec![Effect::LoadRuns];
     // Opens the monitor, starts watching its folders and ingests what is there.
     effects.extend(state.monitoring.refresh(true));
     effects
@@ -73,7 +85,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::RecentRunsLoaded(runs) => {
             experiments::on_recent_runs(state, runs);
-            Vec::new()
+            after_first_page(state)
         }
         Action::RunLoaded(detail) => {
             experiments::on_run(state, detail);
@@ -113,6 +125,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             data::on_profile(state, prepared, result);
             Vec::new()
         }
+        Action::PreviewLoaded { prepared, result } => {
+            data::on_preview(state, prepared, result);
+            Vec::new()
+        }
         Action::DataVersionsLoaded(versions) => {
             data::on_versions(state, versions);
             Vec::new()
@@ -139,8 +155,24 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             generation,
             address,
         } => {
-            endpoints::on_started(state, generation, address);
-            vec![Effect::LoadEndpoints]
+            endpoints::on_started(state, generation, address.clone());
+            let mut effects = vec![Effect::LoadEndpoints];
+            if std::mem::take(&mut state.demo_traffic) {
+                let text = state
+                    .status
+                    .as_ref()
+                    .map(|s| s.text.clone())
+                    .unwrap_or_default();
+                state.info(format!(
+                    "{text}; demo traffic: {} req/s with the first numeric feature ×{} (drift)",
+                    demo::TRAFFIC_RATE,
+                    demo::TRAFFIC_SCALE
+                ));
+                effects.push(Effect::Simulate {
+                    endpoint: format!("http://{address}"),
+                });
+            }
+            effects
         }
         Action::EndpointStopped { generation, result } => {
             endpoints::on_stopped(state, generation, result);
@@ -157,12 +189,18 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             monitoring::on_watch(state)
         }
         Action::Done { message, error } => {
+            // A failed first page must not hold back the rest of start-up.
+            let effects = if error && state.experiments.awaiting_all && !state.experiments.loaded {
+                after_first_page(state)
+            } else {
+                Vec::new()
+            };
             if error {
                 state.error(message);
             } else {
                 state.info(message);
             }
-            Vec::new()
+            effects
         }
         key => on_key(state, key),
     }
@@ -884,10 +922,18 @@ mod tests {
         let mut s = state();
         let first = startup(&mut s);
         assert!(
-            first
+            !first
                 .iter()
+                .any(|e| matches!(e, Effect::MonitorRefresh { .. } | Effect::LoadRuns))
+        );
+        // The rest of start-up follows the first page of runs, once.
+        let rest = update(&mut s, Action::RecentRunsLoaded(Vec::new()));
+        assert!(rest.iter().any(|e| matches!(e, Effect::LoadRuns)));
+        assert!(
+            rest.iter()
                 .any(|e| matches!(e, Effect::MonitorRefresh { ingest: true, .. }))
         );
+        assert!(update(&mut s, Action::RecentRunsLoaded(Vec::new())).is_empty());
         let event = || {
             Action::Watch(WatchEvent {
                 folder: Folder::Logs,

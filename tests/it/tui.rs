@@ -174,6 +174,11 @@ fn tui_switches_tabs_shows_a_trained_run_and_quits_cleanly() {
     tui.press("1");
     tui.screen.wait_for("Schema, raw", 10);
     tui.screen.wait_for("200 rows", 20);
+    // v: the rows themselves.
+    tui.press("v");
+    tui.screen.wait_for("Rows, raw: 200 of 200 shown", 20);
+    tui.press("v");
+    tui.screen.wait_for("Schema, raw", 10);
     tui.press("3");
     tui.screen.wait_for("No registered models", 10);
     tui.press("4");

@@ -32,9 +32,28 @@ pub enum Load<T> {
     Failed(String),
 }
 
+/// The first rows of the raw file or the prepared train set, as text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Preview {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// Rows in the table (the preview holds at most [`PREVIEW_ROWS`] of them).
+    pub total: usize,
+}
+
+/// Rows a preview reads.
+pub const PREVIEW_ROWS: usize = 1000;
+
 #[derive(Debug, Clone, Default)]
 pub struct DataState {
     pub prepared: bool,
+    /// `v`: the rows instead of the schema.
+    pub preview_on: bool,
+    /// The preview and whether it is of the prepared train set.
+    pub preview: Load<(bool, Preview)>,
+    pub preview_cursor: Cursor,
+    /// First column shown (`h`/`l` scroll sideways).
+    pub preview_column: usize,
     pub raw: Load<Profile>,
     pub prepared_profile: Load<Profile>,
     pub columns_cursor: Cursor,
@@ -125,10 +144,67 @@ pub fn on_versions(state: &mut State, versions: Vec<DataVersionSummary>) {
     state.data.versions_cursor.clamp(len, page);
 }
 
+pub fn on_preview(state: &mut State, prepared: bool, result: Result<Preview, String>) {
+    let d = &mut state.data;
+    d.preview = match result {
+        Ok(p) => Load::Ready((prepared, p)),
+        Err(e) => Load::Failed(e),
+    };
+    d.preview_cursor = Cursor::default();
+    d.preview_column = 0;
+}
+
+/// The preview to load for the raw/prepared choice, if it is not the one held.
+fn wanted_preview(d: &mut DataState) -> Option<Effect> {
+    let held = match &d.preview {
+        Load::Ready((p, _)) => Some(*p == d.prepared),
+        Load::Loading => Some(true),
+        _ => None,
+    };
+    if held == Some(true) {
+        return None;
+    }
+    d.preview = Load::Loading;
+    Some(Effect::LoadPreview {
+        prepared: d.prepared,
+    })
+}
+
 pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
     let page = state.page();
     let d = &mut state.data;
+    if d.preview_on {
+        let len = match &d.preview {
+            Load::Ready((_, p)) => p.rows.len(),
+            _ => 0,
+        };
+        let columns = match &d.preview {
+            Load::Ready((_, p)) => p.columns.len(),
+            _ => 0,
+        };
+        match action {
+            Action::TogglePreview | Action::Back => d.preview_on = false,
+            Action::FocusLeft => d.preview_column = d.preview_column.saturating_sub(1),
+            Action::FocusRight => {
+                d.preview_column = (d.preview_column + 1).min(columns.saturating_sub(1));
+            }
+            Action::TogglePrepared => {
+                d.prepared = !d.prepared;
+                let mut effects: Vec<Effect> = d.wanted().into_iter().collect();
+                effects.extend(wanted_preview(d));
+                return effects;
+            }
+            other => {
+                d.preview_cursor.apply(other, len, page);
+            }
+        }
+        return Vec::new();
+    }
     match action {
+        Action::TogglePreview => {
+            d.preview_on = true;
+            return wanted_preview(d).into_iter().collect();
+        }
         Action::TogglePrepared => {
             d.prepared = !d.prepared;
             d.columns_cursor = Cursor::default();
@@ -186,6 +262,78 @@ fn summary(c: &ColumnProfile) -> String {
     }
 }
 
+/// The rows of the raw file or the prepared train set, scrolled with `j`/`k` and `h`/`l`.
+fn render_preview(frame: &mut Frame, area: Rect, state: &State) {
+    let theme = &state.theme;
+    let d = &state.data;
+    let which = if d.prepared {
+        "prepared train set"
+    } else {
+        "raw"
+    };
+    let p = match &d.preview {
+        Load::Ready((_, p)) => p,
+        Load::Failed(e) => {
+            frame.render_widget(
+                Paragraph::new(e.clone())
+                    .style(theme.get("error"))
+                    .wrap(ratatui::widgets::Wrap { trim: false })
+                    .block(
+                        Block::default()
+                            .borders(Borders::ALL)
+                            .title(format!("Rows, {which}: could not load")),
+                    ),
+                area,
+            );
+            return;
+        }
+        _ => {
+            frame.render_widget(
+                Paragraph::new("loading…").block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(format!("Rows, {which} (loading…)")),
+                ),
+                area,
+            );
+            return;
+        }
+    };
+    // As many columns as fit at 14 cells each, from the first one scrolled to.
+    let fit = usize::from(area.width.saturating_sub(2) / 15).max(1);
+    let shown: Vec<usize> = (d.preview_column..p.columns.len()).take(fit).collect();
+    // The selection stays on screen even where the table is shorter than a page.
+    let mut cursor = d.preview_cursor.clone();
+    let height = usize::from(area.height.saturating_sub(3)).max(1);
+    if cursor.selected >= cursor.offset + height {
+        cursor.offset = cursor.selected + 1 - height;
+    }
+    let window = table::visible(area, &cursor, p.rows.len());
+    let rows: Vec<Row> = p.rows[window]
+        .iter()
+        .map(|r| {
+            Row::new(
+                shown
+                    .iter()
+                    .map(|&c| Cell::from(r.get(c).cloned().unwrap_or_default())),
+            )
+        })
+        .collect();
+    let header = Row::new(shown.iter().map(|&c| Cell::from(p.columns[c].clone())));
+    let widths: Vec<Constraint> = shown.iter().map(|_| Constraint::Length(14)).collect();
+    let title = format!(
+        "Rows, {which}: {} of {} shown, columns {}-{} of {} (j/k rows, h/l columns, v schema)",
+        p.rows.len(),
+        p.total,
+        d.preview_column + 1,
+        d.preview_column + shown.len(),
+        p.columns.len()
+    );
+    table::draw_window(
+        frame, area, theme, title, header, rows, &widths, &cursor, true,
+    );
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let theme = &state.theme;
     let d = &state.data;
@@ -198,6 +346,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     };
     let [schema_area, hist_area] =
         Layout::horizontal([Constraint::Min(30), Constraint::Length(hist_w)]).areas(top);
+    if d.preview_on {
+        render_preview(frame, area, state);
+        return;
+    }
     let which = if d.prepared {
         "prepared train set"
     } else {
@@ -268,7 +420,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         }
     }
     render_histogram(frame, hist_area, state);
+    render_versions(frame, bottom, state);
+}
 
+fn render_versions(frame: &mut Frame, bottom: Rect, state: &State) {
+    let theme = &state.theme;
+    let d = &state.data;
     let version_rows: Vec<Row> = d
         .version_rows()
         .into_iter()

@@ -104,7 +104,13 @@ pub struct ExperimentsState {
     pub search: Vec<String>,
     /// Every run has been read (not only the newest page).
     pub loaded: bool,
+    /// Start-up waits for the first page before reading every run.
+    pub awaiting_all: bool,
     running: usize,
+    /// Rows grouped by experiment (`e`), each group in the chosen order.
+    pub grouped: bool,
+    /// Experiments among the shown rows, when grouped.
+    pub groups: usize,
     /// Indices into `runs` after filter and sort: what the table shows.
     pub rows: Vec<usize>,
     pub cursor: Cursor,
@@ -123,7 +129,10 @@ impl Default for ExperimentsState {
             runs: Vec::new(),
             search: Vec::new(),
             loaded: false,
+            awaiting_all: false,
             running: 0,
+            grouped: false,
+            groups: 0,
             rows: Vec::new(),
             cursor: Cursor::default(),
             sort: SortColumn::Started,
@@ -202,6 +211,15 @@ impl ExperimentsState {
         };
         if self.descending {
             rows.reverse();
+        }
+        if self.grouped {
+            // Stable: the chosen order holds inside each experiment.
+            rows.sort_by(|&a, &b| runs[a].experiment.cmp(&runs[b].experiment));
+            self.groups = rows
+                .windows(2)
+                .filter(|w| runs[w[0]].experiment != runs[w[1]].experiment)
+                .count()
+                + usize::from(!rows.is_empty());
         }
         self.running = runs
             .iter()
@@ -378,6 +396,16 @@ pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
             e.descending = !e.descending;
             e.refresh_rows(page);
         }
+        Action::GroupByExperiment => {
+            e.grouped = !e.grouped;
+            e.refresh_rows(page);
+            let msg = if e.grouped {
+                format!("grouped by experiment ({})", e.groups)
+            } else {
+                "not grouped".to_string()
+            };
+            state.info(msg);
+        }
         Action::Mark => {
             if let Some(id) = e.selected().map(|r| r.run_id.clone()) {
                 if let Some(pos) = e.marked.iter().position(|m| *m == id) {
@@ -480,8 +508,11 @@ fn render_list(frame: &mut Frame, area: Rect, state: &State) {
         }
     };
     let wide = area.width >= 110;
-    let mut header = vec![
-        Cell::from(" "),
+    let mut header = vec![Cell::from(" ")];
+    if e.grouped {
+        header.push(Cell::from("experiment"));
+    }
+    header.extend([
         head("run", None),
         head("name", Some(SortColumn::Name)),
         head("kind", Some(SortColumn::Kind)),
@@ -490,23 +521,38 @@ fn render_list(frame: &mut Frame, area: Rect, state: &State) {
         head("dur", Some(SortColumn::Duration)),
         head("roc_auc", Some(SortColumn::RocAuc)),
         head("f1", Some(SortColumn::F1)),
-    ];
-    if wide {
+    ]);
+    if wide && !e.grouped {
         header.push(Cell::from("experiment"));
+        header.push(Cell::from("data"));
+    } else if wide {
         header.push(Cell::from("data"));
     }
     let window = table::visible(area, &e.cursor, e.rows.len());
+    let first = window.start;
     let rows: Vec<Row> = e.rows[window]
         .iter()
-        .map(|&i| {
+        .enumerate()
+        .map(|(k, &i)| {
             let r = &e.runs[i];
             let marked = e.marked.contains(&r.run_id);
             let status = match state.jobs.progress_of(&r.run_id) {
                 Some(f) if r.status == RunStatus::Running => format!("RUN {:>3.0}%", f * 100.0),
                 _ => r.status.as_str().to_string(),
             };
-            let mut cells = vec![
-                Cell::from(if marked { "*" } else { " " }).style(theme.get("marked")),
+            let mut cells =
+                vec![Cell::from(if marked { "*" } else { " " }).style(theme.get("marked"))];
+            if e.grouped {
+                // The experiment's name on its first row (and on the first row shown).
+                let at = first + k;
+                let opens = at == first || e.runs[e.rows[at - 1]].experiment != r.experiment;
+                cells.push(if opens {
+                    Cell::from(r.experiment.clone()).style(theme.get("title"))
+                } else {
+                    Cell::from("")
+                });
+            }
+            cells.extend([
                 Cell::from(short(&r.run_id).to_string()),
                 Cell::from(r.name.clone()),
                 Cell::from(r.model_kind.clone()),
@@ -515,9 +561,11 @@ fn render_list(frame: &mut Frame, area: Rect, state: &State) {
                 Cell::from(duration(r.duration_ms)),
                 Cell::from(value(r.metrics.get("roc_auc").copied())),
                 Cell::from(value(r.metrics.get("f1").copied())),
-            ];
-            if wide {
+            ]);
+            if wide && !e.grouped {
                 cells.push(Cell::from(r.experiment.clone()));
+            }
+            if wide {
                 cells.push(Cell::from(
                     r.data_version.as_deref().map_or("-", short).to_string(),
                 ));
@@ -530,8 +578,11 @@ fn render_list(frame: &mut Frame, area: Rect, state: &State) {
             }
         })
         .collect();
-    let mut widths = vec![
-        Constraint::Length(1),
+    let mut widths = vec![Constraint::Length(1)];
+    if e.grouped {
+        widths.push(Constraint::Length(12));
+    }
+    widths.extend([
         Constraint::Length(8),
         Constraint::Min(10),
         Constraint::Length(8),
@@ -540,9 +591,11 @@ fn render_list(frame: &mut Frame, area: Rect, state: &State) {
         Constraint::Length(6),
         Constraint::Length(7),
         Constraint::Length(6),
-    ];
-    if wide {
+    ]);
+    if wide && !e.grouped {
         widths.push(Constraint::Length(12));
+    }
+    if wide {
         widths.push(Constraint::Length(8));
     }
     let title = if !e.loaded && e.runs.is_empty() {
@@ -553,9 +606,14 @@ fn render_list(frame: &mut Frame, area: Rect, state: &State) {
         "Runs: none yet (press D for the demo, t to train)".to_string()
     } else {
         format!(
-            "Runs {}/{}{}{}",
+            "Runs {}/{}{}{}{}",
             e.rows.len(),
             e.runs.len(),
+            if e.grouped {
+                format!(" in {} experiments", e.groups)
+            } else {
+                String::new()
+            },
             if e.running() > 0 {
                 format!(", {} running", e.running())
             } else {

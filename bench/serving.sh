@@ -7,6 +7,8 @@
 #   load:      wrk -t1 -c$CONNS -d${DURATION}s --latency (Debian package `wrk`)
 #   fixed rate: wrk with 10 connections each pausing 10 ms between requests (about 1,000 req/s),
 #              for cerebro only (the peer cannot sustain that rate).
+#   open loop: `cerebro simulate --rate 1000` (requests sent on schedule whatever the replies,
+#              records drawn from the test set, late sends counted), for cerebro only.
 #   peer:      bench/mlflow_serve_model.py in the venv bench/.venv (`pip install mlflow
 #              scikit-learn` on first use); SKIP_MLFLOW=1 measures cerebro only.
 #
@@ -109,6 +111,9 @@ echo "== cerebro: wrk -t1 -c$conns -d${duration}s" >&2
 read -r c_rps c_p50 c_p99 c_n c_bad < <(wrk_run "$url" "$work/cerebro.json" "$conns" 0)
 echo "== cerebro: paced, 10 connections x 1 request per 10 ms" >&2
 read -r f_rps f_p50 f_p99 f_n f_bad < <(wrk_run "$url" "$work/cerebro.json" 10 10)
+echo "== cerebro: open loop, cerebro simulate --rate 1000 --duration $duration" >&2
+"$bin" simulate --endpoint "$url" --rate 1000 --duration "$duration" --no-labels --json \
+    >"$work/simulate.json" || true
 kill -TERM "$cerebro_pid"
 wait "$cerebro_pid" || true
 cerebro_pid=""
@@ -150,7 +155,8 @@ fi
 
 # --- report --------------------------------------------------------------------------------------
 python3 - "$conns" "$duration" "$c_rps" "$c_p50" "$c_p99" "$c_n" "$c_bad" "$f_rps" "$f_p50" \
-    "$f_p99" "$f_bad" "$logged" "${m_rps:-}" "${m_p50:-}" "${m_p99:-}" "${m_bad:-}" <<'PY'
+    "$f_p99" "$f_bad" "$logged" "${m_rps:-}" "${m_p50:-}" "${m_p99:-}" "${m_bad:-}" \
+    "$work/simulate.json" <<'PY'
 import sys
 a = sys.argv[1:]
 conns, dur = a[0], a[1]
@@ -166,5 +172,13 @@ if a[12]:
     print(f"  ratio    cerebro serves {c_rps / m_rps:,.0f}x the requests per second")
 print(f"cerebro at a fixed rate (10 connections, 10 ms apart): {f_rps:,.0f} req/s, "
       f"p50 {f_p50:.3f} ms, p99 {f_p99:.3f} ms, non-2xx {f_bad}")
-print(f"cerebro inference log: {logged:,} lines after SIGTERM (wrk counted {c_n:,} + paced requests)")
+try:
+    import json
+    sim = json.load(open(a[16]))
+    print(f"cerebro open loop (cerebro simulate, 1,000 req/s scheduled): {sim['achieved_rate']:,.0f} req/s "
+          f"achieved, p50 {sim['latency_p50_ms']:.3f} ms, p99 {sim['latency_p99_ms']:.3f} ms, "
+          f"sent {sim['sent']:,}, errors {sim['errors']}, late (>10 ms) {sim['late']:,}")
+except Exception as e:
+    print(f"cerebro open loop: no result ({e})")
+print(f"cerebro inference log: {logged:,} lines after SIGTERM (wrk counted {c_n:,} + paced + open-loop requests)")
 PY

@@ -10,6 +10,7 @@ use cerebro::registry::ops::GateResult;
 use cerebro::registry::{AuditRecord, ModelVersion, RegisteredModel};
 use cerebro::serve::status::EndpointStatus;
 use cerebro::store::{DataVersionSummary, RunDetail, RunSummary};
+use cerebro::workflow::{AgentEvent, PipelineView};
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -48,6 +49,8 @@ pub enum Action {
     Train,
     Reproduce,
     CancelJob,
+    RunPipeline,
+    ToggleSchedule,
     Promote,
     Rollback,
     Archive,
@@ -132,6 +135,12 @@ pub enum Action {
     MonitorLoaded(Result<Box<crate::tui::tabs::monitoring::Snapshot>, String>),
     /// A watched folder (inference logs, labels) changed.
     Watch(WatchEvent),
+    /// The workspace's pipelines with their DAG and latest run (`cerebro::workflow::pipelines`).
+    PipelinesLoaded(Result<Vec<PipelineView>, String>),
+    /// The pipeline agent the UI runs reported a run starting or ending, or a problem.
+    Agent(AgentEvent),
+    /// A pipeline's schedule was switched on or off (or the switch was refused).
+    PipelineChanged(Result<String, String>),
     /// Background work finished: a message for the status line, and whether it was an error.
     Done {
         message: String,
@@ -194,6 +203,16 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
         "reproduce the selected run as a job",
     ),
     ("cancel_job", Action::CancelJob, "cancel the selected job"),
+    (
+        "run_pipeline",
+        Action::RunPipeline,
+        "run the selected pipeline now",
+    ),
+    (
+        "toggle_schedule",
+        Action::ToggleSchedule,
+        "turn the selected pipeline's schedule on or off",
+    ),
     ("promote", Action::Promote, "promote through the gate"),
     ("rollback", Action::Rollback, "roll back Production"),
     ("archive", Action::Archive, "archive the selected version"),

@@ -15,8 +15,9 @@ use cerebro::serve::status::StatusTable;
 use cerebro::serve::{self, EndpointOptions};
 use cerebro::store::RunFilter;
 use cerebro::track::plan::{self, TrainRequest};
+use cerebro::workflow::{self, Agent, AgentEvent, AgentHandle, AgentOptions};
 use cerebro::workspace::Workspace;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::action::Action;
 use super::tabs::data::{PREVIEW_ROWS, Preview};
@@ -101,6 +102,23 @@ pub enum Effect {
         granularity: Option<i64>,
         endpoint: Option<String>,
     },
+    /// The pipelines with their DAG and latest run.
+    LoadPipelines,
+    /// Ask the UI's pipeline agent to run this pipeline now.
+    RunPipeline(String),
+    /// Turn a pipeline's schedule on or off in the store (the agents pick it up at their poll).
+    SetSchedule {
+        pipeline: String,
+        enabled: bool,
+    },
+}
+
+/// The pipeline agent this runtime hosts while the UI is open: how to reach it, stop it and
+/// wait for it.
+struct AgentHost {
+    handle: AgentHandle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// The workspace's monitor, opened once (its baselines are cached inside), and the watcher of
@@ -132,6 +150,7 @@ pub struct Runtime {
     simulator: Arc<std::sync::atomic::AtomicBool>,
     /// Where the watcher of the monitored folders sends its events (the event loop).
     watch_tx: UnboundedSender<WatchEvent>,
+    agent: Arc<Mutex<Option<AgentHost>>>,
 }
 
 fn open(config: &Path) -> Result<Workspace, String> {
@@ -306,6 +325,7 @@ impl Runtime {
             monitor: Arc::new(Mutex::new(None)),
             simulator: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             watch_tx,
+            agent: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -612,6 +632,67 @@ impl Runtime {
                     h.cancel();
                 }
             }
+            Effect::LoadPipelines => self.blocking(|c| {
+                Action::PipelinesLoaded(
+                    open(c).and_then(|ws| workflow::pipelines(&ws).map_err(|e| e.to_string())),
+                )
+            }),
+            Effect::RunPipeline(name) => {
+                let sent = self
+                    .agent
+                    .lock()
+                    .expect("not poisoned")
+                    .as_ref()
+                    .is_some_and(|a| a.handle.run_now(&name));
+                if !sent {
+                    let _ = self.tx.send(failed(format!(
+                        "cannot run pipeline {name}: the pipeline agent is not running"
+                    )));
+                }
+            }
+            Effect::SetSchedule { pipeline, enabled } => self.blocking(move |c| {
+                Action::PipelineChanged(open(c).and_then(|ws| {
+                    workflow::set_schedule_enabled(&ws, &pipeline, enabled)
+                        .map(|()| {
+                            format!(
+                                "pipeline {pipeline}: schedule {}",
+                                if enabled { "on" } else { "off" }
+                            )
+                        })
+                        .map_err(|e| e.to_string())
+                }))
+            }),
+        }
+    }
+
+    /// Starts the workspace's pipeline agent (schedules, triggers, run now) on this runtime
+    /// until [`Runtime::stop_agent`]; its events come back on the returned channel.
+    pub fn start_agent(&self, opts: AgentOptions) -> UnboundedReceiver<AgentEvent> {
+        let (agent, handle, events) = Agent::new(opts);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let tx = self.tx.clone();
+        let task = tokio::spawn(async move {
+            let result = agent
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "the pipeline agent stopped");
+                let _ = tx.send(failed(format!("the pipeline agent stopped: {e}")));
+            }
+        });
+        *self.agent.lock().expect("not poisoned") = Some(AgentHost { handle, stop, task });
+        events
+    }
+
+    /// Stops the pipeline agent, if any, and waits for it: running steps are killed and their
+    /// runs left INTERRUPTED, resumable with `cerebro pipeline resume` (on quit).
+    pub async fn stop_agent(&self) {
+        let host = self.agent.lock().expect("not poisoned").take();
+        if let Some(host) = host {
+            let _ = host.stop.send(());
+            let _ = host.task.await;
         }
     }
 

@@ -1,6 +1,6 @@
 //! The one loop: a single `tokio::select!` over key presses (crossterm's `EventStream`), job
-//! events, effect results, file-watch events of the monitored folders, a one-second tick and
-//! SIGTERM. Each input becomes an action, goes
+//! events, effect results, file-watch events of the monitored folders, the pipeline agent's
+//! events, a one-second tick and SIGTERM. Each input becomes an action, goes
 //! through `update`, and its effects go to the runtime. A frame is drawn only when state is
 //! dirty, so an idle session writes nothing to the terminal.
 
@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use cerebro::jobs::JobEvent;
 use cerebro::monitor::watch::WatchEvent;
+use cerebro::workflow::AgentEvent;
 
 use super::action::Action;
 use super::app::State;
@@ -35,6 +36,16 @@ pub struct Inputs {
     pub results: UnboundedReceiver<Action>,
     /// Changes in the monitored folders (inference logs, labels), from `monitor::watch`.
     pub watch: UnboundedReceiver<WatchEvent>,
+    /// What the pipeline agent reports (runs started and ended), when the config has pipelines.
+    pub agent: Option<UnboundedReceiver<AgentEvent>>,
+}
+
+/// The next message of a channel that may not exist (then never).
+async fn recv_maybe<T>(rx: &mut Option<UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 pub async fn run(
@@ -47,6 +58,7 @@ pub async fn run(
         mut jobs,
         mut results,
         mut watch,
+        mut agent,
     } = inputs;
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -86,6 +98,7 @@ pub async fn run(
             Some(event) = jobs.recv() => Some(Action::Job(event)),
             Some(action) = results.recv() => Some(action),
             Some(event) = watch.recv() => Some(Action::Watch(event)),
+            Some(event) = recv_maybe(&mut agent) => Some(Action::Agent(event)),
             _ = tick.tick() => Some(Action::Tick),
             _ = terminate => {
                 tracing::info!("SIGTERM: quitting");
@@ -100,6 +113,15 @@ pub async fn run(
     }
 
     runtime.stop_simulator();
+    // Stop the pipeline agent: running steps are killed, their runs left INTERRUPTED.
+    if state.jobs.pipelines_running() > 0 {
+        state.info(format!(
+            "stopping {} running pipeline(s); their runs are left INTERRUPTED (resumable)…",
+            state.jobs.pipelines_running()
+        ));
+        terminal.draw(|frame| render::draw(frame, state))?;
+    }
+    let _ = tokio::time::timeout(QUIT_GRACE, runtime.stop_agent()).await;
     // Stop the local endpoint: it drains and marks itself stopped in the store.
     if state.endpoints.local_running() {
         state.info("stopping the local endpoint…");

@@ -394,3 +394,63 @@ pub fn monitoring_snapshot(windows: usize) -> crate::tui::tabs::monitoring::Snap
         watch_note: None,
     }
 }
+
+/// Two pipelines: `retrain` (a DAG of five steps whose latest run failed at `register`, with a
+/// schedule that is on) and `ship` (one step, a trigger, never run).
+pub fn pipelines() -> Vec<cerebro::workflow::PipelineView> {
+    use cerebro::workflow::{PipelineRun, PipelineView, StepView};
+    let step = |name: &str, kind: &str, after: &[&str], status: &str, attempts: i64| StepView {
+        name: name.into(),
+        kind: kind.into(),
+        after: after.iter().map(|s| s.to_string()).collect(),
+        run_if: "all_succeeded".into(),
+        retries: 1,
+        status: Some(status.into()),
+        attempts: Some(attempts),
+    };
+    vec![
+        PipelineView {
+            name: "retrain".into(),
+            description: "prepare, train, gate and promote".into(),
+            steps: vec![
+                step("prepare", "prepare", &[], "SUCCEEDED", 1),
+                step("train", "train", &["prepare"], "SUCCEEDED", 2),
+                step("evaluate", "evaluate", &["train"], "SUCCEEDED", 1),
+                step("register", "register", &["train", "evaluate"], "FAILED", 1),
+                step("promote", "promote", &["register"], "SKIPPED", 0),
+            ],
+            schedule: Some("every 6h".into()),
+            schedule_enabled: true,
+            next_slot: Some(1_700_021_600_000),
+            triggers: Vec::new(),
+            last_run: Some(PipelineRun {
+                run_id: format!("{:0<32}", "dddd"),
+                pipeline: "retrain".into(),
+                status: "FAILED".into(),
+                fired_by: "schedule".into(),
+                detail: None,
+                slot: None,
+                pid: 1,
+                host: "test".into(),
+                started_at: 1_700_000_000_000,
+                ended_at: Some(1_700_000_060_000),
+                resumes: 0,
+                error: Some("step register failed".into()),
+            }),
+        },
+        PipelineView {
+            name: "ship".into(),
+            description: String::new(),
+            steps: vec![StepView {
+                status: None,
+                attempts: None,
+                ..step("deploy", "deploy", &[], "", 0)
+            }],
+            schedule: None,
+            schedule_enabled: false,
+            next_slot: None,
+            triggers: vec!["new Production version of any model".into()],
+            last_run: None,
+        },
+    ]
+}

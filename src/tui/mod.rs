@@ -6,8 +6,9 @@
 //! the only place state changes and returns [`effects::Effect`]s instead of doing I/O; the
 //! [`effects::Runtime`] carries effects out off the UI task (store reads on the blocking pool,
 //! training through `cerebro::jobs::JobRunner`) and reports back as actions;
-//! [`event_loop`] merges terminal keys, job events, effect results, a tick and SIGTERM in one
-//! `tokio::select!` and redraws only when something changed; rendering reads `&State` only.
+//! [`event_loop`] merges terminal keys, job events, effect results, the pipeline agent's events
+//! (the UI runs the workspace's schedules and triggers while it is open), a tick and SIGTERM in
+//! one `tokio::select!` and redraws only when something changed; rendering reads `&State` only.
 //! Key bindings ([`keymap`]) and colours ([`theme`]) are data in `assets/`.
 
 pub mod action;
@@ -33,6 +34,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use cerebro::train::ModelKind;
+
+/// How often the UI's pipeline agent looks for triggers, schedule switches and config changes.
+const AGENT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Opens the workbench on the workspace of `config` until the user quits. Returns the exit code.
 pub fn run(config: &Path) -> Result<i32> {
@@ -69,6 +73,28 @@ pub fn run(config: &Path) -> Result<i32> {
         let (tx, results) = tokio::sync::mpsc::unbounded_channel();
         let (watch_tx, watch_events) = tokio::sync::mpsc::unbounded_channel();
         let rt = effects::Runtime::new(config.to_path_buf(), tx, runner, max_parallel, watch_tx);
+        // While the UI is open it runs the workspace's schedules and triggers (safe beside a
+        // `cerebro agent`: the store's per-pipeline lock means no pipeline runs twice).
+        let agent = if loaded.config.pipelines.is_empty() {
+            None
+        } else {
+            match std::env::current_exe() {
+                Ok(exe) => {
+                    state.jobs.agent = true;
+                    Some(rt.start_agent(cerebro::workflow::AgentOptions {
+                        config_path: config.to_path_buf(),
+                        exe,
+                        poll: AGENT_POLL,
+                    }))
+                }
+                Err(e) => {
+                    state.error(format!(
+                        "pipelines do not run from this window: the cerebro executable was not found ({e})"
+                    ));
+                    None
+                }
+            }
+        };
         let mut term = terminal::init().context("setting up the terminal")?;
         let outcome = event_loop::run(
             &mut term,
@@ -78,6 +104,7 @@ pub fn run(config: &Path) -> Result<i32> {
                 jobs: job_events,
                 results,
                 watch: watch_events,
+                agent,
             },
         )
         .await;

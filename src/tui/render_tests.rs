@@ -862,3 +862,105 @@ fn data_tab_previews_rows_and_scrolls_them_both_ways() {
     update(&mut s, Action::TogglePreview);
     assert!(!s.data.preview_on);
 }
+
+/// The Jobs tab with pipelines loaded and the UI's agent running.
+fn with_pipelines(mut s: State) -> State {
+    s.jobs.agent = true;
+    update(&mut s, Action::PipelinesLoaded(Ok(fixtures::pipelines())));
+    update(&mut s, Action::TabJobs);
+    s
+}
+
+#[test]
+fn jobs_tab_lists_pipelines_and_draws_the_selected_dag_with_step_states() {
+    let s = with_pipelines(loaded());
+    for (w, h) in SIZES {
+        let lines = screen(&s, w, h);
+        assert_shows(
+            &lines,
+            &[
+                "Pipelines (2)",
+                "retrain",
+                "every 6h",
+                "ship",
+                "1 trigger",
+                "never",
+                "DAG: retrain · run dddd0000 FAILED",
+                "prepare",
+                "└▶ train",
+                "   └▶ evaluate",
+                "      └▶ register",
+                "SUCCEEDED ×2",
+                "Jobs (0 running, 0 total)",
+            ],
+            "pipelines",
+        );
+        // The schedule is on; the DAG lists steps in execution order, one per line.
+        let row = lines.iter().find(|l| l.contains("every 6h")).unwrap();
+        assert!(row.contains(" on ") && row.contains("FAILED"), "{row}");
+        let order: Vec<usize> = [
+            "prepare  ",
+            "└▶ train",
+            "└▶ evaluate",
+            "└▶ register",
+            "└▶ promote",
+        ]
+        .iter()
+        .map(|n| lines.iter().position(|l| l.contains(n)).unwrap())
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        let footer = &lines[h as usize - 1];
+        assert!(
+            footer.contains("r run pipeline") && footer.contains("s toggle schedule"),
+            "{footer}"
+        );
+    }
+    // Wide: every dependency of a step, when and how the last run started, the next slot.
+    let wide = screen(&s, 160, 48).join("\n");
+    assert_shows(
+        &[wide],
+        &[
+            "← train, evaluate",
+            "step register failed",
+            "next run",
+            "started",
+            "schedule",
+        ],
+        "wide DAG",
+    );
+}
+
+#[test]
+fn dag_steps_take_the_theme_colour_of_their_state_and_none_under_no_color() {
+    use ratatui::style::Color;
+    let colours = |no_color: bool| {
+        let mut s = fixtures::state();
+        s.theme = super::theme::Theme::parse(super::theme::DEFAULT_THEME, no_color).unwrap();
+        let s = with_pipelines(s);
+        let mut t = Terminal::new(TestBackend::new(160, 48)).unwrap();
+        t.draw(|f| render::draw(f, &s)).unwrap();
+        let buf = t.backend().buffer().clone();
+        // The first cell of each step's state in the DAG.
+        let find = |needle: &str| -> Option<Color> {
+            (0..48u16).find_map(|y| {
+                let line: String = (0..160u16).map(|x| buf[(x, y)].symbol()).collect();
+                if !line.contains("└▶") && !line.contains("prepare  ") {
+                    return None;
+                }
+                let col = line.find(needle)?;
+                let x = u16::try_from(line[..col].chars().count()).unwrap();
+                Some(buf[(x, y)].fg)
+            })
+        };
+        (find("FAILED"), find("SUCCEEDED"), find("SKIPPED"))
+    };
+    let theme = super::theme::Theme::parse(super::theme::DEFAULT_THEME, false).unwrap();
+    let (failed, succeeded, skipped) = colours(false);
+    assert_eq!(failed, theme.get("failed").fg);
+    assert_eq!(succeeded, theme.get("finished").fg);
+    assert_eq!(skipped, theme.get("dim").fg);
+    assert_ne!(failed, succeeded);
+    let (failed, succeeded, _) = colours(true);
+    assert_eq!(failed, Some(Color::Reset));
+    assert_eq!(succeeded, Some(Color::Reset));
+}

@@ -29,6 +29,7 @@ pub fn startup(state: &mut State) -> Vec<Effect> {
         Effect::LoadDataVersions,
         Effect::LoadEndpoints,
         Effect::LoadBackend,
+        Effect::LoadPipelines,
     ]
 }
 
@@ -53,7 +54,15 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             effects.push(Effect::LoadRecentRuns);
         }
         effects.extend(monitoring::on_tick(state));
+        effects.extend(jobs::on_tick(state));
         return effects;
+    }
+    if let Action::PipelinesLoaded(result) = action {
+        // Polled reads that change nothing are not redrawn.
+        if jobs::on_pipelines(state, result) {
+            state.dirty = true;
+        }
+        return Vec::new();
     }
     if let Action::EndpointsLoaded(list) = action {
         // An idle session with no endpoints is not redrawn every second.
@@ -141,6 +150,14 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             let mut effects = jobs::on_event(state, event);
             effects.extend(demo::check_jobs(state));
             effects
+        }
+        Action::Agent(event) => jobs::on_agent(state, event),
+        Action::PipelineChanged(result) => {
+            match result {
+                Ok(m) => state.info(m),
+                Err(e) => state.error(e),
+            }
+            vec![Effect::LoadPipelines]
         }
         Action::DemoQueued(result) => demo::on_queued(state, result),
         Action::DemoRegistered(result) => demo::on_registered(state, result),
@@ -310,7 +327,7 @@ fn filter_cursor(state: &mut State) -> Option<&mut Cursor> {
             registry::Focus::Models => &mut state.registry.models_cursor,
             registry::Focus::Versions => &mut state.registry.versions_cursor,
         }),
-        Tab::Jobs => Some(&mut state.jobs.cursor),
+        Tab::Jobs => Some(state.jobs.focused_cursor()),
         Tab::Endpoints => Some(&mut state.endpoints.cursor),
         _ => None,
     }
@@ -994,5 +1011,129 @@ mod tests {
             Action::MonitorLoaded(Ok(Box::new(crate::tui::fixtures::monitoring_snapshot(4)))),
         );
         assert_eq!(s.monitoring.selected_feature().unwrap().name, "cat");
+    }
+
+    #[test]
+    fn pipelines_run_now_switch_schedules_and_follow_the_agent() {
+        use cerebro::workflow::{AgentEvent, RunOutcome};
+        let mut s = loaded();
+        s.jobs.agent = true;
+        assert!(
+            startup(&mut s)
+                .iter()
+                .any(|e| matches!(e, Effect::LoadPipelines))
+        );
+        update(
+            &mut s,
+            Action::PipelinesLoaded(Ok(crate::tui::fixtures::pipelines())),
+        );
+        update(&mut s, Action::TabJobs);
+        // r: run the selected pipeline through the agent; s: its schedule is on, turn it off.
+        let e = update(&mut s, Action::RunPipeline);
+        assert!(matches!(e.as_slice(), [Effect::RunPipeline(p)] if p == "retrain"));
+        let e = update(&mut s, Action::ToggleSchedule);
+        assert!(matches!(
+            e.as_slice(),
+            [Effect::SetSchedule { pipeline, enabled: false }] if pipeline == "retrain"
+        ));
+        let e = update(&mut s, Action::PipelineChanged(Ok("schedule off".into())));
+        assert!(matches!(e.as_slice(), [Effect::LoadPipelines]));
+        // j moves the pipelines list (focused); `ship` has no schedule to switch.
+        update(&mut s, Action::Down);
+        assert_eq!(s.jobs.selected_pipeline().unwrap().name, "ship");
+        assert!(update(&mut s, Action::ToggleSchedule).is_empty());
+        assert!(s.status.as_ref().is_some_and(|m| m.error));
+        // A reload keeps the selection; an identical one is not redrawn.
+        s.dirty = false;
+        update(
+            &mut s,
+            Action::PipelinesLoaded(Ok(crate::tui::fixtures::pipelines())),
+        );
+        assert!(!s.dirty);
+        assert_eq!(s.jobs.selected_pipeline().unwrap().name, "ship");
+        // x still cancels the selected job while the pipelines have the focus.
+        update(
+            &mut s,
+            Action::Job(cerebro::jobs::JobEvent::Started { job: 7 }),
+        );
+        let e = update(&mut s, Action::CancelJob);
+        assert!(matches!(e.as_slice(), [Effect::CancelJob(7)]), "{e:?}");
+        // l focuses the jobs; h the pipelines again.
+        update(&mut s, Action::FocusRight);
+        update(&mut s, Action::Up);
+        assert_eq!(s.jobs.selected_pipeline().unwrap().name, "ship");
+        update(&mut s, Action::FocusLeft);
+        // The agent's events: a started run is polled every tick until it ends.
+        let e = update(
+            &mut s,
+            Action::Agent(AgentEvent::RunStarted {
+                pipeline: "ship".into(),
+                run_id: "eeee".repeat(8),
+                fired_by: "manual".into(),
+            }),
+        );
+        assert!(matches!(e.as_slice(), [Effect::LoadPipelines]));
+        assert_eq!(s.jobs.pipelines_running(), 1);
+        assert!(
+            update(&mut s, Action::RunPipeline).is_empty(),
+            "one run at a time"
+        );
+        update(
+            &mut s,
+            Action::PipelinesLoaded(Ok(crate::tui::fixtures::pipelines())),
+        );
+        let polls = |s: &mut State| {
+            (0..5)
+                .flat_map(|_| {
+                    let e = update(s, Action::Tick);
+                    if e.iter().any(|e| matches!(e, Effect::LoadPipelines)) {
+                        update(
+                            s,
+                            Action::PipelinesLoaded(Ok(crate::tui::fixtures::pipelines())),
+                        );
+                    }
+                    e
+                })
+                .filter(|e| matches!(e, Effect::LoadPipelines))
+                .count()
+        };
+        assert_eq!(polls(&mut s), 5);
+        let e = update(
+            &mut s,
+            Action::Agent(AgentEvent::RunEnded(RunOutcome {
+                run_id: "eeee".repeat(8),
+                pipeline: "ship".into(),
+                status: "SUCCEEDED".into(),
+                steps: Vec::new(),
+            })),
+        );
+        assert!(e.iter().any(|e| matches!(e, Effect::LoadPipelines)));
+        assert!(s.status.as_ref().unwrap().text.contains("SUCCEEDED"));
+        assert_eq!(s.jobs.pipelines_running(), 0);
+        // Idle: once every few ticks, and never two reads at once.
+        assert_eq!(polls(&mut s), 1);
+        s.ticks = 4;
+        assert!(
+            update(&mut s, Action::Tick)
+                .iter()
+                .any(|e| matches!(e, Effect::LoadPipelines))
+        );
+        s.ticks = 9;
+        assert!(
+            !update(&mut s, Action::Tick)
+                .iter()
+                .any(|e| matches!(e, Effect::LoadPipelines))
+        );
+    }
+
+    #[test]
+    fn without_pipelines_the_jobs_tab_keys_act_on_jobs_and_nothing_is_polled() {
+        let mut s = loaded();
+        update(&mut s, Action::PipelinesLoaded(Ok(Vec::new())));
+        update(&mut s, Action::TabJobs);
+        assert!(update(&mut s, Action::RunPipeline).is_empty());
+        assert!(s.status.as_ref().is_some_and(|m| m.error));
+        let ticks: Vec<Effect> = (0..10).flat_map(|_| update(&mut s, Action::Tick)).collect();
+        assert!(!ticks.iter().any(|e| matches!(e, Effect::LoadPipelines)));
     }
 }

@@ -462,3 +462,71 @@ granularity = "1m"
     assert!(text.contains("OPEN"), "{text}");
     tui.quit(15);
 }
+
+/// The Jobs tab runs a pipeline: a workspace with a two-step `command` pipeline on a daily
+/// schedule; `6` shows it never ran, `s` turns its schedule off, `r` runs it now through the
+/// agent the UI runs, and the pipeline, its DAG and both steps end SUCCEEDED. The run is in
+/// the store, started by hand.
+#[test]
+fn tui_jobs_tab_runs_a_pipeline_now_and_switches_its_schedule() {
+    let ws = Workspace::with_config(&format!(
+        "{}\n{}",
+        small_config(""),
+        r#"
+[pipelines.hello]
+schedule = { every = "24h" }
+
+[[pipelines.hello.steps]]
+name = "greet"
+kind = "command"
+program = "sh"
+args = ["-c", "echo hello > greeted.txt"]
+
+[[pipelines.hello.steps]]
+name = "check"
+kind = "command"
+after = ["greet"]
+program = "sh"
+args = ["-c", "grep -q hello greeted.txt"]
+"#
+    ));
+    ws.write("data.csv", small_csv(200).as_bytes());
+    let mut tui = Tui::start(ws.path(), &["tui"]);
+    tui.screen.wait_for("2 Experiments", 15);
+    tui.press("6");
+    tui.screen.wait_for("Pipelines (1)", 15);
+    tui.screen.wait_for("DAG: hello · never run", 15);
+    let text = tui.screen.text();
+    assert!(text.contains("└▶ check"), "{text}");
+    assert!(text.contains("every 24h"), "{text}");
+
+    // s: the schedule goes off (stored), and the table says so.
+    tui.press("s");
+    tui.screen.wait_until("the schedule off", 15, |t| {
+        t.lines()
+            .any(|l| l.contains("every 24h") && l.contains(" off "))
+    });
+
+    // r: run now; wait for the outcome, the run's status in the DAG's title.
+    tui.press("r");
+    tui.screen.wait_until("the run SUCCEEDED", 60, |t| {
+        t.contains("SUCCEEDED (manual)") && t.contains("check") && !t.contains("RUNNING")
+    });
+    let text = tui.screen.text();
+    for step in ["greet", "└▶ check"] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(step) && l.contains("command"))
+            .unwrap_or_else(|| panic!("no DAG line for {step} in\n{text}"));
+        assert!(line.contains("SUCCEEDED"), "{line}");
+    }
+    tui.quit(15);
+
+    let runs = ws.json(&["pipeline", "runs", "--pipeline", "hello", "--json"]);
+    let runs = runs.as_array().expect("a list of runs");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["status"], "SUCCEEDED");
+    assert_eq!(runs[0]["fired_by"], "manual");
+    let listed = ws.json(&["pipeline", "list", "--json"]);
+    assert_eq!(listed[0]["schedule_enabled"], false, "{listed}");
+}

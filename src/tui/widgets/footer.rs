@@ -56,7 +56,12 @@ fn current_filter(state: &State) -> String {
                 state.registry.versions_cursor.filter.clone()
             }
         },
-        Tab::Jobs => state.jobs.cursor.filter.clone(),
+        Tab::Jobs => match state.jobs.focus {
+            crate::tui::tabs::jobs::Focus::Pipelines if state.jobs.has_pipelines() => {
+                state.jobs.pipelines_cursor.filter.clone()
+            }
+            _ => state.jobs.cursor.filter.clone(),
+        },
         Tab::Endpoints => state.endpoints.cursor.filter.clone(),
         _ => String::new(),
     }

@@ -2,17 +2,17 @@
 //! the core and prints what it returns (a table for people, `--json` for scripts).
 //! Progress goes to stderr (bars on a terminal, plain lines otherwise); results to stdout.
 
+mod agent;
 mod data;
 mod models;
 mod monitor;
 mod output;
+mod pipeline;
 mod runs;
 mod serve;
 mod simulate;
 mod sync;
 mod train;
-mod agent;
-mod pipeline;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -60,6 +60,8 @@ curl -sf "$uri/health" >/dev/null || { cat "$work/server.log" >&2; exit 1; }
 
 # A workspace for the config (the runs live on the server).
 "$bin" init "$work/ws" >/dev/null
+# bench/tui_mlflow.sh sources this script for the populated server alone.
+if [ -n "${MLFLOW_SERVER_ONLY:-}" ]; then return 0; fi
 
 # Seconds of one `cerebro runs list` with extra args; checks the count of runs printed.
 time_list() {

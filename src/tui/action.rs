@@ -84,8 +84,11 @@ pub enum Action {
     },
     /// The tracking backend's label (`sqlite .cerebro/cerebro.db`, `mlflow http://...`).
     BackendLoaded(String),
-    /// The newest runs (at most `experiments::RECENT_RUNS`), merged into the list by id.
+    /// The newest runs (at most `experiments::RECENT_RUNS`; `FIRST_PAGE` at start-up), merged
+    /// into the list by id.
     RecentRunsLoaded(Vec<RunSummary>),
+    /// Reading runs failed (the first page, every run or a live reload): the status message.
+    RunsFailed(String),
     RunLoaded(Box<RunDetail>),
     ModelsLoaded(Vec<RegisteredModel>),
     ModelLoaded {

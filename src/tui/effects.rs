@@ -22,7 +22,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use super::action::Action;
 use super::tabs::data::{PREVIEW_ROWS, Preview};
 use super::tabs::endpoints::LOCAL_ENDPOINT;
-use super::tabs::experiments::{RECENT_RUNS, STEP_METRICS};
+use super::tabs::experiments::{FIRST_PAGE, RECENT_RUNS, STEP_METRICS};
 use super::tabs::monitoring::Snapshot;
 use super::tabs::short;
 use cerebro::monitor::service::Monitor;
@@ -38,6 +38,8 @@ pub enum Effect {
     LoadSeries(Vec<String>),
     /// The newest runs only (live status while jobs run, after a job event).
     LoadRecentRuns,
+    /// The first page of the newest runs, at start-up: merged like [`Effect::LoadRecentRuns`].
+    LoadFirstPage,
     LoadRun(String),
     LoadModels,
     LoadModel(String),
@@ -348,7 +350,7 @@ impl Runtime {
                         .map_err(|e| e.to_string())
                 }) {
                     Ok(runs) => Action::RunsLoaded(runs),
-                    Err(e) => failed(format!("loading runs: {e}")),
+                    Err(e) => Action::RunsFailed(format!("loading runs: {e}")),
                 }
             }),
             Effect::LoadSeries(runs) => self.blocking(move |c| {
@@ -381,17 +383,23 @@ impl Runtime {
                 Ok(ws) => Action::BackendLoaded(ws.backend_label()),
                 Err(e) => failed(format!("opening the workspace: {e}")),
             }),
-            Effect::LoadRecentRuns => self.blocking(|c| {
+            Effect::LoadRecentRuns | Effect::LoadFirstPage => {
                 let filter = RunFilter {
-                    limit: Some(RECENT_RUNS),
+                    limit: Some(match effect {
+                        Effect::LoadFirstPage => FIRST_PAGE,
+                        _ => RECENT_RUNS,
+                    }),
                     ..RunFilter::default()
                 };
-                match open(c).and_then(|ws| ws.store.list_runs(&filter).map_err(|e| e.to_string()))
-                {
-                    Ok(runs) => Action::RecentRunsLoaded(runs),
-                    Err(e) => failed(format!("loading runs: {e}")),
-                }
-            }),
+                self.blocking(move |c| {
+                    match open(c)
+                        .and_then(|ws| ws.store.list_runs(&filter).map_err(|e| e.to_string()))
+                    {
+                        Ok(runs) => Action::RecentRunsLoaded(runs),
+                        Err(e) => Action::RunsFailed(format!("loading runs: {e}")),
+                    }
+                })
+            }
             Effect::LoadRun(id) => self.blocking(move |c| {
                 match open(c).and_then(|ws| ws.store.get_run(&id).map_err(|e| e.to_string())) {
                     Ok(d) => Action::RunLoaded(Box::new(d)),
@@ -550,10 +558,18 @@ impl Runtime {
             Effect::LoadEndpoints => {
                 let db = self.status_db.clone();
                 self.blocking(move |c| {
-                    // Read every tick: open the workspace once, then only the database.
+                    // Read every tick: the config once, then only the local database (the
+                    // tracking backend is not opened: a tracking server that is down must not
+                    // hide the endpoints).
                     let path = match db.get() {
                         Some(p) => Ok(p.clone()),
-                        None => open(c).map(|ws| db.get_or_init(|| ws.db_path()).clone()),
+                        None => cerebro::config::Config::load(c)
+                            .map(|cfg| {
+                                // Workspace::db_path, on either backend.
+                                db.get_or_init(|| cfg.store_path().join("cerebro.db"))
+                                    .clone()
+                            })
+                            .map_err(|e| e.to_string()),
                     };
                     let listed = path.and_then(|p| {
                         StatusTable::open(&p)

@@ -549,6 +549,30 @@ fn the_newest_runs_show_first_and_reloads_merge_by_id() {
     assert_eq!(s.experiments.rows.len(), 1);
 }
 
+/// A tracking server that is down: the title says the runs could not be read (not "loading"),
+/// the runs already on screen stay, and `ctrl-r` retries.
+#[test]
+fn failed_reads_of_runs_say_so_and_keep_what_is_shown() {
+    use cerebro::store::RunStatus;
+    let mut s = super::fixtures::state();
+    super::update::startup(&mut s);
+    update(&mut s, Action::RunsFailed("loading runs: no server".into()));
+    assert_shows(
+        &screen(&s, 80, 24),
+        &["Runs: could not be read", "loading runs: no server"],
+        "nothing read",
+    );
+    super::update::startup(&mut s);
+    let a = fixtures::run("aaaa", "tree-a", 0.7, RunStatus::Finished);
+    update(&mut s, Action::RecentRunsLoaded(vec![a]));
+    update(&mut s, Action::RunsFailed("loading runs: gone".into()));
+    assert_shows(
+        &screen(&s, 80, 24),
+        &["the newest 1 (could not read every run", "tree-a"],
+        "first page only",
+    );
+}
+
 #[test]
 fn monitoring_tab_shows_drift_table_charts_predictions_quality_and_alerts() {
     let mut s = loaded();

@@ -23,8 +23,9 @@ const LIVE_RELOAD_TICKS: u64 = 2;
 /// compete with it for the CPU.
 pub fn startup(state: &mut State) -> Vec<Effect> {
     state.experiments.awaiting_all = true;
+    state.experiments.failed = false;
     vec![
-        Effect::LoadRecentRuns,
+        Effect::LoadFirstPage,
         Effect::LoadModels,
         Effect::LoadDataVersions,
         Effect::LoadEndpoints,
@@ -204,6 +205,16 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             // Redrawn when the refresh is back, not on the event itself.
             state.dirty = false;
             monitoring::on_watch(state)
+        }
+        Action::RunsFailed(message) => {
+            state.experiments.failed = true;
+            update(
+                state,
+                Action::Done {
+                    message,
+                    error: true,
+                },
+            )
         }
         Action::Done { message, error } => {
             // A failed first page must not hold back the rest of start-up.

@@ -54,7 +54,7 @@ pub fn run(config: &Path, args: AgentArgs) -> Result<i32> {
                 }
             }
         });
-        let r = agent.run(super::pipeline::shutdown_signal()).await;
+        let r = agent.run(super::shutdown_signal()).await;
         drain.abort();
         r
     })?;

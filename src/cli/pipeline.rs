@@ -123,29 +123,6 @@ fn list(config: &Path, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Runs (or resumes) in the foreground; Ctrl-C or SIGTERM stops the running step and leaves the
 /// run INTERRUPTED.
 fn foreground(config: &Path, target: &str, resume: bool, json: bool) -> Result<i32> {
@@ -167,7 +144,7 @@ fn foreground(config: &Path, target: &str, resume: bool, json: bool) -> Result<i
         });
         tokio::select! {
             r = &mut work => r,
-            _ = shutdown_signal() => {
+            _ = super::shutdown_signal() => {
                 cancel.store(true, Ordering::SeqCst);
                 work.await
             }

@@ -112,7 +112,7 @@ pub fn serve(config: &Path, args: ServeArgs) -> Result<i32> {
             "endpoint `{endpoint}` serving model `{model}` (Production; hot reload on); inference log in {}; Ctrl-C or SIGTERM stops it",
             log_dir.display()
         );
-        let summary = serve::run(listener, opts, shutdown_signal()).await?;
+        let summary = serve::run(listener, opts, super::shutdown_signal()).await?;
         eprintln!(
             "stopped: {} requests ({} errors); {} log lines in {} files",
             summary.requests, summary.errors, summary.log.lines, summary.log.files
@@ -120,29 +120,6 @@ pub fn serve(config: &Path, args: ServeArgs) -> Result<i32> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(0)
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 pub fn endpoints(config: &Path, cmd: EndpointsCommand) -> Result<i32> {

@@ -252,6 +252,33 @@ impl FromStr for ModelUri {
 }
 
 /// Checks a model or alias name: letters, digits, `-`, `_`, `.`.
+/// A free-form alias may be set to `alias`: a valid name, and not one of the aliases that
+/// follow the stages (`champion`, `challenger`), which only a promotion moves.
+pub fn check_settable_alias(alias: &str) -> Result<()> {
+    check_name("alias", alias)?;
+    if alias == CHAMPION || alias == CHALLENGER {
+        return Err(Error::invalid(format!(
+            "`{alias}` follows the {} stage: promote a version instead",
+            if alias == CHAMPION {
+                "Production"
+            } else {
+                "Staging"
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// A free-form alias may be deleted: the stage aliases are moved by archiving, not deleted.
+pub fn check_deletable_alias(alias: &str) -> Result<()> {
+    if alias == CHAMPION || alias == CHALLENGER {
+        return Err(Error::invalid(format!(
+            "`{alias}` follows a stage: archive the version instead"
+        )));
+    }
+    Ok(())
+}
+
 pub fn check_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 128

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{SqliteStore, now_ms};
 use crate::error::{Error, Result};
 use crate::registry::{
-    AuditRecord, CHALLENGER, CHAMPION, ModelUri, ModelVersion, NewVersion, RegisteredModel,
-    RegistryStore, Stage, Transition, check_name,
+    AuditRecord, ModelUri, ModelVersion, NewVersion, RegisteredModel, RegistryStore, Stage,
+    Transition, check_deletable_alias, check_name, check_settable_alias,
 };
 
 const VERSION_COLUMNS: &str = "name, version, run_id, stage, artifact_digest, signature, \
@@ -474,17 +474,7 @@ impl RegistryStore for SqliteStore {
         version: i64,
         actor: &str,
     ) -> Result<AuditRecord> {
-        check_name("alias", alias)?;
-        if alias == CHAMPION || alias == CHALLENGER {
-            return Err(Error::invalid(format!(
-                "`{alias}` follows the {} stage: promote a version instead",
-                if alias == CHAMPION {
-                    "Production"
-                } else {
-                    "Staging"
-                }
-            )));
-        }
+        check_settable_alias(alias)?;
         let tx = self.write_tx()?;
         load_version(&tx, name, version)?;
         point_alias(&tx, name, alias, Some(version))?;
@@ -497,11 +487,7 @@ impl RegistryStore for SqliteStore {
     }
 
     fn delete_alias(&mut self, name: &str, alias: &str, actor: &str) -> Result<AuditRecord> {
-        if alias == CHAMPION || alias == CHALLENGER {
-            return Err(Error::invalid(format!(
-                "`{alias}` follows a stage: archive the version instead"
-            )));
-        }
+        check_deletable_alias(alias)?;
         let tx = self.write_tx()?;
         ensure_model(&tx, name)?;
         let version: Option<i64> = tx

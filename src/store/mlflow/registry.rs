@@ -12,7 +12,7 @@ use super::{MlflowStore, double, int, key_value_list, key_values, quoted};
 use crate::error::{Error, Result};
 use crate::registry::{
     AuditRecord, CHALLENGER, CHAMPION, ModelUri, ModelVersion, NewVersion, RegisteredModel,
-    RegistryStore, Stage, Transition, check_name,
+    RegistryStore, Stage, Transition, check_deletable_alias, check_name, check_settable_alias,
 };
 use crate::store::now_ms;
 use crate::train::Signature;
@@ -558,17 +558,7 @@ impl RegistryStore for MlflowStore {
         version: i64,
         actor: &str,
     ) -> Result<AuditRecord> {
-        check_name("alias", alias)?;
-        if alias == CHAMPION || alias == CHALLENGER {
-            return Err(Error::invalid(format!(
-                "`{alias}` follows the {} stage: promote a version instead",
-                if alias == CHAMPION {
-                    "Production"
-                } else {
-                    "Staging"
-                }
-            )));
-        }
+        check_settable_alias(alias)?;
         self.get_version(name, version)?;
         self.point_alias(name, alias, Some(version))?;
         let mut record = audit(name, Some(version), "alias_set", actor);
@@ -577,11 +567,7 @@ impl RegistryStore for MlflowStore {
     }
 
     fn delete_alias(&mut self, name: &str, alias: &str, actor: &str) -> Result<AuditRecord> {
-        if alias == CHAMPION || alias == CHALLENGER {
-            return Err(Error::invalid(format!(
-                "`{alias}` follows a stage: archive the version instead"
-            )));
-        }
+        check_deletable_alias(alias)?;
         let version = self
             .alias_version(name, alias)?
             .ok_or_else(|| Error::not_found("alias", format!("{name}@{alias}")))?;

@@ -1,7 +1,9 @@
 //! Shared helpers: temporary workspaces, running the binary, reading its JSON.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
@@ -153,4 +155,61 @@ pub fn small_csv(rows: usize) -> String {
         s.push_str(&format!("{i},{num},{cat},{y}\n"));
     }
     s
+}
+
+/// A running `cerebro serve --model chars --bind 127.0.0.1:0` plus `extra` arguments, its address
+/// read from its first line; SIGTERM (which flushes the inference log) on `terminate`, killed on
+/// drop if still running.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(ws: &Workspace, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut args = vec!["serve", "--model", "chars", "--bind", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut cmd = ws.std_cmd(&args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn cerebro serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server { child, base }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child process by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

@@ -4,15 +4,13 @@
 //! bodies that never take the server down.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::Workspace;
+use crate::common::{Server, Workspace};
 
 /// Trains quick trees (max_depth 2 and 3) and registers them as `chars` versions 1 and 2.
 fn two_versions(ws: &Workspace) {
@@ -37,61 +35,6 @@ fn append_config(ws: &Workspace, extra: &str) {
     let mut config = std::fs::read_to_string(&path).unwrap();
     config.push_str(extra);
     std::fs::write(path, config).unwrap();
-}
-
-/// A running `cerebro serve`, killed on drop if still running.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(ws: &Workspace, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut args = vec!["serve", "--model", "chars", "--bind", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        let mut cmd = ws.std_cmd(&args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn cerebro serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        // SAFETY: signalling our own child process by its pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn agent() -> ureq::Agent {

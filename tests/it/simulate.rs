@@ -4,13 +4,9 @@
 //! features are flagged, undrifted traffic is not, and a concept shift leaves the inputs
 //! unflagged while accuracy drops.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
-use crate::common::Workspace;
+use crate::common::{Server, Workspace};
 
 /// Windows of a day, so that a few seconds of traffic fall into one window.
 const MONITORING: &str = "\n[monitoring]\ngranularities = [\"1d\"]\n";
@@ -30,66 +26,11 @@ fn trained() -> Workspace {
     ws
 }
 
-/// A running `cerebro serve --name NAME`; SIGTERM (which flushes the log) on `stop`, killed on
-/// drop otherwise.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(ws: &Workspace, name: &str) -> Server {
-        let mut child = ws
-            .std_cmd(&[
-                "serve",
-                "--model",
-                "chars",
-                "--bind",
-                "127.0.0.1:0",
-                "--name",
-                name,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn cerebro serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server { child, base }
-    }
-
-    fn stop(mut self) {
-        // SAFETY: signalling our own child process by its pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// Serves as endpoint `name`, simulates `drift` for 4 s at 250 req/s (1,000 records: with a few
 /// hundred, sampling noise alone reaches Evidently's 0.1 Wasserstein threshold), stops the server and
 /// ingests; returns the simulator's report and the endpoint's latest drift window.
 fn scenario(ws: &Workspace, name: &str, drift: &str, seed: &str) -> (Value, Value) {
-    let server = Server::start(ws, name);
+    let mut server = Server::start(ws, &["--name", name], &[]);
     let report = ws.json(&[
         "simulate",
         "--endpoint",
@@ -104,7 +45,7 @@ fn scenario(ws: &Workspace, name: &str, drift: &str, seed: &str) -> (Value, Valu
         seed,
         "--json",
     ]);
-    server.stop();
+    server.terminate();
     assert_eq!(report["errors"], 0, "{report}");
     assert_eq!(report["sent"], 1000, "{report}");
     assert_eq!(report["ok"], 1000, "{report}");

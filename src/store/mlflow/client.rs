@@ -87,6 +87,35 @@ impl Client {
         parse_json(&bytes, path)
     }
 
+    /// Every item under `items` of a paged `GET` search, following `next_page_token` until the
+    /// server gives none.
+    pub fn get_all(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        items: &str,
+    ) -> Result<Vec<Value>, CallError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut q = query.to_vec();
+            if let Some(t) = &token {
+                q.push(("page_token", t.as_str()));
+            }
+            let mut page = self.get(path, &q)?;
+            if let Some(Value::Array(list)) = page.get_mut(items).map(Value::take) {
+                out.extend(list);
+            }
+            token = page["next_page_token"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// `POST /api/2.0/mlflow/<path>` with a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, CallError> {
         let bytes = self.call("POST", &api(path), &[], Body::Json(body))?;

@@ -207,31 +207,22 @@ impl MlflowStore {
     ) -> Result<Vec<(ModelVersion, Option<i64>)>> {
         let model_aliases = self.registered_model(name)?["aliases"].clone();
         let filter = format!("name = {}", quoted(name));
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut query = vec![("filter", filter.as_str()), ("max_results", "10000")];
-            if let Some(t) = &token {
-                query.push(("page_token", t.as_str()));
-            }
-            let page = self
-                .client
-                .get("model-versions/search", &query)
-                .map_err(|e| self.err("registered model", name, e))?;
-            for v in page["model_versions"].as_array().into_iter().flatten() {
-                out.push((
+        let mut out: Vec<(ModelVersion, Option<i64>)> = self
+            .client
+            .get_all(
+                "model-versions/search",
+                &[("filter", filter.as_str()), ("max_results", "10000")],
+                "model_versions",
+            )
+            .map_err(|e| self.err("registered model", name, e))?
+            .iter()
+            .map(|v| {
+                (
                     version_from_json(v, Some(&model_aliases)),
                     source_version(v),
-                ));
-            }
-            token = page["next_page_token"]
-                .as_str()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
+                )
+            })
+            .collect();
         out.sort_by_key(|(v, _)| v.version);
         Ok(out)
     }
@@ -427,28 +418,17 @@ impl RegistryStore for MlflowStore {
     }
 
     fn list_models(&self) -> Result<Vec<RegisteredModel>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut query = vec![("max_results", "1000")];
-            if let Some(t) = &token {
-                query.push(("page_token", t.as_str()));
-            }
-            let page = self
-                .client
-                .get("registered-models/search", &query)
-                .map_err(|e| self.err("registered models", "search", e))?;
-            for m in page["registered_models"].as_array().into_iter().flatten() {
-                out.push(self.model_from_json(m)?);
-            }
-            token = page["next_page_token"]
-                .as_str()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
+        let mut out = self
+            .client
+            .get_all(
+                "registered-models/search",
+                &[("max_results", "1000")],
+                "registered_models",
+            )
+            .map_err(|e| self.err("registered models", "search", e))?
+            .iter()
+            .map(|m| self.model_from_json(m))
+            .collect::<Result<Vec<_>>>()?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }

@@ -673,37 +673,26 @@ impl TrackingStore for MlflowStore {
     }
 
     fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut query = vec![
-                ("run_id", run_id),
-                ("metric_key", key),
-                ("max_results", "25000"),
-            ];
-            if let Some(t) = &token {
-                query.push(("page_token", t.as_str()));
-            }
-            let page = self
-                .client
-                .get("metrics/get-history", &query)
-                .map_err(|e| self.err("run", run_id, e))?;
-            for m in page["metrics"].as_array().into_iter().flatten() {
-                out.push(MetricPoint {
-                    key: key.to_string(),
-                    value: double(&m["value"]),
-                    step: int(&m["step"]).unwrap_or(0),
-                    timestamp: int(&m["timestamp"]).unwrap_or(0),
-                });
-            }
-            token = page["next_page_token"]
-                .as_str()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
+        let mut out: Vec<MetricPoint> = self
+            .client
+            .get_all(
+                "metrics/get-history",
+                &[
+                    ("run_id", run_id),
+                    ("metric_key", key),
+                    ("max_results", "25000"),
+                ],
+                "metrics",
+            )
+            .map_err(|e| self.err("run", run_id, e))?
+            .iter()
+            .map(|m| MetricPoint {
+                key: key.to_string(),
+                value: double(&m["value"]),
+                step: int(&m["step"]).unwrap_or(0),
+                timestamp: int(&m["timestamp"]).unwrap_or(0),
+            })
+            .collect();
         out.sort_by_key(|p| (p.step, p.timestamp));
         Ok(out)
     }

@@ -471,93 +471,46 @@ impl Scheduler {
     ) -> Result<Option<Firing>> {
         let key = trig.key();
         match trig {
-            TriggerConfig::Alert { kinds, endpoint } => {
-                let Some(cursor) = store.cursor(pipeline, &key)? else {
-                    let max = store.max_alert_id()?;
-                    store.baseline(
-                        pipeline,
-                        &CursorUpdate {
-                            key,
-                            cursor: Some(max),
-                            ..CursorUpdate::default()
-                        },
-                    )?;
-                    return Ok(None);
-                };
-                let rows = store.alerts_after(cursor)?;
-                let Some(last) = rows.last().map(|r| r.0) else {
-                    return Ok(None);
-                };
-                let hits: Vec<String> = rows
-                    .iter()
-                    .filter(|(_, kind, ep, _)| {
-                        (kinds.is_empty() || kinds.contains(kind))
-                            && endpoint.as_ref().is_none_or(|e| e == ep)
-                    })
-                    .map(|(id, kind, ep, msg)| format!("alert {id} {kind} on {ep}: {msg}"))
-                    .collect();
-                let update = CursorUpdate {
-                    key,
-                    expected: Some(cursor),
-                    cursor: Some(last),
-                    files: Vec::new(),
-                };
-                if hits.is_empty() {
-                    // Nothing for this pipeline: move past the rows without a run.
-                    store.baseline_move(pipeline, &update)?;
-                    return Ok(None);
-                }
-                Ok(Some(Firing {
-                    fired_by: "alert".into(),
-                    detail: Some(hits.join("; ")),
-                    slot: None,
-                    cursor: Some(update),
-                }))
-            }
-            TriggerConfig::Production { model } => {
-                let Some(cursor) = store.cursor(pipeline, &key)? else {
-                    let max = store.max_audit_id()?;
-                    store.baseline(
-                        pipeline,
-                        &CursorUpdate {
-                            key,
-                            cursor: Some(max),
-                            ..CursorUpdate::default()
-                        },
-                    )?;
-                    return Ok(None);
-                };
-                let rows = store.production_after(cursor)?;
-                let Some(last) = rows.last().map(|r| r.0) else {
-                    return Ok(None);
-                };
-                let hits: Vec<String> = rows
-                    .iter()
-                    .filter(|(_, name, _)| model.as_ref().is_none_or(|m| m == name))
-                    .map(|(id, name, v)| {
-                        format!(
-                            "audit {id}: {name}/{} to Production",
-                            v.map_or("?".into(), |v| v.to_string())
-                        )
-                    })
-                    .collect();
-                let update = CursorUpdate {
-                    key,
-                    expected: Some(cursor),
-                    cursor: Some(last),
-                    files: Vec::new(),
-                };
-                if hits.is_empty() {
-                    store.baseline_move(pipeline, &update)?;
-                    return Ok(None);
-                }
-                Ok(Some(Firing {
-                    fired_by: "production".into(),
-                    detail: Some(hits.join("; ")),
-                    slot: None,
-                    cursor: Some(update),
-                }))
-            }
+            TriggerConfig::Alert { kinds, endpoint } => fire_on_new_rows(
+                store,
+                pipeline,
+                key,
+                "alert",
+                WorkflowStore::max_alert_id,
+                |store, cursor| {
+                    let rows = store.alerts_after(cursor)?;
+                    let hits = rows
+                        .iter()
+                        .filter(|(_, kind, ep, _)| {
+                            (kinds.is_empty() || kinds.contains(kind))
+                                && endpoint.as_ref().is_none_or(|e| e == ep)
+                        })
+                        .map(|(id, kind, ep, msg)| format!("alert {id} {kind} on {ep}: {msg}"))
+                        .collect();
+                    Ok((rows.last().map(|r| r.0), hits))
+                },
+            ),
+            TriggerConfig::Production { model } => fire_on_new_rows(
+                store,
+                pipeline,
+                key,
+                "production",
+                WorkflowStore::max_audit_id,
+                |store, cursor| {
+                    let rows = store.production_after(cursor)?;
+                    let hits = rows
+                        .iter()
+                        .filter(|(_, name, _)| model.as_ref().is_none_or(|m| m == name))
+                        .map(|(id, name, v)| {
+                            format!(
+                                "audit {id}: {name}/{} to Production",
+                                v.map_or("?".into(), |v| v.to_string())
+                            )
+                        })
+                        .collect();
+                    Ok((rows.last().map(|r| r.0), hits))
+                },
+            ),
             TriggerConfig::File { dir, suffix } => {
                 let dir = config.dir().join(dir);
                 let mut files = Vec::new();
@@ -627,6 +580,53 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::invalid(format!("a background task failed: {e}")))?
+}
+
+/// A trigger over an append-only id sequence (alert rows, registry audit records). The first
+/// look records where the sequence is and fires nothing; later looks take the rows after the
+/// cursor (`rows_after` gives the last id seen and descriptions of the rows that match) and fire
+/// on the matching ones, moving the cursor past every row seen either way.
+fn fire_on_new_rows(
+    store: &mut WorkflowStore,
+    pipeline: &str,
+    key: String,
+    fired_by: &str,
+    max_id: impl FnOnce(&WorkflowStore) -> Result<i64>,
+    rows_after: impl FnOnce(&WorkflowStore, i64) -> Result<(Option<i64>, Vec<String>)>,
+) -> Result<Option<Firing>> {
+    let Some(cursor) = store.cursor(pipeline, &key)? else {
+        let max = max_id(store)?;
+        store.baseline(
+            pipeline,
+            &CursorUpdate {
+                key,
+                cursor: Some(max),
+                ..CursorUpdate::default()
+            },
+        )?;
+        return Ok(None);
+    };
+    let (last, hits) = rows_after(store, cursor)?;
+    let Some(last) = last else {
+        return Ok(None);
+    };
+    let update = CursorUpdate {
+        key,
+        expected: Some(cursor),
+        cursor: Some(last),
+        files: Vec::new(),
+    };
+    if hits.is_empty() {
+        // Nothing for this pipeline: move past the rows without a run.
+        store.baseline_move(pipeline, &update)?;
+        return Ok(None);
+    }
+    Ok(Some(Firing {
+        fired_by: fired_by.into(),
+        detail: Some(hits.join("; ")),
+        slot: None,
+        cursor: Some(update),
+    }))
 }
 
 #[cfg(test)]

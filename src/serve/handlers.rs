@@ -1,0 +1,406 @@
+//! The HTTP routes of an endpoint and the state they share ([`App`]): predictions, health,
+//! version and metrics, the bearer-token check, and one inference-log entry per request and arm.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sha2::{Digest, Sha256};
+
+use super::api_error::{ApiError, no_model};
+use super::log::{LogEntry, LogSender, LoggedInputs};
+use super::metrics::Metrics;
+use super::payload;
+use super::predict::{Predicted, predict, write_predictions};
+use super::router::{ArmRole, Served};
+use super::status::ServedArm;
+
+/// Requests with more records than this are predicted on the blocking pool, not the I/O task.
+const INLINE_ROWS: usize = 32;
+
+pub(super) fn routes(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/invocations", post(invocations))
+        .route(
+            "/serving-endpoints/{name}/invocations",
+            post(named_invocations),
+        )
+        .route("/ping", get(ping))
+        .route("/health", get(health))
+        .route("/version", get(version))
+        .route("/metrics", get(prometheus))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+/// State shared by every request.
+pub(super) struct App {
+    pub(super) endpoint: Arc<str>,
+    pub(super) model: Arc<str>,
+    pub(super) served: ArcSwap<Served>,
+    pub(super) metrics: Metrics,
+    pub(super) log: LogSender,
+    pub(super) max_rows: usize,
+    pub(super) max_body: usize,
+    pub(super) body_timeout: Duration,
+    /// SHA-256 of the bearer token.
+    pub(super) token: Option<[u8; 32]>,
+}
+
+pub(super) fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl App {
+    /// Constant-time check of the `Authorization: Bearer` header (digests have equal length, so
+    /// the comparison time does not depend on the token).
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(expected) = &self.token else {
+            return true;
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let digest = token_digest(given);
+        digest
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+fn wants_probabilities(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        q.split('&').any(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            k == "probabilities" && matches!(v, "" | "true" | "1" | "yes")
+        })
+    })
+}
+
+/// A fresh request id: 128 random bits in hex.
+fn request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+async fn invocations(State(app): State<Arc<App>>, req: Request) -> Response {
+    invoke(app, req).await
+}
+
+async fn named_invocations(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Response {
+    if name != *app.endpoint {
+        return ApiError::new(
+            404,
+            "ENDPOINT_NOT_FOUND",
+            format!(
+                "no serving endpoint `{name}` here (this one is `{}`)",
+                app.endpoint
+            ),
+        )
+        .response();
+    }
+    invoke(app, req).await
+}
+
+/// Decrements the in-flight gauge when a request ends, however it ends.
+struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+async fn invoke(app: Arc<App>, req: Request) -> Response {
+    let start = Instant::now();
+    app.metrics.in_flight.fetch_add(1, Relaxed);
+    let _guard = InFlight(&app.metrics);
+    let request_id: Arc<str> = request_id().into();
+    let (parts, body) = req.into_parts();
+    let header_client_id: Option<String> = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect());
+    let outcome = invoke_inner(&app, &parts, body, header_client_id.as_deref()).await;
+    let timestamp_ms = crate::store::now_ms();
+    let client_request_id: Option<Arc<str>> = match &outcome {
+        Ok((p, _)) => p
+            .parsed
+            .client_request_id
+            .as_deref()
+            .or(header_client_id.as_deref()),
+        Err(_) => header_client_id.as_deref(),
+    }
+    .map(Into::into);
+    let mut response = match &outcome {
+        Ok((p, proba)) => {
+            let mut body = Vec::with_capacity(32 + p.predictions.len() * 24);
+            write_predictions(&mut body, p, *proba);
+            let mut r = (StatusCode::OK, body).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&p.versions()) {
+                r.headers_mut().insert("x-cerebro-model-version", v);
+            }
+            r
+        }
+        Err(e) => e.response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let entry = |status: u16| LogEntry {
+        request_id: request_id.clone(),
+        client_request_id: client_request_id.clone(),
+        timestamp_ms,
+        endpoint: app.endpoint.clone(),
+        model: app.model.clone(),
+        status,
+        latency_us,
+        inputs: None,
+        predictions: Vec::new(),
+        probabilities: Vec::new(),
+        unseen: 0,
+        error: None,
+    };
+    match outcome {
+        Ok((p, _)) => {
+            app.metrics.observe(200, &p.versions(), latency_us);
+            app.metrics
+                .records_total
+                .fetch_add(p.parsed.rows() as u64, Relaxed);
+            for g in p.groups {
+                app.metrics.unseen_total.fetch_add(g.unseen as u64, Relaxed);
+                let mut e = entry(200);
+                e.inputs = Some(LoggedInputs {
+                    parsed: p.parsed.clone(),
+                    arm: g.arm,
+                    rows: g.rows,
+                });
+                e.predictions = g.predictions;
+                e.probabilities = g.probabilities;
+                e.unseen = g.unseen;
+                let _ = app.log.send(e);
+            }
+        }
+        Err(err) => {
+            app.metrics.observe(err.status, "none", latency_us);
+            let mut e = entry(err.status);
+            e.error = Some(format!("{}: {}", err.code, err.message));
+            let _ = app.log.send(e);
+        }
+    }
+    response
+}
+
+async fn invoke_inner(
+    app: &Arc<App>,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    client_id: Option<&str>,
+) -> std::result::Result<(Predicted, bool), ApiError> {
+    if !app.authorized(&parts.headers) {
+        return Err(ApiError::unauthorized());
+    }
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    payload::body_kind(content_type.as_deref())?;
+    let too_large = || {
+        ApiError::new(
+            413,
+            "REQUEST_LIMIT_EXCEEDED",
+            format!(
+                "the body is larger than the limit of {} bytes (serving.max_body_bytes)",
+                app.max_body
+            ),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.max_body as u64) {
+        return Err(too_large());
+    }
+    let bytes = tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, app.max_body))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                408,
+                "REQUEST_TIMEOUT",
+                format!(
+                    "the body did not arrive within {} ms (serving.body_timeout_ms)",
+                    app.body_timeout.as_millis()
+                ),
+            )
+        })?
+        .map_err(|e| {
+            if e.to_string().contains("length limit") {
+                too_large()
+            } else {
+                ApiError::new(
+                    400,
+                    "MALFORMED_REQUEST",
+                    format!("could not read the body: {e}"),
+                )
+            }
+        })?;
+    let served = app.served.load_full();
+    if served.champion.is_none() {
+        return Err(no_model());
+    }
+    let proba = wants_probabilities(parts.uri.query());
+    let max_rows = app.max_rows;
+    let client_id = client_id.map(str::to_string);
+    // A cheap guess of the record count (rows are at least a few bytes each) decides where to
+    // predict: small requests inline, large ones on the blocking pool.
+    let large = bytes.len() > INLINE_ROWS * 64;
+    let work = move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            predict(
+                &served,
+                content_type.as_deref(),
+                &bytes,
+                max_rows,
+                client_id.as_deref(),
+            )
+        }))
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                500,
+                "INTERNAL_ERROR",
+                "internal error while predicting (see the endpoint's log)",
+            ))
+        })
+    };
+    let predicted = if large {
+        tokio::task::spawn_blocking(work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::new(
+                    500,
+                    "INTERNAL_ERROR",
+                    "prediction task failed",
+                ))
+            })?
+    } else {
+        work()?
+    };
+    Ok((predicted, proba))
+}
+
+async fn ping(State(app): State<Arc<App>>) -> Response {
+    if app.served.load().champion.is_some() {
+        (StatusCode::OK, "\n").into_response()
+    } else {
+        no_model().response()
+    }
+}
+
+async fn health(State(app): State<Arc<App>>) -> Response {
+    let served = app.served.load();
+    let body = serde_json::json!({
+        "status": if served.champion.is_some() { "ok" } else { "no_model" },
+        "endpoint": &*app.endpoint,
+        "model": &*app.model,
+        "served": served_arms(&served),
+    });
+    let status = if served.champion.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn version(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if !app.authorized(&headers) {
+        return ApiError::unauthorized().response();
+    }
+    let served = app.served.load();
+    axum::Json(serde_json::json!({
+        "cerebro_version": env!("CARGO_PKG_VERSION"),
+        "endpoint": &*app.endpoint,
+        "model": &*app.model,
+        "served": served_arms(&served),
+    }))
+    .into_response()
+}
+
+async fn prometheus(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if !app.authorized(&headers) {
+        return ApiError::unauthorized().response();
+    }
+    let text = app.metrics.render(&app.endpoint, &app.served.load());
+    let mut r = (StatusCode::OK, text).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+async fn not_found(req: Request) -> Response {
+    ApiError::new(
+        404,
+        "ENDPOINT_NOT_FOUND",
+        format!(
+            "no route {} {}: try POST /invocations",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+    .response()
+}
+
+pub(super) fn served_arms(s: &Served) -> Vec<ServedArm> {
+    [ArmRole::Champion, ArmRole::Challenger]
+        .into_iter()
+        .filter_map(|role| {
+            s.arm(role).map(|a| ServedArm {
+                arm: role.as_str().into(),
+                version: a.version,
+                stage: a.stage.to_string(),
+                share: match role {
+                    ArmRole::Champion => 1.0 - s.share,
+                    ArmRole::Challenger => s.share,
+                },
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probabilities_query_flag() {
+        assert!(wants_probabilities(Some("probabilities=true")));
+        assert!(wants_probabilities(Some("a=1&probabilities")));
+        assert!(!wants_probabilities(Some("probabilities=false")));
+        assert!(!wants_probabilities(None));
+    }
+}

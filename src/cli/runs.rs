@@ -7,12 +7,14 @@ use clap::Subcommand;
 
 use super::JsonFlag;
 use super::output::{Table, duration_ms, f4, print_json, short, time_ms};
+use cerebro::store::query::{Field, OrderBy, Query, QueryError};
 use cerebro::store::{RunDetail, RunFilter, RunStatus};
 use cerebro::track;
+use cerebro::track::compare::format_metric;
 
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
-    /// List runs, newest first.
+    /// List runs, newest first (or in `--order-by` order).
     List {
         /// Only runs of this experiment.
         #[arg(long, short)]
@@ -20,6 +22,13 @@ pub enum RunsCommand {
         /// Only runs with this status (RUNNING, FINISHED, FAILED, KILLED).
         #[arg(long)]
         status: Option<String>,
+        /// Only runs matching this expression, in MLflow's search syntax plus `or`, parentheses,
+        /// `not` and `in`: "metrics.roc_auc > 0.7 and (params.max_depth >= 6 or tags.note is not null)".
+        #[arg(long)]
+        filter: Option<String>,
+        /// Order of the runs: "metrics.roc_auc DESC, params.max_depth" (ASC by default).
+        #[arg(long)]
+        order_by: Option<String>,
         /// At most this many runs.
         #[arg(long)]
         limit: Option<usize>,
@@ -57,6 +66,8 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
         RunsCommand::List {
             experiment,
             status,
+            filter,
+            order_by,
             limit,
             json,
         } => {
@@ -64,15 +75,46 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
                 .map(|s| s.to_uppercase().parse::<RunStatus>())
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--status: {e}"))?;
+            // Parsed here first so a mistake is shown under the expression with a caret.
+            let query = filter
+                .as_deref()
+                .map(|f| Query::parse(f).map_err(|e| pointed("--filter", f, &e)))
+                .transpose()?;
+            let order = order_by
+                .as_deref()
+                .map(|o| OrderBy::parse(o).map_err(|e| pointed("--order-by", o, &e)))
+                .transpose()?;
             let runs = ws.store.list_runs(&RunFilter {
                 experiment,
                 status,
                 limit,
+                filter,
+                order_by,
             })?;
             if json.json {
                 return print_json(&runs).map(|_| 0);
             }
-            let mut t = Table::new([
+            // Metrics and params the filter or ordering names get a column each.
+            let mut extra: Vec<Field> = Vec::new();
+            let named = query
+                .iter()
+                .flat_map(|q| q.fields().into_iter().cloned())
+                .chain(
+                    order
+                        .iter()
+                        .flat_map(|o| o.keys.iter().map(|k| k.field.clone())),
+                );
+            for f in named {
+                let shown = matches!(&f, Field::Metric(k) if k == "roc_auc" || k == "f1");
+                if matches!(f, Field::Metric(_) | Field::Param(_) | Field::Tag(_))
+                    && !shown
+                    && !extra.contains(&f)
+                    && extra.len() < 4
+                {
+                    extra.push(f);
+                }
+            }
+            let mut header: Vec<String> = [
                 "run",
                 "experiment",
                 "name",
@@ -82,10 +124,17 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
                 "duration",
                 "roc_auc",
                 "f1",
-                "data",
-            ]);
+            ]
+            .map(String::from)
+            .to_vec();
+            header.extend(extra.iter().map(|f| match f {
+                Field::Metric(k) | Field::Param(k) | Field::Tag(k) => k.clone(),
+                Field::Attribute(a) => a.name().to_string(),
+            }));
+            header.push("data".into());
+            let mut t = Table::new(header);
             for r in &runs {
-                t.row([
+                let mut row = vec![
                     short(&r.run_id).to_string(),
                     r.experiment.clone(),
                     r.name.clone(),
@@ -95,8 +144,20 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
                     duration_ms(r.duration_ms),
                     r.metrics.get("roc_auc").map_or("-".into(), |v| f4(*v)),
                     r.metrics.get("f1").map_or("-".into(), |v| f4(*v)),
-                    r.data_version.as_deref().map_or("-", short).to_string(),
-                ]);
+                ];
+                for f in &extra {
+                    row.push(match f {
+                        Field::Metric(k) => r
+                            .metrics
+                            .get(k)
+                            .map_or("-".into(), |v| format_metric(k, *v)),
+                        Field::Param(k) => r.params.get(k).cloned().unwrap_or("-".into()),
+                        Field::Tag(k) => r.tags.get(k).cloned().unwrap_or("-".into()),
+                        Field::Attribute(_) => "-".into(),
+                    });
+                }
+                row.push(r.data_version.as_deref().map_or("-", short).to_string());
+                t.row(row);
             }
             t.print();
             Ok(0)
@@ -158,8 +219,10 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
                     vals.iter()
                         .enumerate()
                         .map(|(i, v)| match v {
-                            Some(x) if best == Some(&cmp.runs[i]) => format!("{}*", f4(*x)),
-                            Some(x) => f4(*x),
+                            Some(x) if best == Some(&cmp.runs[i]) => {
+                                format!("{}*", format_metric(k, *x))
+                            }
+                            Some(x) => format_metric(k, *x),
                             None => "-".into(),
                         })
                         .collect(),
@@ -202,6 +265,16 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
     }
 }
 
+/// A filter error with the expression and a caret under the column.
+fn pointed(flag: &str, source: &str, e: &QueryError) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{flag} column {}: {}\n  {source}\n  {}^",
+        e.column,
+        e.message,
+        " ".repeat(e.column.saturating_sub(1))
+    )
+}
+
 fn print_detail(d: &RunDetail) {
     let s = &d.summary;
     println!("run        {}", s.run_id);
@@ -239,7 +312,7 @@ fn print_detail(d: &RunDetail) {
     }
     println!("metrics");
     for (k, v) in &s.metrics {
-        println!("  {k} = {v}");
+        println!("  {k} = {}", format_metric(k, *v));
     }
     if !d.tags.is_empty() {
         println!("tags");

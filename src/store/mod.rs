@@ -15,6 +15,7 @@
 mod artifacts;
 mod migrations;
 pub mod mlflow;
+pub mod query;
 mod registry;
 mod sqlite;
 
@@ -157,6 +158,10 @@ pub struct RunSummary {
     /// Latest value per metric key: highest step, then latest timestamp.
     pub metrics: BTreeMap<String, f64>,
     pub params: BTreeMap<String, String>,
+    /// The run's tags (on an MLflow server without cerebro's `cerebro.run.*` bookkeeping), for
+    /// filters such as `tags.mlflow.parentRunId = '...'`.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A file logged by a run, stored once by content in the [`ArtifactStore`].
@@ -224,8 +229,32 @@ pub struct RunFilter {
     /// Experiment name.
     pub experiment: Option<String>,
     pub status: Option<RunStatus>,
-    /// At most this many runs (the newest).
+    /// At most this many runs (the newest, or the first in `order_by`).
     pub limit: Option<usize>,
+    /// A filter expression in the language of [`query`] (`metrics.roc_auc > 0.7 or ...`);
+    /// a malformed one is [`Error::Invalid`] naming the column.
+    pub filter: Option<String>,
+    /// An ordering (`metrics.roc_auc DESC, params.max_depth`); default: newest first.
+    pub order_by: Option<String>,
+}
+
+impl RunFilter {
+    /// The parsed filter and ordering (errors name the column).
+    pub fn parsed(&self) -> Result<(Option<query::Query>, Option<query::OrderBy>)> {
+        let filter = self
+            .filter
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .map(query::parse_filter)
+            .transpose()?;
+        let order = self
+            .order_by
+            .as_deref()
+            .filter(|o| !o.trim().is_empty())
+            .map(query::parse_order_by)
+            .transpose()?;
+        Ok((filter, order))
+    }
 }
 
 /// The tracking store as the rest of cerebro sees it. Writes take `&mut self`, reads `&self`.

@@ -94,6 +94,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.set_prepared_statement_cache_capacity(64);
+        super::query::register_sql_functions(&conn)?;
         migrations::migrate(&mut conn, &db_path)?;
         Ok(SqliteStore {
             conn,
@@ -441,6 +442,7 @@ impl TrackingStore for SqliteStore {
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
+        let (query, order) = filter.parsed()?;
         let tx = self.read_tx()?;
         let experiment_id = match &filter.experiment {
             Some(name) => Some(
@@ -457,31 +459,60 @@ impl TrackingStore for SqliteStore {
             .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
 
         // Only the conditions in use appear in the SQL, so SQLite can pick the matching index;
-        // the few variants each get a cached statement.
+        // the few variants each get a cached statement. A filter expression is compiled to SQL
+        // (store::query), its values bound positionally after the named ones.
         let mut conditions = Vec::new();
-        let mut args: Vec<(&str, &dyn ToSql)> = vec![(":limit", &limit)];
-        if let Some(id) = &experiment_id {
-            conditions.push("r.experiment_id = :experiment");
-            args.push((":experiment", id));
+        let mut args: Vec<(String, Box<dyn ToSql>)> = vec![(":limit".into(), Box::new(limit))];
+        if let Some(id) = experiment_id {
+            conditions.push("r.experiment_id = :experiment".to_string());
+            args.push((":experiment".into(), Box::new(id)));
         }
-        if let Some(status) = &filter.status {
-            conditions.push("r.status = :status");
-            args.push((":status", status));
+        if let Some(status) = filter.status {
+            conditions.push("r.status = :status".to_string());
+            args.push((":status".into(), Box::new(status)));
+        }
+        if let Some(q) = &query {
+            let (sql, values) = q.to_sql();
+            let mut sql = sql;
+            // Name every placeholder so it can sit beside the named ones.
+            let mut named = String::with_capacity(sql.len() + 8 * values.len());
+            for (n, part) in sql.split('?').enumerate() {
+                if n > 0 {
+                    let _ = write!(named, ":q{n}");
+                }
+                named.push_str(part);
+            }
+            sql = named;
+            conditions.push(sql);
+            for (i, v) in values.into_iter().enumerate() {
+                let boxed: Box<dyn ToSql> = match v {
+                    super::query::SqlValue::Text(t) => Box::new(t),
+                    super::query::SqlValue::Real(x) => Box::new(x),
+                    super::query::SqlValue::Integer(x) => Box::new(x),
+                };
+                args.push((format!(":q{}", i + 1), boxed));
+            }
         }
         let where_clause = if conditions.is_empty() {
             String::new()
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
+        let order_clause = match &order {
+            None => "r.start_time DESC, r.rowid DESC".to_string(),
+            Some(o) => order_sql(o, &mut args),
+        };
+        let named: Vec<(&str, &dyn ToSql)> =
+            args.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
         let mut runs = tx
             .prepare_cached(&format!(
                 "SELECT {SUMMARY_COLUMNS}
                  FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
                  {where_clause}
-                 ORDER BY r.start_time DESC, r.rowid DESC
+                 ORDER BY {order_clause}
                  LIMIT :limit"
             ))?
-            .query_map(args.as_slice(), summary_from_row)?
+            .query_map(named.as_slice(), summary_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         if runs.is_empty() {
             return Ok(runs);
@@ -514,6 +545,23 @@ impl TrackingStore for SqliteStore {
                     run.params.insert(row.get(1)?, row.get(2)?);
                 }
             }
+        }
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT page.key, t.key, t.value
+                 FROM json_each(?1) AS page JOIN tags t ON t.run_id = page.value",
+            )?;
+            let mut rows = stmt.query([&ids])?;
+            while let Some(row) = rows.next()? {
+                if let Some(run) = runs.get_mut(page_index(row)?) {
+                    run.tags.insert(row.get(1)?, row.get(2)?);
+                }
+            }
+        }
+        if let Some(o) = &order {
+            // SQL ordered the page; the same comparison in Rust settles text ties exactly as the
+            // in-memory path does (numbers before text, by value).
+            o.sort(&mut runs);
         }
         Ok(runs)
     }
@@ -760,7 +808,57 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<RunSummary> {
         data_version: row.get(7)?,
         metrics: BTreeMap::new(),
         params: BTreeMap::new(),
+        tags: BTreeMap::new(),
     })
+}
+
+/// `ORDER BY` terms for an ordering: per key, runs without a value last, then numbers by value
+/// before text (params and tags read with `cerebro_number`), then the tie-breaks of
+/// [`super::query::OrderBy::compare`].
+fn order_sql(order: &super::query::OrderBy, args: &mut Vec<(String, Box<dyn ToSql>)>) -> String {
+    use super::query::{Attribute, Field};
+    let mut terms = Vec::new();
+    for (i, key) in order.keys.iter().enumerate() {
+        let dir = if key.descending { "DESC" } else { "ASC" };
+        let name = format!(":o{i}");
+        let sub = |table: &str| {
+            format!("(SELECT x.value FROM {table} x WHERE x.run_id = r.run_id AND x.key = {name})")
+        };
+        let value = match &key.field {
+            Field::Metric(k) => {
+                args.push((name.clone(), Box::new(k.clone())));
+                sub("latest_metrics")
+            }
+            Field::Param(k) => {
+                args.push((name.clone(), Box::new(k.clone())));
+                sub("params")
+            }
+            Field::Tag(k) => {
+                args.push((name.clone(), Box::new(k.clone())));
+                sub("tags")
+            }
+            Field::Attribute(a) => match a {
+                Attribute::RunId => "r.run_id",
+                Attribute::RunName => "r.name",
+                Attribute::Status => "r.status",
+                Attribute::StartTime => "r.start_time",
+                Attribute::EndTime => "r.end_time",
+                Attribute::Experiment => "e.name",
+                Attribute::ModelKind => "r.model_kind",
+                Attribute::DataVersion => "r.data_version",
+            }
+            .to_string(),
+        };
+        match &key.field {
+            Field::Param(_) | Field::Tag(_) => terms.push(format!(
+                "{value} IS NULL, cerebro_number({value}) IS NULL, cerebro_number({value}) {dir}, \
+                 {value} {dir}"
+            )),
+            _ => terms.push(format!("{value} IS NULL, {value} {dir}")),
+        }
+    }
+    terms.push("r.start_time DESC, r.run_id".to_string());
+    terms.join(", ")
 }
 
 /// An `INSERT` of `rows` metric points. `?1` is the run id, shared by all rows; row `r` then

@@ -23,6 +23,28 @@ pub fn lower_is_better(metric: &str) -> bool {
     metric.contains("loss") || metric == "fp" || metric == "fn" || metric.ends_with("seconds")
 }
 
+/// Metrics that count things (the confusion matrix, unseen categories): shown as integers.
+pub fn is_count(metric: &str) -> bool {
+    matches!(metric, "tn" | "fp" | "fn" | "tp")
+        || metric.ends_with("_count")
+        || metric.ends_with("_categories")
+        || metric.starts_with("n_")
+}
+
+/// A metric value as every front end prints it: counts (see [`is_count`]) and other whole
+/// values of 2 or more as integers (`63`, not `63.0000`), everything else with 4 decimals, NaN
+/// as `-`.
+pub fn format_metric(metric: &str, value: f64) -> String {
+    if value.is_nan() {
+        "-".into()
+    } else if value.fract() == 0.0 && value.abs() < 1e15 && (is_count(metric) || value.abs() >= 2.0)
+    {
+        format!("{}", value as i64)
+    } else {
+        format!("{value:.4}")
+    }
+}
+
 /// Compares `runs` in the given order; with `only_diff`, rows whose values are all equal are
 /// left out. NaN values never win.
 pub fn compare(runs: &[&RunSummary], only_diff: bool) -> Comparison {
@@ -102,7 +124,18 @@ mod tests {
                 ("max_depth".into(), depth.into()),
                 ("seed".into(), "42".into()),
             ]),
+            tags: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn counts_print_as_integers() {
+        assert_eq!(format_metric("tp", 63.0), "63");
+        assert_eq!(format_metric("tp", 0.0), "0");
+        assert_eq!(format_metric("roc_auc", 1.0), "1.0000");
+        assert_eq!(format_metric("roc_auc", 0.71234), "0.7123");
+        assert_eq!(format_metric("fit_seconds", 12.0), "12");
+        assert_eq!(format_metric("log_loss", f64::NAN), "-");
     }
 
     #[test]

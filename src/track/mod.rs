@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod plan;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +25,10 @@ use crate::store::{
     Artifact, Backend, Environment, MetricPoint, NewRun, RunDetail, RunStatus, open_backend,
 };
 use crate::train::{self, Metrics, ModelKind, ModelParams, Progress, TrainData};
+
+/// The artifact holding a run's test-set ROC and precision-recall curves
+/// ([`crate::train::metrics::Curves`]).
+pub const CURVES_ARTIFACT: &str = "curves.json";
 
 /// How often a running job refreshes its heartbeat.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
@@ -178,6 +183,17 @@ fn train_and_log(
             digest: imp_digest,
             size: importance.len() as u64,
             path: imp_path,
+        },
+    )?;
+    let curves = serde_json::to_vec(&outcome.curves)?;
+    let (curves_digest, curves_path) = store.artifacts().put_bytes(&curves)?;
+    store.log_artifact(
+        run_id,
+        &Artifact {
+            name: CURVES_ARTIFACT.into(),
+            digest: curves_digest,
+            size: curves.len() as u64,
+            path: curves_path,
         },
     )?;
     Ok(RunResult {

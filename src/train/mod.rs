@@ -375,6 +375,8 @@ pub struct FitOutcome {
     /// Unseen categorical values met in the test set.
     pub test_unseen: usize,
     pub fit_ms: f64,
+    /// ROC and precision-recall curves of the test set (the `curves.json` artifact).
+    pub curves: metrics::Curves,
 }
 
 /// The fitted estimator inside a [`Model`].
@@ -620,6 +622,7 @@ pub fn fit(
     progress.report("evaluate", 0.92, "scoring the test set");
     let proba = estimator.predict_proba(&x_test);
     let metrics = metrics::evaluate(&data.test_y, &proba);
+    let curves = metrics::curves(&data.test_y, &proba, metrics.confusion);
     let importance = feature_importance(&estimator, &encoder);
     let model = Model::new(
         kind,
@@ -636,6 +639,7 @@ pub fn fit(
         steps,
         test_unseen: x_test.unseen,
         fit_ms,
+        curves,
     })
 }
 

@@ -40,6 +40,7 @@ pub fn run(id: &str, name: &str, auc: f64, status: RunStatus) -> RunSummary {
             ("max_depth".into(), name.len().to_string()),
             ("seed".into(), "42".into()),
         ]),
+        tags: BTreeMap::new(),
     }
 }
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod common;
 mod course;
 mod demo;
+mod filter;
 mod jobs;
 mod marvel;
 mod mlflow;

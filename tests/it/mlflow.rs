@@ -18,9 +18,9 @@ use cerebro::registry::RegistryStore;
 use cerebro::store::{SqliteStore, TrackingStore};
 
 /// A running `mlflow server`, stopped (with its whole process group) on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    uri: String,
+    pub(crate) uri: String,
     python: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -52,7 +52,7 @@ fn free_port() -> u16 {
 
 impl Server {
     /// Starts a server, or returns None (after saying why) when no MLflow is configured.
-    fn start() -> Option<Server> {
+    pub(crate) fn start() -> Option<Server> {
         use std::os::unix::process::CommandExt;
         let python = python()?;
         let dir = tempfile::tempdir().unwrap();

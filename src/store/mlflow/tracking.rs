@@ -9,6 +9,7 @@ use super::{
     SOURCE_RUN_TAG, double, double_json, int, key_value_list, key_values,
 };
 use crate::error::{Error, Result};
+use crate::store::query::{self, Query};
 use crate::store::{
     Artifact, DataVersion, DataVersionSummary, Environment, Experiment, MIN_PREFIX_LEN,
     MetricPoint, NewRun, RunDetail, RunFilter, RunPage, RunStatus, RunSummary, TrackingStore,
@@ -105,6 +106,13 @@ impl RemoteRun {
             data_version: self.tags.get(TAG_DATA_VERSION).cloned(),
             metrics: self.metrics.clone(),
             params: self.params.clone(),
+            // Every tag a filter may name, without the bookkeeping that carries whole records.
+            tags: self
+                .tags
+                .iter()
+                .filter(|(k, _)| !k.starts_with(RUN_TAG_PREFIX))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 
@@ -305,12 +313,26 @@ impl MlflowStore {
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<(Vec<RemoteRun>, Option<String>)> {
+        self.search_runs_ordered(experiment_ids, filter, &[], max_results, page_token)
+    }
+
+    /// One page of `runs/search` ordered by `order_by` (MLflow's syntax), then newest first.
+    pub(crate) fn search_runs_ordered(
+        &self,
+        experiment_ids: &[String],
+        filter: &str,
+        order_by: &[String],
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<(Vec<RemoteRun>, Option<String>)> {
+        let mut order: Vec<String> = order_by.to_vec();
+        order.push("attributes.start_time DESC".into());
         let mut body = json!({
             "experiment_ids": experiment_ids,
             "filter": filter,
             "run_view_type": "ACTIVE_ONLY",
             "max_results": max_results,
-            "order_by": ["attributes.start_time DESC"],
+            "order_by": order,
         });
         if let Some(t) = page_token {
             body["page_token"] = json!(t);
@@ -542,11 +564,21 @@ impl MlflowStore {
     }
 }
 
-fn status_filter(filter: &RunFilter) -> String {
-    filter
-        .status
-        .map(|s| format!("attributes.status = '{}'", s.as_str()))
-        .unwrap_or_default()
+/// What of `filter` the server evaluates: its status, and the clauses of the filter expression
+/// MLflow's search understands (see [`crate::store::query::Query::mlflow_pushdown`]); and
+/// whether that is the whole filter.
+fn server_filter(filter: &RunFilter, query: Option<&Query>) -> (String, bool) {
+    let mut clauses = Vec::new();
+    if let Some(s) = filter.status {
+        clauses.push(format!("attributes.status = '{}'", s.as_str()));
+    }
+    let mut complete = true;
+    if let Some(q) = query {
+        let pushed = q.mlflow_pushdown();
+        complete = pushed.complete;
+        clauses.extend(pushed.filter);
+    }
+    (clauses.join(" and "), complete)
 }
 
 impl TrackingStore for MlflowStore {
@@ -645,10 +677,27 @@ impl TrackingStore for MlflowStore {
         Ok(run.detail(experiment))
     }
 
+    /// The server evaluates what it can of the filter (the pushed-down clauses); the whole
+    /// expression is then checked here, so the answer is the SQLite store's for the same runs.
+    /// With an ordering or a filter the server cannot finish, every pushed-down match is read
+    /// and ordered and limited here.
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
+        let (query, order) = filter.parsed()?;
         let ids = self.experiment_ids_for(filter)?;
-        let runs = self.search_runs_all(&ids, &status_filter(filter), filter.limit)?;
-        self.summaries(runs)
+        let (server, complete) = server_filter(filter, query.as_ref());
+        let server_limit = if complete && order.is_none() {
+            filter.limit
+        } else {
+            None
+        };
+        let runs = self.search_runs_all(&ids, &server, server_limit)?;
+        let runs = self.summaries(runs)?;
+        Ok(query::select(
+            runs,
+            query.as_ref(),
+            order.as_ref(),
+            filter.limit,
+        ))
     }
 
     fn list_runs_page(
@@ -664,10 +713,15 @@ impl TrackingStore for MlflowStore {
                 next_page_token: None,
             });
         }
+        // A page is the server's page of the pushed-down filter, narrowed here by the rest (so
+        // it may hold fewer runs than asked for); the server orders it.
+        let (query, order) = filter.parsed()?;
+        let (server, _) = server_filter(filter, query.as_ref());
+        let order_by = order.map(|o| o.mlflow_order_by()).unwrap_or_default();
         let size = page_size.clamp(1, 50_000);
-        let (runs, next) = self.search_runs_page(&ids, &status_filter(filter), size, page_token)?;
+        let (runs, next) = self.search_runs_ordered(&ids, &server, &order_by, size, page_token)?;
         Ok(RunPage {
-            runs: self.summaries(runs)?,
+            runs: query::select(self.summaries(runs)?, query.as_ref(), None, None),
             next_page_token: next,
         })
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use cerebro::store::query::{Query, QueryError, looks_like_expression};
 use cerebro::store::{RunDetail, RunStatus, RunSummary};
 use cerebro::track::compare::{Comparison, compare};
 use cerebro::train::ModelKind;
@@ -126,6 +127,11 @@ pub struct ExperimentsState {
     pub descending: bool,
     /// Marked run ids, in marking order.
     pub marked: Vec<String>,
+    /// The filter expression in force (the last one of the `/` text that parsed), when the
+    /// text is an expression rather than a plain word.
+    pub query: Option<Query>,
+    /// Why the `/` text does not parse (shown beside it; the last good expression still applies).
+    pub filter_error: Option<QueryError>,
     pub view: ExpView,
     /// The kind the training form starts with (`[train] model`).
     pub default_kind: ModelKind,
@@ -147,6 +153,8 @@ impl Default for ExperimentsState {
             sort: SortColumn::Started,
             descending: true,
             marked: Vec::new(),
+            query: None,
+            filter_error: None,
             view: ExpView::List,
             default_kind: ModelKind::Tree,
         }
@@ -172,10 +180,32 @@ impl ExperimentsState {
         if self.search.len() != self.runs.len() {
             self.search = self.runs.iter().map(haystack).collect();
         }
-        let needle = self.cursor.filter.to_lowercase();
-        let rows: Vec<usize> = (0..self.runs.len())
-            .filter(|&i| needle.is_empty() || self.search[i].contains(&needle))
-            .collect();
+        // A plain word is a substring match over the searchable fields; an expression (it has a
+        // comparison) is the run filter language. While an expression is being typed and does
+        // not parse yet, the last one that did stays in force.
+        let text = self.cursor.filter.trim();
+        let mut needle = String::new();
+        if text.is_empty() || !looks_like_expression(text) {
+            self.query = None;
+            self.filter_error = None;
+            needle = text.to_lowercase();
+        } else {
+            match Query::parse(text) {
+                Ok(q) => {
+                    self.query = Some(q);
+                    self.filter_error = None;
+                }
+                Err(e) => self.filter_error = Some(e),
+            }
+        }
+        let rows: Vec<usize> = match &self.query {
+            Some(q) => (0..self.runs.len())
+                .filter(|&i| q.matches(&self.runs[i]))
+                .collect(),
+            None => (0..self.runs.len())
+                .filter(|&i| needle.is_empty() || self.search[i].contains(&needle))
+                .collect(),
+        };
         // Each row's sort key and id are gathered once into one contiguous vector and sorted
         // there, instead of chasing two runs per comparison (100,000 runs sort in a few ms).
         let runs = &self.runs;

@@ -12,10 +12,19 @@ use crate::tui::keymap::Context;
 pub fn render_status(frame: &mut Frame, area: Rect, state: &State) {
     let theme = &state.theme;
     let line = match &state.input {
-        Input::Filter => Line::from(vec![
-            Span::styled("/", theme.get("key")),
-            Span::raw(format!("{}_", current_filter(state))),
-        ]),
+        Input::Filter => {
+            let mut spans = vec![
+                Span::styled("/", theme.get("key")),
+                Span::raw(format!("{}_", current_filter(state))),
+            ];
+            // A run filter expression that does not parse says where and why, beside it.
+            if state.tab == crate::tui::app::Tab::Experiments
+                && let Some(e) = &state.experiments.filter_error
+            {
+                spans.push(Span::styled(format!("   {e}"), theme.get("error")));
+            }
+            Line::from(spans)
+        }
         Input::Command { text, completions } => {
             let mut spans = vec![
                 Span::styled(":", theme.get("key")),

@@ -899,17 +899,7 @@ fn hint_for(message: &str) -> Option<String> {
     } else {
         expected
     };
-    closest(name, &candidates).map(|c| format!("did you mean `{c}`?"))
-}
-
-/// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
-pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::levenshtein(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    crate::error::closest(name, &candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
 /// The commented starter config written by `cerebro init`.

@@ -110,6 +110,18 @@ impl Error {
     }
 }
 
+/// The candidate closest to `word` by Levenshtein edit distance (`strsim`), if it is close enough
+/// to be a typo: at most 2 edits, or a third of the candidate's length for longer names. Error
+/// messages use it for their "did you mean" hint.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 fn hint_suffix(hint: &Option<String>) -> String {
     match hint {
         Some(h) => format!(" (hint: {h})"),

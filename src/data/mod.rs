@@ -189,7 +189,7 @@ fn check_columns(config: &LoadedConfig, df: &DataFrame, sig: &Signature) -> Resu
     wanted.extend(sig.categorical.iter().map(|n| ("dataset.categorical", n)));
     for (key, col) in wanted {
         if !available.contains(col) {
-            let hint = crate::config::closest(col, &refs)
+            let hint = crate::error::closest(col, &refs)
                 .map(|c| format!("did you mean `{c}`?"))
                 .unwrap_or_else(|| format!("columns are: {}", available.join(", ")));
             return Err(config.error_at(

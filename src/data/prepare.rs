@@ -33,7 +33,7 @@ pub fn apply(config: &LoadedConfig, mut df: DataFrame) -> Result<(DataFrame, Vec
                     .map(|s| s.to_string())
                     .collect();
                 let refs: Vec<&str> = available.iter().map(String::as_str).collect();
-                let hint = crate::config::closest(input, &refs)
+                let hint = crate::error::closest(input, &refs)
                     .map(|c| format!("did you mean `{c}`?"))
                     .or_else(|| Some(format!("columns are: {}", available.join(", "))));
                 return Err(config.error_at(

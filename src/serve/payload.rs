@@ -123,7 +123,7 @@ impl InputSchema {
     fn slot(&self, name: &str, at: &str) -> Result<Slot> {
         self.slots.get(name).copied().ok_or_else(|| {
             let names: Vec<&str> = self.inputs.iter().map(String::as_str).collect();
-            let hint = crate::config::closest(name, &names)
+            let hint = crate::error::closest(name, &names)
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
             schema_err(format!(

@@ -331,7 +331,7 @@ fn param_hint(kind: ModelKind, message: &str) -> String {
         .strip_prefix("unknown field `")
         .and_then(|r| r.split('`').next())
     {
-        if let Some(c) = crate::config::closest(name, &refs) {
+        if let Some(c) = crate::error::closest(name, &refs) {
             return format!(" (did you mean `{c}`?)");
         }
         return format!(" (known: {})", refs.join(", "));

@@ -406,7 +406,7 @@ fn validate_one(name: &str, p: &PipelineConfig) -> Result<(), Problem> {
                 return Err(problem(
                     format!("{at}.after"),
                     format!("{who} comes after unknown step `{dep}`"),
-                    crate::config::closest(dep, &all).map(|c| format!("did you mean `{c}`?")),
+                    crate::error::closest(dep, &all).map(|c| format!("did you mean `{c}`?")),
                 ));
             }
             if dep == &s.name {
@@ -441,7 +441,7 @@ fn validate_one(name: &str, p: &PipelineConfig) -> Result<(), Problem> {
                     return Err(problem(
                         format!("{at}.from"),
                         format!("{who} takes its input from unknown step `{from}`"),
-                        crate::config::closest(from, &all).map(|c| format!("did you mean `{c}`?")),
+                        crate::error::closest(from, &all).map(|c| format!("did you mean `{c}`?")),
                     ));
                 }
                 Some(o) if o.kind != want => {

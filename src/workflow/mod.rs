@@ -195,7 +195,7 @@ pub fn run(ws: &Workspace, env: &RunnerEnv, pipeline: &str) -> Result<RunOutcome
             .keys()
             .map(String::as_str)
             .collect();
-        match crate::config::closest(pipeline, &names) {
+        match crate::error::closest(pipeline, &names) {
             Some(c) => Error::invalid(format!("no pipeline `{pipeline}` (did you mean `{c}`?)")),
             None if names.is_empty() => Error::invalid(format!(
                 "no pipeline `{pipeline}`: the config defines none ([pipelines.NAME])"

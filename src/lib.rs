@@ -1,6 +1,7 @@
 //! cerebro's core: everything the terminal UI and the headless CLI share. The core never touches
 //! the terminal; `src/cli` (and later `src/tui`) are thin front ends over these modules.
 //!
+//! - [`clock`]: wall-clock time as the store keeps it (unix milliseconds).
 //! - [`config`]: the typed `config.toml` of a workspace, with errors that name file, line and column.
 //! - [`workspace`]: a folder with a `config.toml` and its store; opening one reaps dead runs.
 //! - [`data`]: load (CSV, Parquet), profile, prepare, split, fingerprint and snapshot datasets;
@@ -22,6 +23,7 @@
 //! - [`workflow`]: pipelines of steps (a DAG in the config) run now, on a schedule or on a
 //!   trigger (new file, monitoring alert, new Production version), with their history in the store.
 
+pub mod clock;
 pub mod config;
 pub mod data;
 pub mod demo;

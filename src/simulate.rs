@@ -297,7 +297,7 @@ pub fn run(
     data.check(&options.scenario)?;
     let url = invocations_url(&options.endpoint)?;
     let planned = (options.rate * options.duration.as_secs_f64()).round() as u64;
-    let run_id = format!("{:x}{:04x}", crate::store::now_ms(), options.seed & 0xffff);
+    let run_id = format!("{:x}{:04x}", crate::clock::now_ms(), options.seed & 0xffff);
     let mut report = SimReport {
         run: run_id.clone(),
         scenario: options.scenario.to_string(),

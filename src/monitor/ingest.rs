@@ -392,7 +392,7 @@ impl Tailer {
             if ours && !Path::new(&p).exists() {
                 self.conn.execute(
                     "UPDATE monitor_files SET deleted_at = ?2, updated_at = ?2 WHERE path = ?1",
-                    params![p, crate::store::now_ms()],
+                    params![p, crate::clock::now_ms()],
                 )?;
                 counts.deleted += 1;
             }
@@ -493,7 +493,7 @@ impl Tailer {
         bad: &[Quarantined],
         reset: bool,
     ) -> Result<()> {
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;

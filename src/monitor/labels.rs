@@ -233,7 +233,7 @@ impl LineSink for LabelSink {
     }
 
     fn write(&mut self, tx: &rusqlite::Transaction<'_>, rows: Vec<LabelRow>) -> Result<()> {
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         let mut insert = tx.prepare_cached(
             "INSERT OR REPLACE INTO monitor_labels (record_id, label, arrived_at, source)
              VALUES (?1, ?2, ?3, ?4)",

@@ -137,7 +137,7 @@ async fn invoke(app: Arc<App>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(200).collect());
     let outcome = invoke_inner(&app, &parts, body, header_client_id.as_deref()).await;
-    let timestamp_ms = crate::store::now_ms();
+    let timestamp_ms = crate::clock::now_ms();
     let client_request_id: Option<Arc<str>> = match &outcome {
         Ok((p, _)) => p
             .parsed

@@ -127,7 +127,7 @@ impl Files {
         if self.current.is_none() {
             let name = format!(
                 "{:013}-{}-{:04}.jsonl",
-                crate::store::now_ms(),
+                crate::clock::now_ms(),
                 std::process::id(),
                 self.seq
             );

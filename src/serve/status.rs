@@ -15,8 +15,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::store::{host_name, now_ms, pid_alive};
+use crate::store::{host_name, pid_alive};
 
 /// A heartbeat older than this makes an endpoint stale.
 pub const STALE_AFTER_MS: i64 = 5_000;

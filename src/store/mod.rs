@@ -23,7 +23,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -438,14 +437,6 @@ pub fn pid_alive(pid: u32) -> bool {
         let _ = pid;
         true
     }
-}
-
-/// Current unix time in milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// A fresh run id: 128 random bits as 32 lowercase hex characters, like MLflow's `uuid4().hex`.

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{SqliteStore, now_ms};
+use super::SqliteStore;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::registry::{
     AuditRecord, ModelUri, ModelVersion, NewVersion, RegisteredModel, RegistryStore, Stage,

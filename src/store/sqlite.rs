@@ -26,8 +26,9 @@ use rusqlite::{
 use super::{
     Artifact, ArtifactStore, DataVersion, DataVersionSummary, Environment, Experiment,
     MIN_PREFIX_LEN, MetricPoint, NewRun, RunDetail, RunFilter, RunStatus, RunSummary,
-    TrackingStore, host_name, migrations, new_run_id, now_ms, pid_alive,
+    TrackingStore, host_name, migrations, new_run_id, pid_alive,
 };
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 
 /// File name of the database inside the store root.

@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 use super::config::{Schedule, TriggerConfig};
 use super::runner::{RunOutcome, RunnerEnv};
 use super::store::{Claim, CursorUpdate, Firing, WorkflowStore};
+use crate::clock::now_ms;
 use crate::config::{Config, LoadedConfig};
 use crate::error::{Error, Result};
-use crate::store::now_ms;
 
 /// How the agent runs.
 #[derive(Debug, Clone)]

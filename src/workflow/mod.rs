@@ -69,7 +69,7 @@ pub fn pipelines(ws: &Workspace) -> Result<Vec<PipelineView>> {
     let store = WorkflowStore::open(&ws.db_path())?;
     let latest = store.latest_runs()?;
     let switches = store.schedule_switches()?;
-    let now = crate::store::now_ms();
+    let now = crate::clock::now_ms();
     let mut out = Vec::new();
     for (name, p) in &ws.config.config.pipelines {
         let last_run = latest.get(name).cloned();

@@ -12,8 +12,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use super::config::PipelineConfig;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::store::{MIN_PREFIX_LEN, host_name, new_run_id, now_ms, pid_alive};
+use crate::store::{MIN_PREFIX_LEN, host_name, new_run_id, pid_alive};
 
 /// A pipeline run whose process has not heartbeat for this long is taken for dead even when a
 /// process with its pid exists (pid reuse, another host sharing the folder).

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, params};
 
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::registry::ModelVersion;
-use crate::store::{MetricPoint, RunDetail, SqliteStore, now_ms};
+use crate::store::{MetricPoint, RunDetail, SqliteStore};
 
 /// What importing one model version did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{MlflowStore, double, int, key_value_list, key_values, quoted};
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::registry::{
     AuditRecord, CHALLENGER, CHAMPION, ModelUri, ModelVersion, NewVersion, RegisteredModel,
     RegistryStore, Stage, Transition, check_deletable_alias, check_name, check_settable_alias,
 };
-use crate::store::now_ms;
 use crate::train::Signature;
 
 pub(crate) const TAG_DIGEST: &str = "cerebro.artifact_digest";

@@ -8,12 +8,13 @@ use super::{
     MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH, MlflowStore, RUN_TAG_PREFIX, RUNS_PAGE,
     SOURCE_RUN_TAG, double, double_json, int, key_value_list, key_values,
 };
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::store::query::{self, Query};
 use crate::store::{
     Artifact, DataVersion, DataVersionSummary, Environment, Experiment, MIN_PREFIX_LEN,
     MetricPoint, NewRun, RunDetail, RunFilter, RunPage, RunStatus, RunSummary, TrackingStore,
-    now_ms, pid_alive,
+    pid_alive,
 };
 
 const TAG_DATA_VERSION: &str = "cerebro.run.data_version";

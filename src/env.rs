@@ -1,5 +1,6 @@
 //! The environment a run was trained in: cerebro version, OS, host, user, and the git state
-//! of the workspace (commit, branch, dirty flag), recorded with every run.
+//! of the workspace (commit, branch, dirty flag), recorded with every run; and the cores this
+//! process may use.
 
 use std::path::Path;
 use std::process::Command;
@@ -68,4 +69,10 @@ pub fn user_name() -> String {
         }
         format!("uid:{uid}")
     }
+}
+
+/// Number of cores available to this process (`std::thread::available_parallelism`, 1 when it
+/// cannot be read): the default number of jobs at once and the threads a fit may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

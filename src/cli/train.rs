@@ -9,7 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::output::{Table, f4, print_json, short, stderr_is_terminal};
-use cerebro::jobs::{self, JobEvent, JobRunner};
+use cerebro::jobs::{JobEvent, JobRunner};
 use cerebro::track::plan::{self, TrainRequest};
 use cerebro::track::{RunResult, RunSpec, TrainContext};
 use cerebro::train::ModelKind;
@@ -125,7 +125,7 @@ fn train_specs(
     chatty: bool,
 ) -> Result<Vec<Outcome>> {
     let parallel = if max_parallel == 0 {
-        jobs::cores()
+        cerebro::env::cores()
     } else {
         max_parallel
     };

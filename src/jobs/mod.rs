@@ -93,7 +93,7 @@ impl JobRunner {
     pub fn new(max_parallel: usize) -> (JobRunner, mpsc::UnboundedReceiver<JobEvent>) {
         let (events, rx) = mpsc::unbounded_channel();
         let n = if max_parallel == 0 {
-            cores()
+            crate::env::cores()
         } else {
             max_parallel
         };
@@ -158,11 +158,6 @@ impl JobRunner {
     }
 }
 
-/// Number of cores available to this process.
-pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 struct Reporter {
     job: JobId,
     events: mpsc::UnboundedSender<JobEvent>,
@@ -181,46 +176,5 @@ impl Progress for Reporter {
 
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
-    }
-}
-
-/// The cartesian product of sweep axes, in a fixed order (first axis slowest).
-/// `axes` are `(key, values)`; the result is one override list per combination.
-pub fn grid(axes: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
-    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    for (key, values) in axes {
-        let mut next = Vec::with_capacity(combos.len() * values.len());
-        for combo in &combos {
-            for v in values {
-                let mut c = combo.clone();
-                c.push((key.clone(), v.clone()));
-                next.push(c);
-            }
-        }
-        combos = next;
-    }
-    combos
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grid_is_the_cartesian_product_in_order() {
-        let g = grid(&[
-            ("a".into(), vec!["1".into(), "2".into()]),
-            ("b".into(), vec!["x".into(), "y".into(), "z".into()]),
-        ]);
-        assert_eq!(g.len(), 6);
-        assert_eq!(
-            g[0],
-            vec![("a".into(), "1".into()), ("b".into(), "x".into())]
-        );
-        assert_eq!(
-            g[5],
-            vec![("a".into(), "2".into()), ("b".into(), "z".into())]
-        );
-        assert_eq!(grid(&[]), vec![Vec::<(String, String)>::new()]);
     }
 }

@@ -50,7 +50,7 @@ pub fn specs(config: &LoadedConfig, req: &TrainRequest) -> Result<Vec<RunSpec>> 
         .unwrap_or_else(|| config.config.train.experiment.clone());
     let seed = req.seed.unwrap_or(config.config.train.seed);
     let mut out = Vec::new();
-    for combo in crate::jobs::grid(&req.sweeps) {
+    for combo in grid(&req.sweeps) {
         let mut overrides = req.sets.clone();
         overrides.extend(combo.iter().cloned());
         let params = ModelParams::resolve(
@@ -76,6 +76,24 @@ pub fn specs(config: &LoadedConfig, req: &TrainRequest) -> Result<Vec<RunSpec>> 
     Ok(out)
 }
 
+/// The cartesian product of sweep axes, in a fixed order (first axis slowest).
+/// `axes` are `(key, values)`; the result is one override list per combination.
+pub fn grid(axes: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
+    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (key, values) in axes {
+        let mut next = Vec::with_capacity(combos.len() * values.len());
+        for combo in &combos {
+            for v in values {
+                let mut c = combo.clone();
+                c.push((key.clone(), v.clone()));
+                next.push(c);
+            }
+        }
+        combos = next;
+    }
+    combos
+}
+
 /// Prepares (and snapshots) the configured data and the context `jobs_at_once` parallel fits
 /// share; each fit gets an equal share of the cores.
 pub fn context(ws: &mut Workspace, jobs_at_once: usize) -> Result<TrainContext> {
@@ -85,7 +103,7 @@ pub fn context(ws: &mut Workspace, jobs_at_once: usize) -> Result<TrainContext> 
         tracking: ws.tracking.clone(),
         data: Arc::new(prepared.train_data()?),
         environment: crate::env::capture(&ws.config.dir(), &ws.config.hash, 0),
-        threads: (crate::jobs::cores() / jobs_at_once.max(1)).max(1),
+        threads: (crate::env::cores() / jobs_at_once.max(1)).max(1),
     })
 }
 
@@ -107,7 +125,7 @@ pub fn reproduction(ws: &Workspace, run: &RunDetail) -> Result<(RunSpec, TrainCo
         tracking: ws.tracking.clone(),
         data: Arc::new(data),
         environment: crate::env::capture(&ws.config.dir(), &ws.config.hash, spec.seed),
-        threads: crate::jobs::cores(),
+        threads: crate::env::cores(),
     };
     Ok((spec, ctx))
 }
@@ -155,5 +173,23 @@ max_depth = 3
         req.sets = vec![("max_dept".into(), "2".into())];
         let e = specs(&config(), &req).unwrap_err().to_string();
         assert!(e.contains("max_depth"), "{e}");
+    }
+
+    #[test]
+    fn grid_is_the_cartesian_product_in_order() {
+        let g = grid(&[
+            ("a".into(), vec!["1".into(), "2".into()]),
+            ("b".into(), vec!["x".into(), "y".into(), "z".into()]),
+        ]);
+        assert_eq!(g.len(), 6);
+        assert_eq!(
+            g[0],
+            vec![("a".into(), "1".into()), ("b".into(), "x".into())]
+        );
+        assert_eq!(
+            g[5],
+            vec![("a".into(), "2".into()), ("b".into(), "z".into())]
+        );
+        assert_eq!(grid(&[]), vec![Vec::<(String, String)>::new()]);
     }
 }

@@ -60,7 +60,7 @@ pub fn run(config: &Path) -> Result<i32> {
         .unwrap_or(ModelKind::Tree);
     state.endpoints.share = loaded.config.serving.challenger_share;
     let max_parallel = match loaded.config.train.max_parallel {
-        0 => cerebro::jobs::cores(),
+        0 => cerebro::env::cores(),
         n => n,
     };
 

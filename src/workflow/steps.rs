@@ -332,7 +332,7 @@ fn train(
         .max_parallel
         .unwrap_or(ws.config.config.train.max_parallel);
     let parallel = if max_parallel == 0 {
-        crate::jobs::cores()
+        crate::env::cores()
     } else {
         max_parallel
     }

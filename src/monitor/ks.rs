@@ -529,9 +529,9 @@ fn smirnov_from_peak(n: u64, x: f64, terms: u64, term: impl Fn(u64, f64) -> f64)
     let nf = n as f64;
     let ln_binom = |j: u64| {
         let jf = j as f64;
-        super::stats::ln_gamma(nf + 1.0)
-            - super::stats::ln_gamma(jf + 1.0)
-            - super::stats::ln_gamma(nf - jf + 1.0)
+        super::special::ln_gamma(nf + 1.0)
+            - super::special::ln_gamma(jf + 1.0)
+            - super::special::ln_gamma(nf - jf + 1.0)
     };
     let at = |j: u64| term(j, ln_binom(j));
     let (mut lo, mut hi) = (0u64, terms - 1);

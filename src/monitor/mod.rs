@@ -1,7 +1,9 @@
 //! Monitoring: is the data a served model sees still like the data it was trained on?
 //!
 //! - [`stats`]: drift statistics (PSI, KS, Wasserstein, chi-square, Jensen–Shannon), the
-//!   per-column test choice and the dataset-drift rule, on raw samples and on binned windows.
+//!   per-column test choice and the dataset-drift rule, on raw samples and on binned windows;
+//!   [`ks`]: the exact and finite-n KS p-value; [`special`]: ln Γ, incomplete gamma, chi-square
+//!   and Kolmogorov survival functions.
 //! - [`ingest`]: exactly-once ingestion of the inference log into per-window aggregates in the
 //!   store.
 //! - [`labels`]: exactly-once ingestion of late ground truth (CSV or JSON lines) by record id.
@@ -23,5 +25,6 @@ pub mod labels;
 pub mod quality;
 pub mod report;
 pub mod service;
+pub mod special;
 pub mod stats;
 pub mod watch;

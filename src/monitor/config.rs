@@ -7,8 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::drift::{DEFAULT_DRIFT_SHARE, TestOverride};
-use super::stats::StatTest;
+use super::stats::{DEFAULT_DRIFT_SHARE, StatTest, TestOverride};
 
 /// `[monitoring]` of `config.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -11,20 +11,10 @@ use serde::Serialize;
 
 use super::ingest::{FeatureCounts, FeatureProfile, Profile, WindowAggregates};
 use super::stats::{
-    ColumnDrift, NumericCounts, StatTest, categorical_drift, dataset_drift, numeric_drift,
+    ColumnDrift, NumericCounts, TestOverride, categorical_drift, dataset_drift, numeric_drift,
 };
 use crate::train::artifact::Signature;
 use crate::train::encode::FeatureTable;
-
-/// Evidently's default share of drifted features that makes the dataset drifted.
-pub const DEFAULT_DRIFT_SHARE: f64 = 0.5;
-
-/// A per-feature override of the test and its threshold.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TestOverride {
-    pub test: StatTest,
-    pub threshold: Option<f64>,
-}
 
 /// Drift of one window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -112,6 +102,7 @@ pub fn window_drift(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::monitor::stats::StatTest;
 
     fn sig() -> Signature {
         Signature {

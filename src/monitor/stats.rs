@@ -287,6 +287,16 @@ pub fn dataset_drift(drifted: usize, columns: usize, threshold: f64) -> bool {
     columns > 0 && drifted as f64 / columns as f64 >= threshold
 }
 
+/// Evidently's default share of drifted features that makes the dataset drifted.
+pub const DEFAULT_DRIFT_SHARE: f64 = 0.5;
+
+/// A per-feature override of the test and its threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TestOverride {
+    pub test: StatTest,
+    pub threshold: Option<f64>,
+}
+
 /// The baseline of a numeric column: its percentile edges and counts, extremes and spread.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NumericBaseline {

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use cerebro::data::schema::Signature;
 use cerebro::registry::{NewVersion, RegistryStore, Stage, Transition};
 use cerebro::store::SqliteStore;
-use cerebro::train::Signature;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const MODELS: usize = 1_000;

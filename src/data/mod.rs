@@ -5,11 +5,14 @@
 //! Their content fingerprint is the **data version**: the same file, steps and split give the
 //! same id, and [`snapshot`] writes each version once as Parquet into the store, so a run's
 //! exact data can be reloaded by [`load_version`] long after the source file changed.
+//! [`schema`] holds the model's input contract (signature, feature table, train data), which
+//! training, the registry, the stores and serving all share.
 
 pub mod demo;
 pub mod load;
 pub mod prepare;
 pub mod profile;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 
@@ -22,7 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
 use crate::store::DataVersion;
-use crate::train::{FeatureTable, Signature, TrainData};
+use schema::{FeatureTable, Signature, TrainData};
 
 pub use load::Loaded;
 pub use prepare::StepReport;

@@ -13,8 +13,7 @@ use super::ingest::{FeatureCounts, FeatureProfile, Profile, WindowAggregates};
 use super::stats::{
     ColumnDrift, NumericCounts, TestOverride, categorical_drift, dataset_drift, numeric_drift,
 };
-use crate::train::artifact::Signature;
-use crate::train::encode::FeatureTable;
+use crate::data::schema::{FeatureTable, Signature};
 
 /// Drift of one window.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -20,8 +20,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::schema::Signature;
 use crate::error::{Error, Result};
-use crate::train::Signature;
 
 /// Lifecycle stage of a model version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

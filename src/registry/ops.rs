@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{ModelUri, ModelVersion, NewVersion, Stage, Transition};
 use crate::config::Direction;
+use crate::data::schema::Signature;
 use crate::error::{Error, Result};
 use crate::store::{Environment, RunStatus};
-use crate::train::{Model, Signature};
+use crate::train::Model;
 use crate::workspace::Workspace;
 
 /// Registers a finished run as the next version of `name`.

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use crate::train::{FeatureTable, Signature};
+use crate::data::schema::{FeatureTable, Signature};
 
 /// Why a payload was refused. Each maps to an HTTP status and an MLflow-style error code.
 #[derive(Debug, thiserror::Error, PartialEq)]

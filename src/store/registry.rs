@@ -28,7 +28,7 @@ fn version_from_row(row: &Row<'_>) -> rusqlite::Result<(ModelVersion, String, St
             stage: stage.parse().unwrap_or(Stage::None),
             aliases: Vec::new(),
             artifact_digest: row.get(4)?,
-            signature: crate::train::Signature {
+            signature: crate::data::schema::Signature {
                 numeric: Vec::new(),
                 categorical: Vec::new(),
                 id: None,

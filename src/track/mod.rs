@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::data::schema::TrainData;
 use crate::error::{Error, Result};
 use crate::store::mlflow::MlflowTarget;
 use crate::store::{
     Artifact, Backend, Environment, MetricPoint, NewRun, RunDetail, RunStatus, open_backend,
 };
-use crate::train::{self, Metrics, ModelKind, ModelParams, Progress, TrainData};
+use crate::train::{self, Metrics, ModelKind, ModelParams, Progress};
 
 /// The artifact holding a run's test-set ROC and precision-recall curves
 /// ([`crate::train::metrics::Curves`]).

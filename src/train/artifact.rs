@@ -13,36 +13,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Encoder, Estimator, FeatureTable, ModelKind, ModelParams};
+use super::{Encoder, Estimator, ModelKind, ModelParams};
+use crate::data::schema::{FeatureTable, Signature};
 use crate::error::{Error, Result};
 
 pub const FORMAT: &str = "cerebro-model";
 pub const FORMAT_VERSION: u32 = 1;
-
-/// The model's input contract: which columns, of which type, and what it predicts.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Signature {
-    /// Numeric inputs (doubles; missing allowed).
-    pub numeric: Vec<String>,
-    /// Categorical inputs (strings; missing and unseen values allowed).
-    pub categorical: Vec<String>,
-    /// Record id column, if the dataset has one (not an input).
-    pub id: Option<String>,
-    pub target: String,
-    /// The target value predicted as 1.
-    pub positive: String,
-}
-
-impl Signature {
-    /// `(name, type)` of every input, in order.
-    pub fn inputs(&self) -> Vec<(String, &'static str)> {
-        self.numeric
-            .iter()
-            .map(|n| (n.clone(), "double"))
-            .chain(self.categorical.iter().map(|c| (c.clone(), "string")))
-            .collect()
-    }
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Model {

@@ -12,15 +12,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::schema::FeatureTable;
 use crate::error::{Error, Result};
-
-/// Raw feature values, in the order of the model signature (numeric first, then categorical).
-#[derive(Debug, Clone, Default)]
-pub struct FeatureTable {
-    pub rows: usize,
-    pub numeric: Vec<Vec<Option<f64>>>,
-    pub categorical: Vec<Vec<Option<String>>>,
-}
 
 /// The name given to a missing categorical value seen during training.
 pub const MISSING_LEVEL: &str = "<missing>";

@@ -24,9 +24,10 @@ use ndarray::{Array1, Array2};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use crate::data::schema::TrainData;
 use crate::error::{Error, Result};
-pub use artifact::{Model, Signature};
-pub use encode::{Encoder, FeatureTable, Layout};
+pub use artifact::Model;
+pub use encode::{Encoder, Layout};
 pub use metrics::Metrics;
 
 /// The model kinds cerebro trains.
@@ -352,17 +353,6 @@ pub trait Progress: Sync {
 pub struct Silent;
 impl Progress for Silent {
     fn report(&self, _: &str, _: f64, _: &str) {}
-}
-
-/// Train and test tables with 0/1 labels, in signature order.
-#[derive(Debug, Clone)]
-pub struct TrainData {
-    pub signature: Signature,
-    pub train: FeatureTable,
-    pub train_y: Vec<u8>,
-    pub test: FeatureTable,
-    pub test_y: Vec<u8>,
-    pub data_version: String,
 }
 
 /// What a fit produced.

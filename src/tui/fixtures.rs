@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use cerebro::config::Direction;
+use cerebro::data::schema::Signature;
 use cerebro::registry::ops::GateResult;
 use cerebro::registry::{ModelVersion, RegisteredModel, Stage};
 use cerebro::store::{RunStatus, RunSummary};
-use cerebro::train::Signature;
 
 use super::action::Action;
 use super::app::State;

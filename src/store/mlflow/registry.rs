@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use super::{MlflowStore, double, int, key_value_list, key_values, quoted};
 use crate::clock::now_ms;
+use crate::data::schema::Signature;
 use crate::error::{Error, Result};
 use crate::registry::{
     AuditRecord, CHALLENGER, CHAMPION, ModelUri, ModelVersion, NewVersion, RegisteredModel,
     RegistryStore, Stage, Transition, check_deletable_alias, check_name, check_settable_alias,
 };
-use crate::train::Signature;
 
 pub(crate) const TAG_DIGEST: &str = "cerebro.artifact_digest";
 pub(crate) const TAG_SIGNATURE: &str = "cerebro.signature";

@@ -7,6 +7,7 @@ mod course;
 mod demo;
 mod filter;
 mod jobs;
+mod layers;
 mod marvel;
 mod mlflow;
 mod monitor;

@@ -256,39 +256,6 @@ fn no_arguments_without_a_terminal_runs_the_headless_demo() {
     );
 }
 
-/// The core (everything but `src/cli`, `src/tui` and `src/main.rs`) never touches the terminal.
-#[test]
-fn the_core_never_imports_ratatui_or_crossterm() {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-    let src = crate::common::repo().join("src");
-    let mut files = Vec::new();
-    walk(&src, &mut files);
-    let front_ends = [src.join("cli"), src.join("tui"), src.join("main.rs")];
-    let mut offenders = Vec::new();
-    for f in files
-        .iter()
-        .filter(|f| !front_ends.iter().any(|p| f.starts_with(p)))
-    {
-        let text = std::fs::read_to_string(f).unwrap();
-        if text.contains("ratatui") || text.contains("crossterm") {
-            offenders.push(f.display().to_string());
-        }
-    }
-    assert!(
-        offenders.is_empty(),
-        "the core imports the terminal: {offenders:?}"
-    );
-}
-
 /// The training form: `t` opens it, a typed sweep launches two background jobs, the Jobs tab
 /// shows both FINISHED, and the Experiments tab lists the two new FINISHED runs.
 #[test]

@@ -583,12 +583,7 @@ fn smirnov_from_peak(n: u64, x: f64, terms: u64, term: impl Fn(u64, f64) -> f64)
 mod tests {
     use super::*;
 
-    fn close(got: f64, want: f64, rel: f64) {
-        assert!(
-            (got - want).abs() <= rel * want.abs().max(1e-300),
-            "got {got:e}, want {want:e}"
-        );
-    }
+    use crate::monitor::assert_close as close;
 
     #[test]
     fn kstwo_sf_matches_scipy_in_every_branch() {

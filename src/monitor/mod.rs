@@ -28,3 +28,14 @@ pub mod service;
 pub mod special;
 pub mod stats;
 pub mod watch;
+
+/// Test helper: asserts that `got` is within relative tolerance `rel` of `want` (absolute below
+/// 1e-300), the check every scipy-quoted value in this module's tests uses.
+#[cfg(test)]
+pub(crate) fn assert_close(got: f64, want: f64, rel: f64) {
+    let tol = rel * want.abs().max(1e-300);
+    assert!(
+        (got - want).abs() <= tol,
+        "got {got:e}, want {want:e} (rel {rel:e})"
+    );
+}

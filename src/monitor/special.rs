@@ -133,13 +133,7 @@ pub fn ln_gamma(x: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn close(got: f64, want: f64, rel: f64) {
-        let tol = rel * want.abs().max(1e-300);
-        assert!(
-            (got - want).abs() <= tol,
-            "got {got:e}, want {want:e} (rel {rel:e})"
-        );
-    }
+    use crate::monitor::assert_close as close;
 
     #[test]
     fn kolmogorov_sf_matches_scipy_kstwobign() {

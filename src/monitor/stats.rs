@@ -599,13 +599,7 @@ pub fn categorical_drift(
 mod tests {
     use super::*;
 
-    fn close(got: f64, want: f64, rel: f64) {
-        let tol = rel * want.abs().max(1e-300);
-        assert!(
-            (got - want).abs() <= tol,
-            "got {got:e}, want {want:e} (rel {rel:e})"
-        );
-    }
+    use crate::monitor::assert_close as close;
 
     // Inputs shared with the scipy script quoted in each test.
     const A: [f64; 10] = [0.1, 0.5, 1.2, 2.3, 2.9, 3.3, 4.1, 5.0, 5.5, 6.7];

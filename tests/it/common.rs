@@ -113,6 +113,17 @@ impl Workspace {
         conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
     }
+
+    /// Rows in a store table that another process may be creating right now: 0 while the file
+    /// or its tables (migrations still running) do not exist yet.
+    pub fn count_so_far(&self, table: &str) -> i64 {
+        if !self.db().exists() {
+            return 0;
+        }
+        rusqlite::Connection::open(self.db())
+            .and_then(|c| c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)))
+            .unwrap_or(0)
+    }
 }
 
 pub fn text(out: &Output) -> String {

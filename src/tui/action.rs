@@ -90,6 +90,8 @@ pub enum Action {
     /// Reading runs failed (the first page, every run or a live reload): the status message.
     RunsFailed(String),
     RunLoaded(Box<RunDetail>),
+    /// A run's charts (see `cerebro::track::view`).
+    RunChartsLoaded(Box<cerebro::track::view::RunCharts>),
     ModelsLoaded(Vec<RegisteredModel>),
     ModelLoaded {
         name: String,

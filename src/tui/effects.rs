@@ -41,6 +41,8 @@ pub enum Effect {
     /// The first page of the newest runs, at start-up: merged like [`Effect::LoadRecentRuns`].
     LoadFirstPage,
     LoadRun(String),
+    /// The charts of a run whose record is loaded (metric histories and two artifacts).
+    LoadRunCharts(Box<cerebro::store::RunDetail>),
     LoadModels,
     LoadModel(String),
     LoadProfile {
@@ -153,6 +155,17 @@ pub struct Runtime {
     /// Where the watcher of the monitored folders sends its events (the event loop).
     watch_tx: UnboundedSender<WatchEvent>,
     agent: Arc<Mutex<Option<AgentHost>>>,
+}
+
+/// The charts of a run ([`cerebro::track::view::run_charts`]).
+fn load_run_charts(config: &Path, detail: &cerebro::store::RunDetail) -> Action {
+    let id = detail.summary.run_id.clone();
+    match open(config).and_then(|ws| {
+        cerebro::track::view::run_charts(ws.store.as_ref(), detail).map_err(|e| e.to_string())
+    }) {
+        Ok(charts) => Action::RunChartsLoaded(Box::new(charts)),
+        Err(e) => failed(format!("loading the charts of run {}: {e}", short(&id))),
+    }
 }
 
 fn open(config: &Path) -> Result<Workspace, String> {
@@ -406,6 +419,7 @@ impl Runtime {
                     Err(e) => failed(format!("loading run {}: {e}", short(&id))),
                 }
             }),
+            Effect::LoadRunCharts(detail) => self.blocking(move |c| load_run_charts(c, &detail)),
             Effect::LoadModels => self.blocking(|c| {
                 match open(c).and_then(|ws| ws.store.list_models().map_err(|e| e.to_string())) {
                     Ok(m) => Action::ModelsLoaded(m),

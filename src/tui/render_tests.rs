@@ -190,6 +190,114 @@ fn run_detail_shows_params_metrics_lineage_and_artifacts() {
     );
 }
 
+/// At 200 columns the selected run's metrics and params sit beside the runs table.
+#[test]
+fn wide_list_shows_the_selected_run_beside_the_table() {
+    let mut s = loaded();
+    update(&mut s, Action::Down);
+    let lines = screen(&s, 200, 60);
+    let name = s.experiments.selected().unwrap().name.clone();
+    assert_shows(
+        &lines,
+        &["(enter: charts)", "Metrics", "Params", "max_depth", &name],
+        "200x60",
+    );
+    let lines = screen(&s, 80, 24);
+    assert!(
+        !lines.join("\n").contains("(enter: charts)"),
+        "not at 80 columns"
+    );
+}
+
+/// The run view with its charts: learning curve, ROC and PR curves, confusion matrix and
+/// importance bars; counts as integers; the record beside the charts at 200x60, above a strip of
+/// two charts at 80x24, `m` moving the strip on.
+#[test]
+fn run_view_draws_learning_curves_roc_confusion_and_importance() {
+    use cerebro::track::view::RunCharts;
+    use cerebro::train::metrics::curves;
+    let mut s = loaded();
+    update(&mut s, Action::Open);
+    let mut summary = s.experiments.runs[1].clone();
+    summary.metrics.insert("tp".into(), 63.0);
+    summary
+        .metrics
+        .insert("a_rather_long_metric_name_that_would_not_fit".into(), 0.5);
+    let id = summary.run_id.clone();
+    let detail = RunDetail {
+        summary,
+        tags: BTreeMap::new(),
+        environment: Environment::default(),
+        artifacts: Vec::new(),
+        error: None,
+        pid: None,
+        host: "h".into(),
+        last_heartbeat: None,
+        source: None,
+    };
+    let effects = update(&mut s, Action::RunLoaded(Box::new(detail)));
+    assert!(
+        matches!(effects.as_slice(), [super::effects::Effect::LoadRunCharts(d)] if d.summary.run_id == id),
+        "the record asks for its charts"
+    );
+    let y: Vec<u8> = (0..200).map(|i| u8::from(i % 3 == 0)).collect();
+    let p: Vec<f64> = (0..200)
+        .map(|i| if i % 3 == 0 { 0.6 } else { 0.3 } + (i % 7) as f64 / 20.0)
+        .collect();
+    let charts = RunCharts {
+        run_id: id,
+        series: vec![(
+            "roc_auc_by_trees".into(),
+            (1..=20)
+                .map(|t| (t as f64 * 50.0, 0.6 + t as f64 / 100.0))
+                .collect(),
+        )],
+        curves: Some(curves(&y, &p, [[100, 33], [20, 47]])),
+        importance: vec![("APPEARANCES".into(), 0.6), ("SEX".into(), 0.4)],
+    };
+    update(&mut s, Action::RunChartsLoaded(Box::new(charts)));
+    let wide = screen(&s, 200, 60);
+    assert_shows(
+        &wide,
+        &[
+            "roc_auc_by_trees by step",
+            "ROC, test set (AUC",
+            "Precision-recall, test set",
+            "Confusion matrix",
+            "predicted 0",
+            "Feature importance",
+            "APPEARANCES",
+            "60.0%",
+            "tp             63",
+            "a_rather_long_metric_name_t… 0.5000",
+        ],
+        "run view 200x60",
+    );
+    assert!(
+        wide.join("").contains('⣀')
+            || wide.join("").contains('⠁')
+            || wide
+                .join("")
+                .chars()
+                .any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+        "braille curves"
+    );
+    let narrow = screen(&s, 80, 24);
+    assert_shows(
+        &narrow,
+        &["roc_auc_by_trees by step", "ROC, test set", "(m: more)"],
+        "80x24",
+    );
+    update(&mut s, Action::NextSeries);
+    update(&mut s, Action::NextSeries);
+    let narrow = screen(&s, 80, 24);
+    assert_shows(
+        &narrow,
+        &["Precision-recall", "Confusion matrix"],
+        "80x24 after m m",
+    );
+}
+
 #[test]
 fn registry_tab_shows_models_versions_and_history() {
     let mut s = loaded();
@@ -825,7 +933,19 @@ fn runs_group_by_experiment_with_its_name_on_each_group_s_first_row() {
             &["Runs 3/3 in 2 experiments", "experiment"],
             "grouped",
         );
-        let row = |name: &str| lines.iter().find(|l| l.contains(name)).unwrap().clone();
+        // From 160 columns the selected run sits beside the table: look at the table's part.
+        let table_width = if w >= 160 {
+            usize::from(w) * 62 / 100
+        } else {
+            usize::from(w)
+        };
+        let row = |name: &str| {
+            lines
+                .iter()
+                .map(|l| l.chars().take(table_width).collect::<String>())
+                .find(|l| l.contains(name))
+                .unwrap()
+        };
         assert!(row("tree-a").contains("another"), "{}", row("tree-a"));
         assert!(row("tree-bb").contains("default"), "{}", row("tree-bb"));
         assert!(

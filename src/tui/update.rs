@@ -97,8 +97,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             experiments::on_recent_runs(state, runs);
             after_first_page(state)
         }
-        Action::RunLoaded(detail) => {
-            experiments::on_run(state, detail);
+        Action::RunLoaded(detail) => experiments::on_run(state, detail),
+        Action::RunChartsLoaded(charts) => {
+            experiments::on_charts(state, charts);
             Vec::new()
         }
         Action::ModelsLoaded(models) => registry::on_models(state, models),

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use cerebro::store::query::{Query, QueryError, looks_like_expression};
 use cerebro::store::{RunDetail, RunStatus, RunSummary};
-use cerebro::track::compare::{Comparison, compare};
+use cerebro::track::compare::{Comparison, compare, format_metric};
+use cerebro::track::view::RunCharts;
 use cerebro::train::ModelKind;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -69,6 +70,10 @@ pub enum ExpView {
         run_id: String,
         detail: Option<Box<RunDetail>>,
         scroll: usize,
+        /// Learning curves, ROC and PR curves, confusion matrix and importance, once loaded.
+        charts: Option<Box<RunCharts>>,
+        /// The first chart panel shown where not all fit (`m` moves on).
+        panel: usize,
     },
     Compare(CompareView),
 }
@@ -369,13 +374,26 @@ pub fn on_series(state: &mut State, runs: Vec<String>, series: Series) {
     }
 }
 
-pub fn on_run(state: &mut State, detail: Box<RunDetail>) {
+/// A run's record arrived: keep it if its view is still open, and load its charts (they need
+/// the record's artifact list).
+pub fn on_run(state: &mut State, detail: Box<RunDetail>) -> Vec<Effect> {
     if let ExpView::Detail {
         run_id, detail: d, ..
     } = &mut state.experiments.view
         && *run_id == detail.summary.run_id
     {
-        *d = Some(detail);
+        *d = Some(detail.clone());
+        return vec![Effect::LoadRunCharts(detail)];
+    }
+    Vec::new()
+}
+
+/// A run's charts arrived: kept if that run's view is still open.
+pub fn on_charts(state: &mut State, loaded: Box<RunCharts>) {
+    if let ExpView::Detail { run_id, charts, .. } = &mut state.experiments.view
+        && *run_id == loaded.run_id
+    {
+        *charts = Some(loaded);
     }
 }
 
@@ -383,9 +401,10 @@ pub fn on_run(state: &mut State, detail: Box<RunDetail>) {
 pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
     let page = state.page();
     match &mut state.experiments.view {
-        ExpView::Detail { scroll, .. } => {
+        ExpView::Detail { scroll, panel, .. } => {
             match action {
                 Action::Back => state.experiments.view = ExpView::List,
+                Action::NextSeries => *panel += 1,
                 Action::Up => *scroll = scroll.saturating_sub(1),
                 Action::Down => *scroll += 1,
                 Action::PageUp => *scroll = scroll.saturating_sub(page),
@@ -466,6 +485,8 @@ pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
                     run_id: id.clone(),
                     detail: None,
                     scroll: 0,
+                    charts: None,
+                    panel: 0,
                 };
                 return vec![Effect::LoadRun(id)];
             }
@@ -512,7 +533,18 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             run_id,
             detail,
             scroll,
-        } => render_detail(frame, area, state, run_id, detail.as_deref(), *scroll),
+            charts,
+            panel,
+        } => render_detail(
+            frame,
+            area,
+            state,
+            run_id,
+            detail.as_deref(),
+            *scroll,
+            charts.as_deref(),
+            *panel,
+        ),
         ExpView::Compare(view) => {
             if view.series.is_empty() || area.height < 24 {
                 render_compare(frame, area, &state.theme, view);
@@ -537,6 +569,16 @@ pub fn status_style(theme: &Theme, status: RunStatus) -> Style {
 }
 
 fn render_list(frame: &mut Frame, area: Rect, state: &State) {
+    // From 160 columns the selected run's params, metrics and tags sit beside the table.
+    let area = if area.width >= 160 {
+        let [table, side] =
+            Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
+                .areas(area);
+        render_selected(frame, side, state);
+        table
+    } else {
+        area
+    };
     let e = &state.experiments;
     let theme = &state.theme;
     let arrow = if e.descending { "↓" } else { "↑" };
@@ -686,14 +728,61 @@ fn render_list(frame: &mut Frame, area: Rect, state: &State) {
     );
 }
 
+/// The selected run's summary (what the list already holds; Enter opens the full view).
+fn render_selected(frame: &mut Frame, area: Rect, state: &State) {
+    let theme = &state.theme;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.get("border"));
+    let Some(r) = state.experiments.selected() else {
+        frame.render_widget(Paragraph::new("no run selected").block(block), area);
+        return;
+    };
+    let block = block.title(Span::styled(
+        format!("{} {} (enter: charts)", short(&r.run_id), r.name),
+        theme.get("title"),
+    ));
+    let mut lines = vec![
+        Line::from(vec![
+            Span::raw(format!("  {:<14} ", "status")),
+            Span::styled(r.status.as_str(), status_style(theme, r.status)),
+        ]),
+        kv("experiment", r.experiment.clone()),
+        kv("kind", r.model_kind.clone()),
+    ];
+    if let Some(parent) = r.tags.get(PARENT_RUN_TAG) {
+        lines.push(kv("parent run", short(parent).to_string()));
+    }
+    lines.push(section(theme, "Metrics"));
+    lines.extend(r.metrics.iter().map(|(k, v)| kv(k, format_metric(k, *v))));
+    lines.push(section(theme, "Params"));
+    lines.extend(r.params.iter().map(|(k, v)| kv(k, v.clone())));
+    if !r.tags.is_empty() {
+        lines.push(section(theme, "Tags"));
+        lines.extend(r.tags.iter().map(|(k, v)| kv(k, v.clone())));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The tag MLflow nests runs by (a trial under its tuning run).
+pub const PARENT_RUN_TAG: &str = "mlflow.parentRunId";
+
 fn section<'a>(theme: &Theme, title: &'a str) -> Line<'a> {
     Line::from(Span::styled(title, theme.get("title")))
 }
 
+/// `key value`, keys padded to 14 columns; a longer key keeps one space before its value
+/// (and is cut with `…` past 28 columns) so values never run into keys.
 fn kv(key: &str, value: impl Into<String>) -> Line<'static> {
+    let key = if key.chars().count() > 28 {
+        format!("{}…", key.chars().take(27).collect::<String>())
+    } else {
+        key.to_string()
+    };
     Line::from(format!("  {key:<14} {}", value.into()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render_detail(
     frame: &mut Frame,
     area: Rect,
@@ -701,6 +790,8 @@ fn render_detail(
     run_id: &str,
     detail: Option<&RunDetail>,
     scroll: usize,
+    charts: Option<&RunCharts>,
+    panel: usize,
 ) {
     let theme = &state.theme;
     let block = Block::default()
@@ -741,7 +832,7 @@ fn render_detail(
         left.extend(d.tags.iter().map(|(k, v)| kv(k, v.clone())));
     }
     let mut right = vec![section(theme, "Metrics")];
-    right.extend(s.metrics.iter().map(|(k, v)| kv(k, format!("{v:.4}"))));
+    right.extend(s.metrics.iter().map(|(k, v)| kv(k, format_metric(k, *v))));
     let env = &d.environment;
     right.push(section(theme, "Lineage and environment"));
     right.push(kv(
@@ -782,6 +873,39 @@ fn render_detail(
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let scroll = u16::try_from(scroll).unwrap_or(u16::MAX);
+    let panels = charts
+        .map(crate::tui::widgets::charts::panels)
+        .unwrap_or_default();
+    if panels.is_empty() || inner.height < 14 {
+        render_text(frame, inner, left, right, scroll);
+        return;
+    }
+    if inner.width >= 160 && inner.height >= 30 {
+        // Wide: the record on the left, every chart in a grid on the right.
+        let [text, grid] =
+            Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)])
+                .areas(inner);
+        left.extend(right);
+        frame.render_widget(Paragraph::new(left).scroll((scroll, 0)), text);
+        crate::tui::widgets::charts::draw_grid(frame, grid, &state.theme, &panels, panel);
+        return;
+    }
+    // Narrow: the record above, as many charts as fit side by side below (`m` shows the next).
+    let chart_height = (inner.height / 2).max(10);
+    let [text, strip] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(chart_height)]).areas(inner);
+    render_text(frame, text, left, right, scroll);
+    crate::tui::widgets::charts::draw_strip(frame, strip, &state.theme, &panels, panel);
+}
+
+/// The record as text: two columns from 100 wide, else one.
+fn render_text(
+    frame: &mut Frame,
+    inner: Rect,
+    mut left: Vec<Line<'static>>,
+    right: Vec<Line<'static>>,
+    scroll: u16,
+) {
     if inner.width >= 100 {
         let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
             .areas(inner);

@@ -1,4 +1,4 @@
-//! `cerebro runs list|show|compare|reproduce`.
+//! `cerebro runs list|importance|show|compare|reproduce`.
 
 use std::path::Path;
 
@@ -32,6 +32,21 @@ pub enum RunsCommand {
         /// At most this many runs.
         #[arg(long)]
         limit: Option<usize>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// How much each param matters for a metric over a set of runs (share of split gain in a
+    /// boosted regression of the metric on the params, with Spearman correlations).
+    Importance {
+        /// The metric explained.
+        #[arg(long, default_value = "roc_auc")]
+        metric: String,
+        /// Only runs of this experiment.
+        #[arg(long, short)]
+        experiment: Option<String>,
+        /// Only runs matching this filter expression (as `runs list --filter`).
+        #[arg(long)]
+        filter: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -160,6 +175,43 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
                 t.row(row);
             }
             t.print();
+            Ok(0)
+        }
+        RunsCommand::Importance {
+            metric,
+            experiment,
+            filter,
+            json,
+        } => {
+            if let Some(f) = filter.as_deref() {
+                Query::parse(f).map_err(|e| pointed("--filter", f, &e))?;
+            }
+            let runs = ws.store.list_runs(&RunFilter {
+                experiment,
+                filter,
+                ..RunFilter::default()
+            })?;
+            let report = cerebro::track::importance::param_importance(&runs, &metric)?;
+            if json.json {
+                return print_json(&report).map(|_| 0);
+            }
+            println!(
+                "importance of each param for {} over {} runs",
+                report.metric, report.runs
+            );
+            let mut t = Table::new(["param", "importance", "", "spearman", "values"]);
+            for p in &report.params {
+                let width = (p.importance * 30.0).round() as usize;
+                t.row([
+                    p.param.clone(),
+                    format!("{:.3}", p.importance),
+                    "#".repeat(width),
+                    p.correlation.map_or("-".into(), |c| format!("{c:+.3}")),
+                    p.distinct.to_string(),
+                ]);
+            }
+            t.print();
+            println!("method: {}", report.method);
             Ok(0)
         }
         RunsCommand::Show { run, json } => {

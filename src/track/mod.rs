@@ -8,6 +8,7 @@
 //! compares every metric exactly.
 
 pub mod compare;
+pub mod importance;
 pub mod plan;
 pub mod view;
 

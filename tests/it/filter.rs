@@ -299,3 +299,38 @@ fn runs_list_filters_orders_and_points_at_mistakes() {
     assert!(err.contains("params.max_depth >= 2 and\n"), "{err}");
     assert!(err.contains(&format!("{}^", " ".repeat(27))), "{err}");
 }
+
+#[test]
+fn runs_importance_ranks_the_param_that_moves_the_metric() {
+    let ws = Workspace::with_config(&small_config(""));
+    ws.write("data.csv", small_csv(300).as_bytes());
+    ws.ok(&[
+        "train",
+        "--model",
+        "tree",
+        "--sweep",
+        "max_depth=1,2,3,6",
+        "--sweep",
+        "criterion=gini,entropy",
+    ]);
+    let report = ws.json(&["runs", "importance", "--metric", "roc_auc", "--json"]);
+    assert_eq!(report["runs"], 8);
+    let params = report["params"].as_array().unwrap();
+    assert_eq!(params[0]["param"], "max_depth", "{report}");
+    assert!(params[0]["importance"].as_f64().unwrap() > 0.5, "{report}");
+    // Only the swept params vary.
+    let names: Vec<&str> = params
+        .iter()
+        .map(|p| p["param"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{report}");
+    let text = ws.ok(&[
+        "runs",
+        "importance",
+        "--filter",
+        "params.criterion = 'gini'",
+    ]);
+    assert!(text.contains("over 4 runs"), "{text}");
+    let err = ws.fails(&["runs", "importance", "--filter", "params.max_depth <= 1"]);
+    assert!(err.contains("at least 4"), "{err}");
+}

@@ -3,15 +3,18 @@
 //! through [`crate::track::plan`] and [`crate::jobs::JobRunner`]), then register the best run by
 //! test ROC AUC as the workspace's model and promote it to Production through the gate. The TUI
 //! runs the training as jobs and calls [`register_best`] when they are done; serving it is the
-//! front end's business (the TUI's local endpoint).
+//! front end's business (the TUI's local endpoint). The headless `cerebro demo` trains
+//! [`comparison_requests`] instead (every kind with its defaults) and prints the comparison.
 
 use std::collections::BTreeMap;
 
+use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
 use crate::registry::ops::{self, PromoteError};
 use crate::registry::{ModelVersion, Stage};
 use crate::store::RunStatus;
-use crate::track::plan::TrainRequest;
+use crate::track::RunSpec;
+use crate::track::plan::{self, TrainRequest};
 use crate::train::ModelKind;
 use crate::workspace::Workspace;
 
@@ -42,6 +45,31 @@ pub fn requests() -> Vec<TrainRequest> {
             ],
         ),
     ]
+}
+
+/// What the headless demo (`cerebro demo`) compares: every kind with its defaults, named
+/// `demo-KIND`.
+pub fn comparison_requests() -> Vec<TrainRequest> {
+    ModelKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let mut r = TrainRequest::new(kind);
+            r.name = Some(format!("demo-{kind}"));
+            r
+        })
+        .collect()
+}
+
+/// The run specs of `requests` (see [`plan::specs`]), each tagged [`TAG`].
+pub fn specs(config: &LoadedConfig, requests: &[TrainRequest]) -> Result<Vec<RunSpec>> {
+    let mut specs = Vec::new();
+    for request in requests {
+        for mut spec in plan::specs(config, request)? {
+            spec.tags.insert(TAG.to_string(), "true".to_string());
+            specs.push(spec);
+        }
+    }
+    Ok(specs)
 }
 
 /// Writes the synthetic demo data if the workspace points at a missing `characters.csv`.
@@ -116,7 +144,6 @@ pub fn register_best(ws: &mut Workspace, runs: &[String]) -> Result<ModelVersion
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::plan;
     use crate::train::Silent;
 
     #[test]

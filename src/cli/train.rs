@@ -1,7 +1,6 @@
 //! `cerebro train` and the headless `cerebro demo`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -9,9 +8,10 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::output::{Table, f4, print_json, short, stderr_is_terminal};
-use cerebro::jobs::{JobEvent, JobRunner};
+use cerebro::jobs::JobEvent;
+use cerebro::jobs::sweep::{JobOutcome, Sweep};
 use cerebro::track::plan::{self, TrainRequest};
-use cerebro::track::{RunResult, RunSpec, TrainContext};
+use cerebro::track::{RunResult, RunSpec};
 use cerebro::train::ModelKind;
 use cerebro::workspace::Workspace;
 
@@ -117,89 +117,53 @@ pub fn run(config: &Path, args: TrainArgs) -> Result<i32> {
     Ok(if failed > 0 { 1 } else { 0 })
 }
 
-/// Prepares the data version and trains `specs` as background jobs, showing progress.
+/// Prepares the data version and trains `specs` as background jobs, showing progress; Ctrl-C
+/// cancels every job (their runs are closed as KILLED).
 fn train_specs(
     ws: &mut Workspace,
     specs: Vec<RunSpec>,
     max_parallel: usize,
     chatty: bool,
 ) -> Result<Vec<Outcome>> {
-    let parallel = if max_parallel == 0 {
-        cerebro::env::cores()
-    } else {
-        max_parallel
-    };
-    let ctx = Arc::new(plan::context(ws, parallel.min(specs.len()))?);
+    let sweep = Sweep::prepare(ws, specs, max_parallel)?;
     if chatty {
         eprintln!(
             "data version {} ({} train / {} test rows)",
-            short(&ctx.data.data_version),
-            ctx.data.train.rows,
-            ctx.data.test.rows
+            short(&sweep.context.data.data_version),
+            sweep.context.data.train.rows,
+            sweep.context.data.test.rows
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(run_jobs(ctx, specs, parallel, chatty))
-}
-
-async fn run_jobs(
-    ctx: Arc<TrainContext>,
-    specs: Vec<RunSpec>,
-    parallel: usize,
-    chatty: bool,
-) -> Result<Vec<Outcome>> {
-    let (runner, mut events) = JobRunner::new(parallel);
-    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let mut handles = Vec::new();
-    for spec in specs {
-        handles.push(runner.spawn_training(ctx.clone(), spec));
-    }
-    let index_of = |job: u64| handles.iter().position(|h| h.id == job).expect("known job");
-    let mut outcomes: Vec<Option<Outcome>> = (0..names.len()).map(|_| None).collect();
+    let names: Vec<String> = sweep.specs.iter().map(|s| s.name.clone()).collect();
     let display = Display::new(&names, chatty);
-    let mut remaining = names.len();
-    // Ctrl-C cancels every job; their runs are closed as KILLED.
-    let mut interrupted = false;
-    while remaining > 0 {
-        let event = tokio::select! {
-            e = events.recv() => match e { Some(e) => e, None => break },
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
-                interrupted = true;
-                for h in &handles { h.cancel(); }
-                continue;
-            }
-        };
-        let i = index_of(event.job());
-        display.update(i, &event);
-        if event.is_terminal() {
-            remaining -= 1;
-            outcomes[i] = Some(match event {
-                JobEvent::Finished { result, .. } => Outcome {
-                    name: names[i].clone(),
-                    status: "FINISHED",
-                    run: Some(*result),
-                    error: None,
-                },
-                JobEvent::Failed { error, .. } => Outcome {
-                    name: names[i].clone(),
-                    status: "FAILED",
-                    run: None,
-                    error: Some(error),
-                },
-                _ => Outcome {
-                    name: names[i].clone(),
-                    status: "KILLED",
-                    run: None,
-                    error: Some("cancelled".into()),
-                },
-            });
-        }
-    }
+    let outcomes = sweep.run(|i, event| display.update(i, event), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })?;
     display.finish();
-    Ok(outcomes.into_iter().flatten().collect())
+    Ok(names
+        .into_iter()
+        .zip(outcomes)
+        .map(|(name, outcome)| match outcome {
+            JobOutcome::Finished(result) => Outcome {
+                name,
+                status: "FINISHED",
+                run: Some(*result),
+                error: None,
+            },
+            JobOutcome::Failed(error) => Outcome {
+                name,
+                status: "FAILED",
+                run: None,
+                error: Some(error),
+            },
+            JobOutcome::Cancelled => Outcome {
+                name,
+                status: "KILLED",
+                run: None,
+                error: Some("cancelled".into()),
+            },
+        })
+        .collect())
 }
 
 /// Progress bars on a terminal, one plain line per stage change otherwise.
@@ -343,23 +307,13 @@ pub fn demo(config: &Path, json: bool) -> Result<i32> {
         );
     }
     let mut ws = super::open(config)?;
-    if !ws.config.dataset_path().exists()
-        && ws.config.config.dataset.path.ends_with("characters.csv")
-    {
-        let path = ws.config.dataset_path();
-        cerebro::data::demo::write_demo(&path)?;
-        eprintln!("generated the demo data at {}", path.display());
+    if cerebro::demo::ensure_data(&ws)? {
+        eprintln!(
+            "generated the demo data at {}",
+            ws.config.dataset_path().display()
+        );
     }
-    let mut specs = Vec::new();
-    for kind in ModelKind::ALL {
-        let mut request = TrainRequest::new(kind);
-        request.name = Some(format!("demo-{kind}"));
-        for mut spec in plan::specs(&ws.config, &request)? {
-            spec.tags
-                .insert("cerebro.demo".to_string(), "true".to_string());
-            specs.push(spec);
-        }
-    }
+    let specs = cerebro::demo::specs(&ws.config, &cerebro::demo::comparison_requests())?;
     let max_parallel = ws.config.config.train.max_parallel;
     let mut outcomes = train_specs(&mut ws, specs, max_parallel, !json)?;
     outcomes.sort_by(|a, b| {

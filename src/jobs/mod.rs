@@ -5,6 +5,10 @@
 //! progress (stage, fraction, message), finished, failed, cancelled. A semaphore bounds how
 //! many run at once (sweeps), and each job has a cancellation flag checked between units of
 //! work. A job's failure is an event and a FAILED run in the store, never silent.
+//!
+//! [`sweep`] is how specs become jobs: parallelism (0 = cores), the shared context, the spawn.
+
+pub mod sweep;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -92,11 +96,7 @@ impl JobRunner {
     /// end of its event channel.
     pub fn new(max_parallel: usize) -> (JobRunner, mpsc::UnboundedReceiver<JobEvent>) {
         let (events, rx) = mpsc::unbounded_channel();
-        let n = if max_parallel == 0 {
-            crate::env::cores()
-        } else {
-            max_parallel
-        };
+        let n = sweep::parallelism(max_parallel);
         (
             JobRunner {
                 events,

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use cerebro::jobs::sweep::Sweep;
 use cerebro::jobs::{JobHandle, JobId, JobRunner};
 use cerebro::registry::Stage;
 use cerebro::registry::ops::{self, PromoteError};
@@ -728,117 +729,91 @@ impl Runtime {
 
     /// Prepares the data on the blocking pool, then queues one job per sweep combination.
     fn train(&self, req: TrainRequest) {
-        let (config, tx, runner, handles) = self.parts();
         let max_parallel = self.max_parallel;
-        tokio::spawn(async move {
-            let prepared = tokio::task::spawn_blocking(move || {
-                let mut ws = open(&config)?;
+        self.submit(
+            move |ws| {
                 let specs = plan::specs(&ws.config, &req).map_err(|e| e.to_string())?;
-                let at_once = specs.len().min(max_parallel.max(1));
-                let ctx = plan::context(&mut ws, at_once).map_err(|e| e.to_string())?;
-                Ok::<_, String>((specs, ctx))
-            })
-            .await;
-            match prepared {
-                Ok(Ok((specs, ctx))) => {
-                    let ctx = Arc::new(ctx);
-                    let n = specs.len();
-                    for spec in specs {
-                        let handle = runner.spawn_training(ctx.clone(), spec);
-                        let job = handle.id;
-                        handles.lock().expect("not poisoned").insert(job, handle);
-                        let _ = tx.send(Action::JobSubmitted {
-                            job,
-                            reproduces: None,
-                        });
-                    }
-                    let _ = tx.send(Action::Done {
+                let sweep = Sweep::prepare(ws, specs, max_parallel).map_err(|e| e.to_string())?;
+                Ok((sweep, None))
+            },
+            |queued| {
+                Some(match queued {
+                    Ok(jobs) => Action::Done {
                         message: format!(
-                            "queued {n} training job{}",
-                            if n == 1 { "" } else { "s" }
+                            "queued {} training job{}",
+                            jobs.len(),
+                            if jobs.len() == 1 { "" } else { "s" }
                         ),
                         error: false,
-                    });
-                }
-                Ok(Err(e)) => {
-                    let _ = tx.send(failed(format!("train: {e}")));
-                }
-                Err(e) => {
-                    let _ = tx.send(failed(format!("train: {e}")));
-                }
-            }
-        });
+                    },
+                    Err(e) => failed(format!("train: {e}")),
+                })
+            },
+        );
     }
 
     /// Queues the demo's jobs (see `cerebro::demo`) and reports their ids.
     fn demo(&self) {
-        let (config, tx, runner, handles) = self.parts();
         let max_parallel = self.max_parallel;
+        self.submit(
+            move |ws| {
+                cerebro::demo::ensure_data(ws).map_err(|e| e.to_string())?;
+                let specs = cerebro::demo::specs(&ws.config, &cerebro::demo::requests())
+                    .map_err(|e| e.to_string())?;
+                let sweep = Sweep::prepare(ws, specs, max_parallel).map_err(|e| e.to_string())?;
+                Ok((sweep, None))
+            },
+            |queued| Some(Action::DemoQueued(queued)),
+        );
+    }
+
+    /// Retrains `run` from its recorded data version, params and seed as one job.
+    fn reproduce(&self, run: String) {
+        self.submit(
+            move |ws| {
+                let detail = ws.store.get_run(&run).map_err(|e| e.to_string())?;
+                let (spec, ctx) = plan::reproduction(ws, &detail).map_err(|e| e.to_string())?;
+                Ok((Sweep::single(spec, ctx), Some(detail.summary.run_id)))
+            },
+            |queued| queued.err().map(|e| failed(format!("reproduce: {e}"))),
+        );
+    }
+
+    /// The one way the UI starts training: `prepare` builds the sweep on the blocking pool (and
+    /// names the run it reproduces, if any), its jobs are queued on the shared runner, each
+    /// reported as [`Action::JobSubmitted`] and kept for cancelling; then `report` turns the
+    /// queued job ids (or the error) into the action to send, if any.
+    fn submit(
+        &self,
+        prepare: impl FnOnce(&mut Workspace) -> Result<(Sweep, Option<String>), String> + Send + 'static,
+        report: impl FnOnce(Result<Vec<JobId>, String>) -> Option<Action> + Send + 'static,
+    ) {
+        let config = self.config.clone();
+        let tx = self.tx.clone();
+        let runner = self.runner.clone();
+        let handles = self.handles.clone();
         tokio::spawn(async move {
-            let prepared = tokio::task::spawn_blocking(move || {
-                let mut ws = open(&config)?;
-                cerebro::demo::ensure_data(&ws).map_err(|e| e.to_string())?;
-                let mut specs = Vec::new();
-                for req in cerebro::demo::requests() {
-                    for mut spec in plan::specs(&ws.config, &req).map_err(|e| e.to_string())? {
-                        spec.tags
-                            .insert(cerebro::demo::TAG.to_string(), "true".to_string());
-                        specs.push(spec);
-                    }
-                }
-                let at_once = specs.len().min(max_parallel.max(1));
-                let ctx = plan::context(&mut ws, at_once).map_err(|e| e.to_string())?;
-                Ok::<_, String>((specs, ctx))
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r);
-            let result = prepared.map(|(specs, ctx)| {
-                let ctx = Arc::new(ctx);
-                specs
+            let prepared = tokio::task::spawn_blocking(move || prepare(&mut open(&config)?))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            let queued = prepared.map(|(sweep, reproduces)| {
+                sweep
+                    .spawn(&runner)
                     .into_iter()
-                    .map(|spec| {
-                        let handle = runner.spawn_training(ctx.clone(), spec);
+                    .map(|handle| {
                         let job = handle.id;
                         handles.lock().expect("not poisoned").insert(job, handle);
                         let _ = tx.send(Action::JobSubmitted {
                             job,
-                            reproduces: None,
+                            reproduces: reproduces.clone(),
                         });
                         job
                     })
                     .collect()
             });
-            let _ = tx.send(Action::DemoQueued(result));
-        });
-    }
-
-    fn reproduce(&self, run: String) {
-        let (config, tx, runner, handles) = self.parts();
-        tokio::spawn(async move {
-            let prepared = tokio::task::spawn_blocking(move || {
-                let ws = open(&config)?;
-                let detail = ws.store.get_run(&run).map_err(|e| e.to_string())?;
-                let (spec, ctx) = plan::reproduction(&ws, &detail).map_err(|e| e.to_string())?;
-                Ok::<_, String>((detail.summary.run_id, spec, ctx))
-            })
-            .await;
-            match prepared {
-                Ok(Ok((original, spec, ctx))) => {
-                    let handle = runner.spawn_training(Arc::new(ctx), spec);
-                    let job = handle.id;
-                    handles.lock().expect("not poisoned").insert(job, handle);
-                    let _ = tx.send(Action::JobSubmitted {
-                        job,
-                        reproduces: Some(original),
-                    });
-                }
-                Ok(Err(e)) => {
-                    let _ = tx.send(failed(format!("reproduce: {e}")));
-                }
-                Err(e) => {
-                    let _ = tx.send(failed(format!("reproduce: {e}")));
-                }
+            if let Some(action) = report(queued) {
+                let _ = tx.send(action);
             }
         });
     }
@@ -920,23 +895,6 @@ impl Runtime {
             let _ = server.stop.send(());
             let _ = server.task.await;
         }
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn parts(
-        &self,
-    ) -> (
-        PathBuf,
-        UnboundedSender<Action>,
-        Arc<JobRunner>,
-        Arc<Mutex<HashMap<JobId, JobHandle>>>,
-    ) {
-        (
-            self.config.clone(),
-            self.tx.clone(),
-            self.runner.clone(),
-            self.handles.clone(),
-        )
     }
 
     /// Stops the demo's simulator, if it runs (its pending labels are still written).

@@ -59,10 +59,7 @@ pub fn run(config: &Path) -> Result<i32> {
         .parse::<ModelKind>()
         .unwrap_or(ModelKind::Tree);
     state.endpoints.share = loaded.config.serving.challenger_share;
-    let max_parallel = match loaded.config.train.max_parallel {
-        0 => cerebro::env::cores(),
-        n => n,
-    };
+    let max_parallel = cerebro::jobs::sweep::parallelism(loaded.config.train.max_parallel);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +15,7 @@ use super::config::{PipelineConfig, StepConfig, StepKind, nearest_upstream};
 use super::store::WorkflowStore;
 use crate::config::Direction;
 use crate::error::{Error, Result};
+use crate::jobs::sweep::{JobOutcome, Sweep};
 use crate::registry::ops::{self, PromoteError};
 use crate::registry::{ModelUri, Stage};
 use crate::store::RunStatus;
@@ -331,45 +331,14 @@ fn train(
     let max_parallel = step
         .max_parallel
         .unwrap_or(ws.config.config.train.max_parallel);
-    let parallel = if max_parallel == 0 {
-        crate::env::cores()
-    } else {
-        max_parallel
-    }
-    .min(specs.len())
-    .max(1);
-    let ctx = Arc::new(plan::context(ws, parallel)?);
-    out.data_version = Some(ctx.data.data_version.clone());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("tokio runtime", e))?;
-    let results = runtime.block_on(async move {
-        let (runner, mut events) = crate::jobs::JobRunner::new(parallel);
-        let n = specs.len();
-        for spec in specs {
-            runner.spawn_training(ctx.clone(), spec);
-        }
-        let mut done = Vec::new();
-        while done.len() < n {
-            let Some(e) = events.recv().await else { break };
-            match e {
-                crate::jobs::JobEvent::Finished { result, .. } => {
-                    done.push(Ok(result.run_id.clone()))
-                }
-                crate::jobs::JobEvent::Failed { error, .. } => done.push(Err(error)),
-                crate::jobs::JobEvent::Cancelled { .. } => done.push(Err("cancelled".into())),
-                _ => {}
-            }
-        }
-        done
-    });
+    let sweep = Sweep::prepare(ws, specs, max_parallel)?;
+    out.data_version = Some(sweep.context.data.data_version.clone());
     let mut errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(id) => out.runs.push(id),
-            Err(e) => errors.push(e),
+    for outcome in sweep.run(|_, _| {}, std::future::pending())? {
+        match outcome {
+            JobOutcome::Finished(result) => out.runs.push(result.run_id),
+            JobOutcome::Failed(error) => errors.push(error),
+            JobOutcome::Cancelled => errors.push("cancelled".to_string()),
         }
     }
     let gate = ws

@@ -48,6 +48,11 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// A registry transition refused because the registry is not as it was when the
+    /// transition was decided; nothing was changed.
+    #[error(transparent)]
+    Conflict(#[from] crate::registry::conflict::Conflict),
+
     /// Training or prediction failed.
     #[error("model: {0}")]
     Model(String),

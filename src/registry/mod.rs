@@ -12,6 +12,7 @@
 //! registry can back it later; the logic that needs models and data (the gate, lineage,
 //! export) lives in [`ops`].
 
+pub mod conflict;
 pub mod ops;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::schema::Signature;
 use crate::error::{Error, Result};
+pub use conflict::Conflict;
 
 /// Lifecycle stage of a model version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -168,6 +170,32 @@ pub struct Transition {
     pub gate: Option<serde_json::Value>,
     /// Audit action: promote, archive or rollback.
     pub action: &'static str,
+}
+
+impl Transition {
+    /// The precondition of every stage transition, which each backend checks inside its write
+    /// before changing anything, given the version's `current` stage and the Production version
+    /// it finds there now: Production must still be [`Transition::expected_production`] (else
+    /// [`Conflict::ProductionChanged`]), and the version must not already be in stage `to`
+    /// ([`Conflict::AlreadyInStage`]).
+    pub fn check(&self, current: Stage, production: Option<i64>) -> Result<(), Conflict> {
+        if production != self.expected_production {
+            return Err(Conflict::ProductionChanged {
+                model: self.name.clone(),
+                action: self.action,
+                expected: self.expected_production,
+                found: production,
+            });
+        }
+        if current == self.to {
+            return Err(Conflict::AlreadyInStage {
+                model: self.name.clone(),
+                version: self.version,
+                stage: self.to.as_str(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Storage of the registry. Writes are single transactions; a refused call changes nothing.
@@ -323,5 +351,43 @@ mod tests {
         check_name("model", "marvel-alive_2.0").unwrap();
         assert!(check_name("model", "a b").is_err());
         assert!(check_name("model", "42").is_err());
+    }
+
+    #[test]
+    fn a_transition_conflicts_with_a_changed_production_before_its_own_stage() {
+        let t = Transition {
+            name: "marvel".into(),
+            version: 3,
+            to: Stage::Production,
+            expected_production: Some(2),
+            actor: "me".into(),
+            reason: None,
+            gate: None,
+            action: "promote",
+        };
+        t.check(Stage::Staging, Some(2)).unwrap();
+        let changed = t.check(Stage::Production, Some(3)).unwrap_err();
+        assert_eq!(
+            changed,
+            Conflict::ProductionChanged {
+                model: "marvel".into(),
+                action: "promote",
+                expected: Some(2),
+                found: Some(3),
+            }
+        );
+        assert_eq!(
+            changed.to_string(),
+            "Production of `marvel` changed while this promote was being decided (expected \
+             version 2, now version 3); nothing was changed, run it again"
+        );
+        let same = Transition {
+            expected_production: None,
+            ..t
+        };
+        assert_eq!(
+            same.check(Stage::Production, None).unwrap_err().to_string(),
+            "marvel/3 is already in stage Production"
+        );
     }
 }

@@ -392,22 +392,7 @@ impl RegistryStore for SqliteStore {
         let tx = self.write_tx()?;
         let current = load_version(&tx, &t.name, t.version)?;
         let production = stage_version(&tx, &t.name, Stage::Production)?;
-        if production != t.expected_production {
-            let show = |v: Option<i64>| v.map_or("none".to_string(), |v| format!("version {v}"));
-            return Err(Error::invalid(format!(
-                "Production of `{}` changed while this {} was being decided (expected {}, now {}); nothing was changed, run it again",
-                t.name,
-                t.action,
-                show(t.expected_production),
-                show(production)
-            )));
-        }
-        if current.stage == t.to {
-            return Err(Error::invalid(format!(
-                "{}/{} is already in stage {}",
-                t.name, t.version, t.to
-            )));
-        }
+        t.check(current.stage, production)?;
         let now = now_ms();
         let mut replaced = None;
         // The stage being left loses its alias; the stage being entered takes it over, and its

@@ -478,22 +478,7 @@ impl RegistryStore for MlflowStore {
     fn transition(&mut self, t: &Transition) -> Result<AuditRecord> {
         let current = self.get_version(&t.name, t.version)?;
         let production = self.alias_version(&t.name, CHAMPION)?;
-        if production != t.expected_production {
-            let show = |v: Option<i64>| v.map_or("none".to_string(), |v| format!("version {v}"));
-            return Err(Error::invalid(format!(
-                "Production of `{}` changed while this {} was being decided (expected {}, now {}); nothing was changed, run it again",
-                t.name,
-                t.action,
-                show(t.expected_production),
-                show(production)
-            )));
-        }
-        if current.stage == t.to {
-            return Err(Error::invalid(format!(
-                "{}/{} is already in stage {}",
-                t.name, t.version, t.to
-            )));
-        }
+        t.check(current.stage, production)?;
         let mut replaced = None;
         if let Some(alias) = current.stage.alias() {
             self.point_alias(&t.name, alias, None)?;

@@ -117,5 +117,57 @@ fn list_runs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, log_metrics, list_runs);
+/// Runs in the filtered-listing bench (issue 18: `runs list --filter` on 100,000 runs).
+const FILTER_RUNS: usize = 100_000;
+
+/// `list_runs` with a 3-clause filter expression over 100,000 runs, each with 4 metrics, 3
+/// params and a tag: the expression is compiled to SQL (store::query) and only the matching
+/// runs (about 5%) are read with their metrics, params and tags.
+fn list_runs_filtered(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = SqliteStore::open(dir.path()).expect("open store");
+    let timestamp = now_ms();
+    for r in 0..FILTER_RUNS {
+        let mut new = new_run(format!("run-{r}"));
+        new.params
+            .insert("max_depth".into(), (r % 10 + 1).to_string());
+        new.params
+            .insert("criterion".into(), ["gini", "entropy"][r % 2].into());
+        new.tags
+            .insert("cerebro.demo".into(), (r % 3 == 0).to_string());
+        let run = store.create_run(&new).unwrap();
+        let auc = 0.5 + (r * 7919 % 1000) as f64 / 2000.0;
+        let points: Vec<MetricPoint> = [
+            ("roc_auc", auc),
+            ("f1", auc - 0.1),
+            ("tp", 60.0),
+            ("fp", 7.0),
+        ]
+        .into_iter()
+        .map(|(k, v)| MetricPoint {
+            key: k.to_string(),
+            value: v,
+            step: 0,
+            timestamp,
+        })
+        .collect();
+        store.log_metrics(&run, &points).unwrap();
+    }
+    let filter = RunFilter {
+        filter: Some(
+            "metrics.roc_auc > 0.9 and params.max_depth >= 8 or tags.cerebro.demo = 'maybe'".into(),
+        ),
+        ..RunFilter::default()
+    };
+    let matched = store.list_runs(&filter).unwrap().len();
+    assert!(matched > 1000 && matched < 10_000, "{matched} runs match");
+    let mut group = c.benchmark_group("store");
+    group.sample_size(10);
+    group.bench_function("list_runs_100k_filter_3_clauses", |b| {
+        b.iter(|| black_box(store.list_runs(&filter).unwrap()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, log_metrics, list_runs, list_runs_filtered);
 criterion_main!(benches);

@@ -3,8 +3,8 @@
 //! A monitor is opened on a workspace's config. [`Monitor::refresh`] runs one ingestion pass over
 //! the inference-log folder (exactly once, see `ingest`), then evaluates the alert rules. The
 //! read models — [`Status`], [`WindowDrift`], [`DriftPoint`], [`PredictionDrift`],
-//! [`QualityWindow`], [`Alert`] — are plain serde structs: the CLI prints them as JSON, the TUI
-//! draws them, the HTML report charts them.
+//! [`QualityWindow`], [`Alert`], and [`Overview`] of them all for one endpoint — are plain serde
+//! structs: the CLI prints them as JSON, the TUI draws them, the HTML report charts them.
 //!
 //! **Baselines.** A window of model version `m/v` is compared with the training table of the
 //! data version `m/v` was trained on (registry version → data version → snapshot → profile), or
@@ -235,6 +235,30 @@ pub struct QualityWindow {
     pub accuracy_drop: Option<f64>,
     pub note: Option<String>,
 }
+
+/// One endpoint at one window length, read in one go: what a dashboard (the TUI's Monitoring
+/// tab) shows. Built by [`Monitor::overview`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub status: Status,
+    /// The window length (ms) all series below use.
+    pub granularity_ms: i64,
+    /// The endpoint shown (none before any inference log was ingested).
+    pub endpoint: Option<String>,
+    /// Its latest window's drift, per model version served in it.
+    pub drift: Vec<WindowDrift>,
+    /// Drift of each of its windows, oldest first.
+    pub history: Vec<DriftPoint>,
+    pub predictions: Vec<PredictionDrift>,
+    pub quality: Vec<QualityWindow>,
+    /// Alerts of every endpoint, newest first (open and resolved), at most [`OVERVIEW_ALERTS`].
+    pub alerts: Vec<Alert>,
+    /// Log lines the refresh that produced this overview ingested (None: a read only).
+    pub ingested: Option<u64>,
+}
+
+/// How many of the newest alerts an [`Overview`] carries.
+pub const OVERVIEW_ALERTS: usize = 100;
 
 impl Monitor {
     /// Opens the monitor of a workspace.
@@ -580,6 +604,58 @@ impl Monitor {
             out.push(self.window_quality(k, w)?);
         }
         Ok(out)
+    }
+
+    /// The [`Overview`] of `endpoint` (or, when it has no windows or is not given, the first
+    /// endpoint with windows) at `granularity` ms (or, when it is not a configured window
+    /// length, the finest one). With `ingest`, one [`Monitor::refresh`] (ingestion pass and
+    /// alert rules) runs first; otherwise it only reads.
+    pub fn overview(
+        &mut self,
+        ingest: bool,
+        granularity: Option<i64>,
+        endpoint: Option<&str>,
+    ) -> Result<Overview> {
+        let ingested = if ingest {
+            Some(self.refresh()?.ingest.lines)
+        } else {
+            None
+        };
+        let granularity = match granularity {
+            Some(g) if self.granularities().contains(&g) => g,
+            _ => self.granularity(None)?,
+        };
+        let status = self.status(None)?;
+        let endpoint = endpoint
+            .filter(|e| status.endpoints.iter().any(|x| x.endpoint == *e))
+            .map(str::to_string)
+            .or_else(|| {
+                status
+                    .endpoints
+                    .iter()
+                    .find(|e| e.windows > 0)
+                    .map(|e| e.endpoint.clone())
+            });
+        let mut overview = Overview {
+            status,
+            granularity_ms: granularity,
+            endpoint: endpoint.clone(),
+            drift: Vec::new(),
+            history: Vec::new(),
+            predictions: Vec::new(),
+            quality: Vec::new(),
+            alerts: Vec::new(),
+            ingested,
+        };
+        if let Some(ep) = endpoint.as_deref() {
+            overview.drift = self.drift(Some(ep), granularity, None)?;
+            overview.history = self.drift_history(Some(ep), granularity, None)?;
+            overview.predictions = self.prediction_drift(Some(ep), granularity)?;
+            overview.quality = self.quality(Some(ep), granularity)?;
+        }
+        overview.alerts = self.alerts(false, None)?;
+        overview.alerts.truncate(OVERVIEW_ALERTS);
+        Ok(overview)
     }
 
     /// Alerts, newest first.

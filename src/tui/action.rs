@@ -137,7 +137,9 @@ pub enum Action {
     /// The demo's best run was registered and promoted: model and version.
     DemoRegistered(Result<(String, i64), String>),
     /// The monitor was refreshed (or read) for the Monitoring tab.
-    MonitorLoaded(Result<Box<crate::tui::tabs::monitoring::Snapshot>, String>),
+    MonitorLoaded(Result<Box<cerebro::monitor::service::Overview>, String>),
+    /// The monitor opened: why its folders are not watched, if they are not.
+    MonitorWatching(Option<String>),
     /// A watched folder (inference logs, labels) changed.
     Watch(WatchEvent),
     /// The workspace's pipelines with their DAG and latest run (`cerebro::workflow::pipelines`).

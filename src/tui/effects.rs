@@ -24,7 +24,6 @@ use super::action::Action;
 use super::tabs::data::{PREVIEW_ROWS, Preview};
 use super::tabs::endpoints::LOCAL_ENDPOINT;
 use super::tabs::experiments::{FIRST_PAGE, RECENT_RUNS, STEP_METRICS};
-use super::tabs::monitoring::Snapshot;
 use super::tabs::short;
 use cerebro::monitor::service::Monitor;
 use cerebro::monitor::watch::{self, Folder, WatchEvent, WatchOptions, Watcher};
@@ -130,7 +129,6 @@ struct AgentHost {
 /// its folders, kept alive as long as the runtime.
 struct MonitorHost {
     monitor: Monitor,
-    watch_note: Option<String>,
     _watcher: Option<Watcher>,
 }
 
@@ -174,11 +172,12 @@ fn open(config: &Path) -> Result<Workspace, String> {
 }
 
 /// Opens the workspace's monitor and starts watching its inference-log and labels folders; a
-/// watcher that cannot start is reported in the tab (ingestion then runs on `ctrl-r`).
+/// watcher that cannot start is reported in the tab (ingestion then runs on `ctrl-r`): the
+/// second value says why.
 fn open_monitor(
     config: &Path,
     watch_tx: UnboundedSender<WatchEvent>,
-) -> Result<MonitorHost, String> {
+) -> Result<(MonitorHost, Option<String>), String> {
     let ws = open(config)?;
     let monitor = Monitor::open(&ws).map_err(|e| format!("opening the monitor: {e}"))?;
     let folders = [
@@ -199,63 +198,13 @@ fn open_monitor(
             )
         }
     };
-    Ok(MonitorHost {
-        monitor,
+    Ok((
+        MonitorHost {
+            monitor,
+            _watcher: watcher,
+        },
         watch_note,
-        _watcher: watcher,
-    })
-}
-
-/// What the Monitoring tab shows, from the core's read models. Thin on purpose: the monitor
-/// computes; this picks the endpoint and window length and keeps the newest alerts.
-fn monitor_snapshot(
-    m: &mut Monitor,
-    ingest: bool,
-    granularity: Option<i64>,
-    endpoint: Option<&str>,
-) -> cerebro::Result<Snapshot> {
-    const ALERTS: usize = 100;
-    let ingested = if ingest {
-        Some(m.refresh()?.ingest.lines)
-    } else {
-        None
-    };
-    let granularity = match granularity {
-        Some(g) if m.granularities().contains(&g) => g,
-        _ => m.granularity(None)?,
-    };
-    let status = m.status(None)?;
-    let endpoint = endpoint
-        .filter(|e| status.endpoints.iter().any(|x| x.endpoint == *e))
-        .map(str::to_string)
-        .or_else(|| {
-            status
-                .endpoints
-                .iter()
-                .find(|e| e.windows > 0)
-                .map(|e| e.endpoint.clone())
-        });
-    let mut snapshot = Snapshot {
-        status,
-        granularity_ms: granularity,
-        endpoint: endpoint.clone(),
-        drift: Vec::new(),
-        history: Vec::new(),
-        predictions: Vec::new(),
-        quality: Vec::new(),
-        alerts: Vec::new(),
-        ingested,
-        watch_note: None,
-    };
-    if let Some(ep) = endpoint.as_deref() {
-        snapshot.drift = m.drift(Some(ep), granularity, None)?;
-        snapshot.history = m.drift_history(Some(ep), granularity, None)?;
-        snapshot.predictions = m.prediction_drift(Some(ep), granularity)?;
-        snapshot.quality = m.quality(Some(ep), granularity)?;
-    }
-    snapshot.alerts = m.alerts(false, None)?;
-    snapshot.alerts.truncate(ALERTS);
-    Ok(snapshot)
+    ))
 }
 
 /// The first [`PREVIEW_ROWS`] rows of `df`, every value as text (missing values empty).
@@ -614,25 +563,25 @@ impl Runtime {
             } => {
                 let host = self.monitor.clone();
                 let watch_tx = self.watch_tx.clone();
+                let tx = self.tx.clone();
                 self.blocking(move |c| {
                     let mut guard = host.lock().expect("not poisoned");
                     if guard.is_none() {
                         match open_monitor(c, watch_tx) {
-                            Ok(h) => *guard = Some(h),
+                            Ok((h, note)) => {
+                                let _ = tx.send(Action::MonitorWatching(note));
+                                *guard = Some(h);
+                            }
                             Err(e) => return Action::MonitorLoaded(Err(e)),
                         }
                     }
                     let Some(h) = guard.as_mut() else {
                         return Action::MonitorLoaded(Err("the monitor is not open".into()));
                     };
-                    let snapshot =
-                        monitor_snapshot(&mut h.monitor, ingest, granularity, endpoint.as_deref());
                     Action::MonitorLoaded(
-                        snapshot
-                            .map(|mut s| {
-                                s.watch_note = h.watch_note.clone();
-                                Box::new(s)
-                            })
+                        h.monitor
+                            .overview(ingest, granularity, endpoint.as_deref())
+                            .map(Box::new)
                             .map_err(|e| e.to_string()),
                     )
                 })

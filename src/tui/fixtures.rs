@@ -180,7 +180,7 @@ pub fn endpoint(name: &str, state: &str, heartbeat: i64) -> cerebro::serve::stat
 /// A Monitoring tab snapshot: endpoint `local` serving characters/1, `windows` one-minute
 /// windows where feature `num` drifts from the third window on and `cat` never does, labels for
 /// the first windows, and one open alert on `num`.
-pub fn monitoring_snapshot(windows: usize) -> crate::tui::tabs::monitoring::Snapshot {
+pub fn monitoring_snapshot(windows: usize) -> cerebro::monitor::service::Overview {
     use cerebro::monitor::alerts::Alert;
     use cerebro::monitor::cbpe::Estimate;
     use cerebro::monitor::config::BaselineMode;
@@ -348,7 +348,7 @@ pub fn monitoring_snapshot(windows: usize) -> crate::tui::tabs::monitoring::Snap
     } else {
         Vec::new()
     };
-    crate::tui::tabs::monitoring::Snapshot {
+    cerebro::monitor::service::Overview {
         status: Status {
             log_dir: "data/inference".into(),
             labels_dir: "data/labels".into(),
@@ -392,7 +392,6 @@ pub fn monitoring_snapshot(windows: usize) -> crate::tui::tabs::monitoring::Snap
         quality,
         alerts,
         ingested: Some(400),
-        watch_note: None,
     }
 }
 

@@ -201,6 +201,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             monitoring::on_loaded(state, result);
             Vec::new()
         }
+        Action::MonitorWatching(note) => {
+            state.monitoring.watch_note = note;
+            Vec::new()
+        }
         Action::Watch(event) => {
             tracing::debug!(?event, "watched folder changed");
             // Redrawn when the refresh is back, not on the event itself.

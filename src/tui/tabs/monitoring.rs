@@ -5,13 +5,10 @@
 //!
 //! The tab never reads files itself: the runtime refreshes the monitor (one ingestion pass, then
 //! the alert rules) off the UI task when the inference-log or labels folder changes (file-watch
-//! events in the event loop) and sends a [`Snapshot`]; `w` switches the window length and `e`
+//! events in the event loop) and sends the core's [`Overview`]; `w` switches the window length and `e`
 //! the endpoint (reads only).
 
-use cerebro::monitor::alerts::Alert;
-use cerebro::monitor::service::{
-    DriftPoint, FeatureDrift, PredictionDrift, QualityWindow, Status, WindowDrift,
-};
+use cerebro::monitor::service::{FeatureDrift, Overview, WindowDrift};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -30,31 +27,12 @@ use crate::tui::widgets::table::{self, Cursor};
 
 use super::time;
 
-/// Everything the tab shows, read in one go by the runtime.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub status: Status,
-    /// The window length all series below use.
-    pub granularity_ms: i64,
-    /// The endpoint shown (none before any inference log was ingested).
-    pub endpoint: Option<String>,
-    /// Its latest window's drift, per model version served in it.
-    pub drift: Vec<WindowDrift>,
-    /// Drift of each of its windows, oldest first.
-    pub history: Vec<DriftPoint>,
-    pub predictions: Vec<PredictionDrift>,
-    pub quality: Vec<QualityWindow>,
-    /// Alerts, newest first (open and resolved).
-    pub alerts: Vec<Alert>,
-    /// Lines the refresh that produced this snapshot ingested (None: a read only).
-    pub ingested: Option<u64>,
-    /// Why the folders are not watched, if they are not.
-    pub watch_note: Option<String>,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct MonitoringState {
-    pub snapshot: Option<Box<Snapshot>>,
+    /// The core's read model of the endpoint and window length shown.
+    pub snapshot: Option<Box<Overview>>,
+    /// Why the folders are not watched, if they are not.
+    pub watch_note: Option<String>,
     pub error: Option<String>,
     /// The window length asked for (None: the finest configured).
     pub granularity: Option<i64>,
@@ -118,7 +96,7 @@ pub fn on_tick(state: &mut State) -> Vec<Effect> {
     Vec::new()
 }
 
-pub fn on_loaded(state: &mut State, result: Result<Box<Snapshot>, String>) {
+pub fn on_loaded(state: &mut State, result: Result<Box<Overview>, String>) {
     let m = &mut state.monitoring;
     m.refreshing = false;
     m.refreshes += 1;
@@ -305,7 +283,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     render_alerts(frame, alerts_area, theme, s);
 }
 
-fn summary<'a>(state: &State, s: &'a Snapshot) -> Vec<Line<'a>> {
+fn summary<'a>(state: &State, s: &'a Overview) -> Vec<Line<'a>> {
     let theme = &state.theme;
     let m = &state.monitoring;
     let sep = || Span::styled(" · ", theme.get("border"));
@@ -384,7 +362,7 @@ fn summary<'a>(state: &State, s: &'a Snapshot) -> Vec<Line<'a>> {
         ),
         theme.get("dim"),
     ));
-    if let Some(note) = &s.watch_note {
+    if let Some(note) = &m.watch_note {
         second.push(Span::styled(format!("  {note}"), theme.get("error")));
     }
     vec![Line::from(first), Line::from(second)]
@@ -398,7 +376,7 @@ fn number(x: f64) -> String {
     }
 }
 
-fn render_table(frame: &mut Frame, area: Rect, state: &State, s: &Snapshot) {
+fn render_table(frame: &mut Frame, area: Rect, state: &State, s: &Overview) {
     let theme = &state.theme;
     let m = &state.monitoring;
     let features = m.features();
@@ -469,7 +447,7 @@ fn axis_labels<'a>(b: [f64; 2]) -> Vec<Span<'a>> {
     vec![Span::raw(number(b[0])), Span::raw(number(b[1]))]
 }
 
-fn render_feature_history(frame: &mut Frame, area: Rect, state: &State, s: &Snapshot) {
+fn render_feature_history(frame: &mut Frame, area: Rect, state: &State, s: &Overview) {
     let theme = &state.theme;
     let Some(f) = state.monitoring.selected_feature() else {
         frame.render_widget(block(theme, "Drift across windows"), area);
@@ -577,7 +555,7 @@ fn render_histogram(frame: &mut Frame, area: Rect, state: &State) {
     frame.render_widget(chart, area);
 }
 
-fn render_predictions(frame: &mut Frame, area: Rect, theme: &Theme, s: &Snapshot) {
+fn render_predictions(frame: &mut Frame, area: Rect, theme: &Theme, s: &Overview) {
     let mut lines = Vec::new();
     match s.predictions.last() {
         Some(p) => {
@@ -618,7 +596,7 @@ fn render_predictions(frame: &mut Frame, area: Rect, theme: &Theme, s: &Snapshot
     );
 }
 
-fn render_quality(frame: &mut Frame, area: Rect, theme: &Theme, s: &Snapshot) {
+fn render_quality(frame: &mut Frame, area: Rect, theme: &Theme, s: &Overview) {
     let realised: Vec<(f64, f64)> = s
         .quality
         .iter()
@@ -692,7 +670,7 @@ fn render_quality(frame: &mut Frame, area: Rect, theme: &Theme, s: &Snapshot) {
     frame.render_widget(chart, area);
 }
 
-fn render_alerts(frame: &mut Frame, area: Rect, theme: &Theme, s: &Snapshot) {
+fn render_alerts(frame: &mut Frame, area: Rect, theme: &Theme, s: &Overview) {
     let open = s.alerts.iter().filter(|a| a.state == "OPEN").count();
     let lines: Vec<Line> = if s.alerts.is_empty() {
         vec![Line::from(Span::styled(

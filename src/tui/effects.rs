@@ -159,8 +159,8 @@ pub struct Runtime {
 /// The charts of a run ([`cerebro::track::view::run_charts`]).
 fn load_run_charts(config: &Path, detail: &cerebro::store::RunDetail) -> Action {
     let id = detail.summary.run_id.clone();
-    match open(config).and_then(|ws| {
-        cerebro::track::view::run_charts(ws.store.as_ref(), detail).map_err(|e| e.to_string())
+    match with_workspace(config, |ws| {
+        cerebro::track::view::run_charts(ws.store.as_ref(), detail)
     }) {
         Ok(charts) => Action::RunChartsLoaded(Box::new(charts)),
         Err(e) => failed(format!("loading the charts of run {}: {e}", short(&id))),
@@ -169,6 +169,24 @@ fn load_run_charts(config: &Path, detail: &cerebro::store::RunDetail) -> Action 
 
 fn open(config: &Path) -> Result<Workspace, String> {
     Workspace::open(config).map_err(|e| e.to_string())
+}
+
+/// Opens the workspace and runs `work` on it; either error as text, for an action.
+fn with_workspace<T>(
+    config: &Path,
+    work: impl FnOnce(&mut Workspace) -> cerebro::Result<T>,
+) -> Result<T, String> {
+    work(&mut open(config)?).map_err(|e| e.to_string())
+}
+
+/// The raw dataset, or the prepared training table, of the workspace's config.
+fn data_frame(config: &Path, prepared: bool) -> cerebro::Result<polars::prelude::DataFrame> {
+    let cfg = cerebro::config::Config::load(config)?;
+    Ok(if prepared {
+        cerebro::data::prepare(&cfg)?.train
+    } else {
+        cerebro::data::load_raw(&cfg)?.df
+    })
 }
 
 /// Opens the workspace's monitor and starts watching its inference-log and labels folders; a
@@ -307,25 +325,18 @@ impl Runtime {
         tracing::debug!(?effect, "effect");
         match effect {
             Effect::LoadRuns => self.blocking(|c| {
-                match open(c).and_then(|ws| {
-                    ws.store
-                        .list_runs(&RunFilter::default())
-                        .map_err(|e| e.to_string())
-                }) {
+                match with_workspace(c, |ws| ws.store.list_runs(&RunFilter::default())) {
                     Ok(runs) => Action::RunsLoaded(runs),
                     Err(e) => Action::RunsFailed(format!("loading runs: {e}")),
                 }
             }),
             Effect::LoadSeries(runs) => self.blocking(move |c| {
-                let loaded = open(c).and_then(|ws| {
+                let loaded = with_workspace(c, |ws| {
                     let mut series = Vec::new();
                     for key in STEP_METRICS {
                         let mut per_run = Vec::new();
                         for run in &runs {
-                            let points = ws
-                                .store
-                                .metric_history(run, key)
-                                .map_err(|e| e.to_string())?;
+                            let points = ws.store.metric_history(run, key)?;
                             if !points.is_empty() {
                                 let xy = points.iter().map(|p| (p.step as f64, p.value)).collect();
                                 per_run.push((run.clone(), xy));
@@ -354,33 +365,31 @@ impl Runtime {
                     }),
                     ..RunFilter::default()
                 };
-                self.blocking(move |c| {
-                    match open(c)
-                        .and_then(|ws| ws.store.list_runs(&filter).map_err(|e| e.to_string()))
-                    {
+                self.blocking(
+                    move |c| match with_workspace(c, |ws| ws.store.list_runs(&filter)) {
                         Ok(runs) => Action::RecentRunsLoaded(runs),
                         Err(e) => Action::RunsFailed(format!("loading runs: {e}")),
-                    }
-                })
+                    },
+                )
             }
-            Effect::LoadRun(id) => self.blocking(move |c| {
-                match open(c).and_then(|ws| ws.store.get_run(&id).map_err(|e| e.to_string())) {
-                    Ok(d) => Action::RunLoaded(Box::new(d)),
-                    Err(e) => failed(format!("loading run {}: {e}", short(&id))),
-                }
-            }),
+            Effect::LoadRun(id) => {
+                self.blocking(
+                    move |c| match with_workspace(c, |ws| ws.store.get_run(&id)) {
+                        Ok(d) => Action::RunLoaded(Box::new(d)),
+                        Err(e) => failed(format!("loading run {}: {e}", short(&id))),
+                    },
+                )
+            }
             Effect::LoadRunCharts(detail) => self.blocking(move |c| load_run_charts(c, &detail)),
-            Effect::LoadModels => self.blocking(|c| {
-                match open(c).and_then(|ws| ws.store.list_models().map_err(|e| e.to_string())) {
+            Effect::LoadModels => {
+                self.blocking(|c| match with_workspace(c, |ws| ws.store.list_models()) {
                     Ok(m) => Action::ModelsLoaded(m),
                     Err(e) => failed(format!("loading the registry: {e}")),
-                }
-            }),
+                })
+            }
             Effect::LoadModel(name) => self.blocking(move |c| {
-                let loaded = open(c).and_then(|ws| {
-                    let versions = ws.store.list_versions(&name).map_err(|e| e.to_string())?;
-                    let history = ws.store.history(&name).map_err(|e| e.to_string())?;
-                    Ok((versions, history))
+                let loaded = with_workspace(c, |ws| {
+                    Ok((ws.store.list_versions(&name)?, ws.store.history(&name)?))
                 });
                 match loaded {
                     Ok((versions, history)) => Action::ModelLoaded {
@@ -392,47 +401,30 @@ impl Runtime {
                 }
             }),
             Effect::LoadProfile { prepared } => self.blocking(move |c| {
-                let result = (|| -> cerebro::Result<_> {
-                    let cfg = cerebro::config::Config::load(c)?;
-                    let df = if prepared {
-                        cerebro::data::prepare(&cfg)?.train
-                    } else {
-                        cerebro::data::load_raw(&cfg)?.df
-                    };
-                    cerebro::data::profile::profile(&df)
-                })();
+                let result =
+                    data_frame(c, prepared).and_then(|df| cerebro::data::profile::profile(&df));
                 Action::ProfileLoaded {
                     prepared,
                     result: result.map_err(|e| e.to_string()),
                 }
             }),
             Effect::LoadPreview { prepared } => self.blocking(move |c| {
-                let result = (|| -> cerebro::Result<_> {
-                    let cfg = cerebro::config::Config::load(c)?;
-                    let df = if prepared {
-                        cerebro::data::prepare(&cfg)?.train
-                    } else {
-                        cerebro::data::load_raw(&cfg)?.df
-                    };
-                    preview(&df)
-                })();
+                let result = data_frame(c, prepared).and_then(|df| preview(&df));
                 Action::PreviewLoaded {
                     prepared,
                     result: result.map_err(|e| e.to_string()),
                 }
             }),
-            Effect::LoadDataVersions => self.blocking(|c| {
-                match open(c)
-                    .and_then(|ws| ws.store.list_data_versions().map_err(|e| e.to_string()))
-                {
-                    Ok(v) => Action::DataVersionsLoaded(v),
-                    Err(e) => failed(format!("loading data versions: {e}")),
-                }
-            }),
+            Effect::LoadDataVersions => {
+                self.blocking(
+                    |c| match with_workspace(c, |ws| ws.store.list_data_versions()) {
+                        Ok(v) => Action::DataVersionsLoaded(v),
+                        Err(e) => failed(format!("loading data versions: {e}")),
+                    },
+                )
+            }
             Effect::EvaluateGate { name, version } => self.blocking(move |c| {
-                let result = open(c).and_then(|ws| {
-                    ops::evaluate_gate(&ws, &name, version).map_err(|e| e.to_string())
-                });
+                let result = with_workspace(c, |ws| ops::evaluate_gate(ws, &name, version));
                 Action::GateEvaluated {
                     name,
                     version,
@@ -462,30 +454,27 @@ impl Runtime {
                 Action::RegistryChanged(result)
             }),
             Effect::Rollback { name } => self.blocking(move |c| {
-                Action::RegistryChanged(open(c).and_then(|mut ws| {
-                    ops::rollback(&mut ws, &name, None)
-                        .map(|r| {
-                            format!(
-                                "{name}: version {} is Production again",
-                                r.version.unwrap_or_default()
-                            )
-                        })
-                        .map_err(|e| e.to_string())
+                Action::RegistryChanged(with_workspace(c, |ws| {
+                    ops::rollback(ws, &name, None).map(|r| {
+                        format!(
+                            "{name}: version {} is Production again",
+                            r.version.unwrap_or_default()
+                        )
+                    })
                 }))
             }),
             Effect::Archive { name, version } => self.blocking(move |c| {
-                Action::RegistryChanged(open(c).and_then(|mut ws| {
-                    ops::archive(&mut ws, &name, version, None)
+                Action::RegistryChanged(with_workspace(c, |ws| {
+                    ops::archive(ws, &name, version, None)
                         .map(|_| format!("{name}/{version} archived"))
-                        .map_err(|e| e.to_string())
                 }))
             }),
             Effect::Train(req) => self.train(req),
             Effect::Reproduce(run) => self.reproduce(run),
             Effect::CheckReproduction { original, new_run } => self.blocking(move |c| {
-                let result = open(c).and_then(|ws| {
-                    let a = ws.store.get_run(&original).map_err(|e| e.to_string())?;
-                    let b = ws.store.get_run(&new_run).map_err(|e| e.to_string())?;
+                let result = with_workspace(c, |ws| {
+                    let a = ws.store.get_run(&original)?;
+                    let b = ws.store.get_run(&new_run)?;
                     Ok(cerebro::track::compare_metrics(
                         &a.summary.metrics,
                         &b.summary.metrics,
@@ -601,10 +590,8 @@ impl Runtime {
             }
             Effect::Demo => self.demo(),
             Effect::DemoRegister(runs) => self.blocking(move |c| {
-                Action::DemoRegistered(open(c).and_then(|mut ws| {
-                    cerebro::demo::register_best(&mut ws, &runs)
-                        .map(|v| (v.name, v.version))
-                        .map_err(|e| e.to_string())
+                Action::DemoRegistered(with_workspace(c, |ws| {
+                    cerebro::demo::register_best(ws, &runs).map(|v| (v.name, v.version))
                 }))
             }),
             Effect::CancelJob(id) => {
@@ -613,9 +600,7 @@ impl Runtime {
                 }
             }
             Effect::LoadPipelines => self.blocking(|c| {
-                Action::PipelinesLoaded(
-                    open(c).and_then(|ws| workflow::pipelines(&ws).map_err(|e| e.to_string())),
-                )
+                Action::PipelinesLoaded(with_workspace(c, |ws| workflow::pipelines(ws)))
             }),
             Effect::RunPipeline(name) => {
                 let sent = self
@@ -631,15 +616,13 @@ impl Runtime {
                 }
             }
             Effect::SetSchedule { pipeline, enabled } => self.blocking(move |c| {
-                Action::PipelineChanged(open(c).and_then(|ws| {
-                    workflow::set_schedule_enabled(&ws, &pipeline, enabled)
-                        .map(|()| {
-                            format!(
-                                "pipeline {pipeline}: schedule {}",
-                                if enabled { "on" } else { "off" }
-                            )
-                        })
-                        .map_err(|e| e.to_string())
+                Action::PipelineChanged(with_workspace(c, |ws| {
+                    workflow::set_schedule_enabled(ws, &pipeline, enabled).map(|()| {
+                        format!(
+                            "pipeline {pipeline}: schedule {}",
+                            if enabled { "on" } else { "off" }
+                        )
+                    })
                 }))
             }),
         }
@@ -681,8 +664,8 @@ impl Runtime {
         let max_parallel = self.max_parallel;
         self.submit(
             move |ws| {
-                let specs = plan::specs(&ws.config, &req).map_err(|e| e.to_string())?;
-                let sweep = Sweep::prepare(ws, specs, max_parallel).map_err(|e| e.to_string())?;
+                let specs = plan::specs(&ws.config, &req)?;
+                let sweep = Sweep::prepare(ws, specs, max_parallel)?;
                 Ok((sweep, None))
             },
             |queued| {
@@ -706,10 +689,9 @@ impl Runtime {
         let max_parallel = self.max_parallel;
         self.submit(
             move |ws| {
-                cerebro::demo::ensure_data(ws).map_err(|e| e.to_string())?;
-                let specs = cerebro::demo::specs(&ws.config, &cerebro::demo::requests())
-                    .map_err(|e| e.to_string())?;
-                let sweep = Sweep::prepare(ws, specs, max_parallel).map_err(|e| e.to_string())?;
+                cerebro::demo::ensure_data(ws)?;
+                let specs = cerebro::demo::specs(&ws.config, &cerebro::demo::requests())?;
+                let sweep = Sweep::prepare(ws, specs, max_parallel)?;
                 Ok((sweep, None))
             },
             |queued| Some(Action::DemoQueued(queued)),
@@ -720,8 +702,8 @@ impl Runtime {
     fn reproduce(&self, run: String) {
         self.submit(
             move |ws| {
-                let detail = ws.store.get_run(&run).map_err(|e| e.to_string())?;
-                let (spec, ctx) = plan::reproduction(ws, &detail).map_err(|e| e.to_string())?;
+                let detail = ws.store.get_run(&run)?;
+                let (spec, ctx) = plan::reproduction(ws, &detail)?;
                 Ok((Sweep::single(spec, ctx), Some(detail.summary.run_id)))
             },
             |queued| queued.err().map(|e| failed(format!("reproduce: {e}"))),
@@ -734,7 +716,9 @@ impl Runtime {
     /// queued job ids (or the error) into the action to send, if any.
     fn submit(
         &self,
-        prepare: impl FnOnce(&mut Workspace) -> Result<(Sweep, Option<String>), String> + Send + 'static,
+        prepare: impl FnOnce(&mut Workspace) -> cerebro::Result<(Sweep, Option<String>)>
+        + Send
+        + 'static,
         report: impl FnOnce(Result<Vec<JobId>, String>) -> Option<Action> + Send + 'static,
     ) {
         let config = self.config.clone();
@@ -742,7 +726,7 @@ impl Runtime {
         let runner = self.runner.clone();
         let handles = self.handles.clone();
         tokio::spawn(async move {
-            let prepared = tokio::task::spawn_blocking(move || prepare(&mut open(&config)?))
+            let prepared = tokio::task::spawn_blocking(move || with_workspace(&config, prepare))
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|r| r);

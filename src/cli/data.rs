@@ -6,7 +6,8 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::JsonFlag;
-use super::output::{Table, f4, print_json, short, time_ms};
+use super::output::{Table, f4, print_json, time_ms};
+use cerebro::store::short_id;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -89,7 +90,7 @@ pub fn run(config: &Path, cmd: DataCommand) -> Result<i32> {
             }
             println!(
                 "data version {} ({})",
-                short(&report.data_version),
+                short_id(&report.data_version),
                 if new {
                     "new snapshot"
                 } else {
@@ -132,9 +133,9 @@ pub fn run(config: &Path, cmd: DataCommand) -> Result<i32> {
             }
             let mut t = Table::new(["version", "created", "dataset", "train", "test", "runs"]);
             for v in &versions {
-                let runs: Vec<&str> = v.runs.iter().map(|r| short(r)).collect();
+                let runs: Vec<&str> = v.runs.iter().map(|r| short_id(r)).collect();
                 t.row([
-                    short(&v.version.id).to_string(),
+                    short_id(&v.version.id).to_string(),
                     time_ms(v.version.created_at),
                     v.version.dataset_path.clone(),
                     v.version.train_rows.to_string(),

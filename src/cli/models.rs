@@ -7,9 +7,10 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use super::JsonFlag;
-use super::output::{Table, f4, print_json, short, time_ms};
+use super::output::{Table, f4, print_json, time_ms};
 use cerebro::registry::ops::{self, GateResult, PromoteError};
 use cerebro::registry::{ModelUri, Stage};
+use cerebro::store::short_id;
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
@@ -124,7 +125,7 @@ fn print_gate(g: &GateResult) {
         "gate for {}/{} on data version {} ({} {:?}):",
         g.model,
         g.candidate_version,
-        short(&g.data_version),
+        short_id(&g.data_version),
         g.metric,
         g.direction
     );
@@ -185,7 +186,7 @@ pub fn run(config: &Path, cmd: ModelsCommand) -> Result<i32> {
                     "registered {}/{} from run {}",
                     v.name,
                     v.version,
-                    v.run_id.as_deref().map_or("-", short)
+                    v.run_id.as_deref().map_or("-", short_id)
                 );
             }
             Ok(0)
@@ -238,8 +239,8 @@ pub fn run(config: &Path, cmd: ModelsCommand) -> Result<i32> {
                     v.aliases.join(","),
                     v.metrics.get("roc_auc").map_or("-".into(), |x| f4(*x)),
                     v.metrics.get("f1").map_or("-".into(), |x| f4(*x)),
-                    v.run_id.as_deref().map_or("-", short).to_string(),
-                    v.data_version.as_deref().map_or("-", short).to_string(),
+                    v.run_id.as_deref().map_or("-", short_id).to_string(),
+                    v.data_version.as_deref().map_or("-", short_id).to_string(),
                     time_ms(v.created_at),
                     v.created_by.clone(),
                 ]);

@@ -63,10 +63,6 @@ pub fn f4(v: f64) -> String {
     }
 }
 
-pub fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
-}
-
 pub fn time_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())

@@ -11,7 +11,8 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::JsonFlag;
-use super::output::{Table, duration_ms, print_json, short, time_ms};
+use super::output::{Table, duration_ms, print_json, time_ms};
+use cerebro::store::short_id;
 use cerebro::workflow::{self, RunOutcome, WorkflowStore};
 
 #[derive(Debug, Subcommand)]
@@ -173,7 +174,7 @@ fn print_outcome(config: &Path, o: &RunOutcome, json: bool) -> Result<()> {
     println!(
         "pipeline {} run {}: {}",
         o.pipeline,
-        short(&o.run_id),
+        short_id(&o.run_id),
         o.status
     );
     if o.status == "INTERRUPTED" {
@@ -194,7 +195,7 @@ fn runs(config: &Path, pipeline: Option<&str>, limit: usize, json: bool) -> Resu
     let mut t = Table::new(["run", "pipeline", "status", "fired by", "started", "took"]);
     for r in &runs {
         t.row([
-            short(&r.run_id).to_string(),
+            short_id(&r.run_id).to_string(),
             r.pipeline.clone(),
             r.status.clone(),
             r.fired_by.clone(),

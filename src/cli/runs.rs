@@ -6,8 +6,9 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::JsonFlag;
-use super::output::{Table, duration_ms, f4, print_json, short, time_ms};
+use super::output::{Table, duration_ms, f4, print_json, time_ms};
 use cerebro::store::query::{Field, OrderBy, Query, QueryError};
+use cerebro::store::short_id;
 use cerebro::store::{RunDetail, RunFilter, RunStatus};
 use cerebro::track;
 use cerebro::track::compare::format_metric;
@@ -150,7 +151,7 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
             let mut t = Table::new(header);
             for r in &runs {
                 let mut row = vec![
-                    short(&r.run_id).to_string(),
+                    short_id(&r.run_id).to_string(),
                     r.experiment.clone(),
                     r.name.clone(),
                     r.model_kind.clone(),
@@ -171,7 +172,7 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
                         Field::Attribute(_) => "-".into(),
                     });
                 }
-                row.push(r.data_version.as_deref().map_or("-", short).to_string());
+                row.push(r.data_version.as_deref().map_or("-", short_id).to_string());
                 t.row(row);
             }
             t.print();
@@ -234,7 +235,7 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
                 return print_json(&cmp).map(|_| 0);
             }
             let mut header = vec!["".to_string()];
-            header.extend(cmp.runs.iter().map(|r| short(r).to_string()));
+            header.extend(cmp.runs.iter().map(|r| short_id(r).to_string()));
             let mut t = Table::new(header);
             let row = |t: &mut Table, label: String, cells: Vec<String>| {
                 let mut r = vec![label];
@@ -309,7 +310,7 @@ pub fn run(config: &Path, cmd: RunsCommand) -> Result<i32> {
                     } else {
                         "MISMATCH"
                     },
-                    short(&repro.new_run)
+                    short_id(&repro.new_run)
                 );
             }
             Ok(if repro.exact_match { 0 } else { 1 })

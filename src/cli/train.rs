@@ -7,9 +7,10 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::output::{Table, f4, print_json, short, stderr_is_terminal};
+use super::output::{Table, f4, print_json, stderr_is_terminal};
 use cerebro::jobs::JobEvent;
 use cerebro::jobs::sweep::{JobOutcome, Sweep};
+use cerebro::store::short_id;
 use cerebro::track::plan::{self, TrainRequest};
 use cerebro::track::{RunResult, RunSpec};
 use cerebro::train::ModelKind;
@@ -129,7 +130,7 @@ fn train_specs(
     if chatty {
         eprintln!(
             "data version {} ({} train / {} test rows)",
-            short(&sweep.context.data.data_version),
+            short_id(&sweep.context.data.data_version),
             sweep.context.data.train.rows,
             sweep.context.data.test.rows
         );
@@ -216,7 +217,7 @@ impl Display {
                     }
                     JobEvent::Finished { result, .. } => b.finish_with_message(format!(
                         "run {} roc_auc {}",
-                        short(&result.run_id),
+                        short_id(&result.run_id),
                         f4(result.metrics.roc_auc)
                     )),
                     JobEvent::Failed { error, .. } => {
@@ -240,7 +241,7 @@ impl Display {
                     }
                     JobEvent::Finished { result, .. } => Some(format!(
                         "finished run {} roc_auc {}",
-                        short(&result.run_id),
+                        short_id(&result.run_id),
                         f4(result.metrics.roc_auc)
                     )),
                     JobEvent::Failed { error, .. } => Some(format!("FAILED: {error}")),
@@ -268,7 +269,7 @@ fn print_outcomes(outcomes: &[Outcome]) {
     for o in outcomes {
         match &o.run {
             Some(r) => t.row([
-                short(&r.run_id).to_string(),
+                short_id(&r.run_id).to_string(),
                 o.name.clone(),
                 o.status.to_string(),
                 f4(r.metrics.roc_auc),

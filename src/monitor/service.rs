@@ -1248,9 +1248,9 @@ fn histogram(profile: &FeatureProfile, counts: &FeatureCounts) -> Histogram {
             };
             let labels = (0..PSI_BINS)
                 .map(|i| match i {
-                    0 => format!("< {}", short(edge(1))),
-                    i if i == PSI_BINS - 1 => format!(">= {}", short(edge(i))),
-                    i => format!("{}..{}", short(edge(i)), short(edge(i + 1))),
+                    0 => format!("< {}", edge_label(edge(1))),
+                    i if i == PSI_BINS - 1 => format!(">= {}", edge_label(edge(i))),
+                    i => format!("{}..{}", edge_label(edge(i)), edge_label(edge(i + 1))),
                 })
                 .collect();
             Histogram {
@@ -1304,7 +1304,7 @@ fn histogram(profile: &FeatureProfile, counts: &FeatureCounts) -> Histogram {
 }
 
 /// A bin edge as a short label.
-fn short(x: f64) -> String {
+fn edge_label(x: f64) -> String {
     if !x.is_finite() {
         return format!("{x}");
     }

@@ -24,9 +24,9 @@ use super::action::Action;
 use super::tabs::data::{PREVIEW_ROWS, Preview};
 use super::tabs::endpoints::LOCAL_ENDPOINT;
 use super::tabs::experiments::{FIRST_PAGE, RECENT_RUNS, STEP_METRICS};
-use super::tabs::short;
 use cerebro::monitor::service::Monitor;
 use cerebro::monitor::watch::{self, Folder, WatchEvent, WatchOptions, Watcher};
+use cerebro::store::short_id;
 
 #[derive(Debug, Clone)]
 pub enum Effect {
@@ -163,7 +163,7 @@ fn load_run_charts(config: &Path, detail: &cerebro::store::RunDetail) -> Action 
         cerebro::track::view::run_charts(ws.store.as_ref(), detail)
     }) {
         Ok(charts) => Action::RunChartsLoaded(Box::new(charts)),
-        Err(e) => failed(format!("loading the charts of run {}: {e}", short(&id))),
+        Err(e) => failed(format!("loading the charts of run {}: {e}", short_id(&id))),
     }
 }
 
@@ -376,7 +376,7 @@ impl Runtime {
                 self.blocking(
                     move |c| match with_workspace(c, |ws| ws.store.get_run(&id)) {
                         Ok(d) => Action::RunLoaded(Box::new(d)),
-                        Err(e) => failed(format!("loading run {}: {e}", short(&id))),
+                        Err(e) => failed(format!("loading run {}: {e}", short_id(&id))),
                     },
                 )
             }
@@ -491,14 +491,14 @@ impl Runtime {
                             message: if differ.is_empty() {
                                 format!(
                                     "reproduction of {} as {}: every metric matches exactly",
-                                    short(&original),
-                                    short(&new_run)
+                                    short_id(&original),
+                                    short_id(&new_run)
                                 )
                             } else {
                                 format!(
                                     "reproduction of {} as {}: MISMATCH in {}",
-                                    short(&original),
-                                    short(&new_run),
+                                    short_id(&original),
+                                    short_id(&new_run),
                                     differ.join(", ")
                                 )
                             },

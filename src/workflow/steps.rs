@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::jobs::sweep::{JobOutcome, Sweep};
 use crate::registry::ops::{self, PromoteError};
 use crate::registry::{ModelUri, Stage};
-use crate::store::RunStatus;
+use crate::store::{RunStatus, short_id};
 use crate::track::plan::{self, TrainRequest};
 use crate::workspace::Workspace;
 
@@ -164,7 +164,7 @@ fn execute_inner(
             out.data_version = Some(version.id.clone());
             out.summary = Some(format!(
                 "data version {} ({} train / {} test rows){}",
-                short(&version.id),
+                short_id(&version.id),
                 version.train_rows,
                 version.test_rows,
                 if created { ", new" } else { "" }
@@ -188,7 +188,7 @@ fn execute_inner(
                 ws,
                 &best,
                 &name,
-                &format!("pipeline {} run {}", run.pipeline, short(&run.run_id)),
+                &format!("pipeline {} run {}", run.pipeline, short_id(&run.run_id)),
                 tags,
             )?;
             out.runs = vec![best.clone()];
@@ -198,7 +198,7 @@ fn execute_inner(
             out.stage = Some(v.stage.to_string());
             out.summary = Some(format!(
                 "registered run {} as {}/{}",
-                short(&best),
+                short_id(&best),
                 v.name,
                 v.version
             ));
@@ -297,10 +297,6 @@ fn model_version(input: &StepOutputs, step: &StepConfig) -> Result<(String, i64)
     }
 }
 
-fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
-}
-
 fn train(
     ws: &mut Workspace,
     def: &PipelineConfig,
@@ -378,7 +374,7 @@ fn train(
         out.summary = Some(format!(
             "{} run(s); best {} {} {v:.4}",
             out.runs.len(),
-            short(id),
+            short_id(id),
             gate.metric
         ));
     }

@@ -13,7 +13,8 @@ use crate::tui::app::State;
 use crate::tui::effects::Effect;
 use crate::tui::widgets::table::{self, Cursor};
 
-use super::{short, time};
+use super::time;
+use cerebro::store::short_id;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Focus {
@@ -431,9 +432,9 @@ fn render_versions(frame: &mut Frame, bottom: Rect, state: &State) {
         .into_iter()
         .map(|i| {
             let v = &d.versions[i];
-            let runs: Vec<&str> = v.runs.iter().map(|r| short(r)).collect();
+            let runs: Vec<&str> = v.runs.iter().map(|r| short_id(r)).collect();
             Row::new(vec![
-                Cell::from(short(&v.version.id).to_string()),
+                Cell::from(short_id(&v.version.id).to_string()),
                 Cell::from(time(v.version.created_at)),
                 Cell::from(v.version.train_rows.to_string()),
                 Cell::from(v.version.test_rows.to_string()),

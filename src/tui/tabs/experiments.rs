@@ -20,7 +20,8 @@ use crate::tui::effects::Effect;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::table::{self, Cursor};
 
-use super::{duration, short, time, value};
+use super::{duration, time, value};
+use cerebro::store::short_id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortColumn {
@@ -503,14 +504,14 @@ pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
                 let id = r.run_id.clone();
                 state.info(format!(
                     "reproducing run {} as a job (Jobs tab shows it)",
-                    short(&id)
+                    short_id(&id)
                 ));
                 return vec![Effect::Reproduce(id)];
             }
             Some(r) => {
                 let msg = format!(
                     "run {} is {}: only FINISHED runs can be reproduced",
-                    short(&r.run_id),
+                    short_id(&r.run_id),
                     r.status
                 );
                 state.error(msg);
@@ -635,7 +636,7 @@ fn render_list(frame: &mut Frame, area: Rect, state: &State) {
                 });
             }
             cells.extend([
-                Cell::from(short(&r.run_id).to_string()),
+                Cell::from(short_id(&r.run_id).to_string()),
                 Cell::from(r.name.clone()),
                 Cell::from(r.model_kind.clone()),
                 Cell::from(status).style(status_style(theme, r.status)),
@@ -649,7 +650,7 @@ fn render_list(frame: &mut Frame, area: Rect, state: &State) {
             }
             if wide {
                 cells.push(Cell::from(
-                    r.data_version.as_deref().map_or("-", short).to_string(),
+                    r.data_version.as_deref().map_or("-", short_id).to_string(),
                 ));
             }
             let row = Row::new(cells);
@@ -739,7 +740,7 @@ fn render_selected(frame: &mut Frame, area: Rect, state: &State) {
         return;
     };
     let block = block.title(Span::styled(
-        format!("{} {} (enter: charts)", short(&r.run_id), r.name),
+        format!("{} {} (enter: charts)", short_id(&r.run_id), r.name),
         theme.get("title"),
     ));
     let mut lines = vec![
@@ -751,7 +752,7 @@ fn render_selected(frame: &mut Frame, area: Rect, state: &State) {
         kv("kind", r.model_kind.clone()),
     ];
     if let Some(parent) = r.tags.get(PARENT_RUN_TAG) {
-        lines.push(kv("parent run", short(parent).to_string()));
+        lines.push(kv("parent run", short_id(parent).to_string()));
     }
     lines.push(section(theme, "Metrics"));
     lines.extend(r.metrics.iter().map(|(k, v)| kv(k, format_metric(k, *v))));
@@ -797,7 +798,7 @@ fn render_detail(
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.get("title"))
-        .title(format!("Run {} (esc back)", short(run_id)));
+        .title(format!("Run {} (esc back)", short_id(run_id)));
     let Some(d) = detail else {
         frame.render_widget(Paragraph::new("loading…").block(block), area);
         return;
@@ -843,7 +844,7 @@ fn render_detail(
         "git",
         format!(
             "{} {}{}",
-            env.git_commit.as_deref().map_or("-", short),
+            env.git_commit.as_deref().map_or("-", short_id),
             env.git_branch.as_deref().unwrap_or(""),
             if env.git_dirty == Some(true) {
                 " (dirty)"
@@ -852,7 +853,10 @@ fn render_detail(
             }
         ),
     ));
-    right.push(kv("config", format!("sha256:{}", short(&env.config_hash))));
+    right.push(kv(
+        "config",
+        format!("sha256:{}", short_id(&env.config_hash)),
+    ));
     right.push(kv(
         "cerebro",
         format!("{} {}/{}", env.cerebro_version, env.os, env.arch),
@@ -866,7 +870,7 @@ fn render_detail(
             format!(
                 "{} bytes {}",
                 a.size,
-                short(a.digest.trim_start_matches("sha256:"))
+                short_id(a.digest.trim_start_matches("sha256:"))
             ),
         )
     }));
@@ -928,7 +932,7 @@ fn render_compare(frame: &mut Frame, area: Rect, theme: &Theme, view: &CompareVi
     header.extend(c.runs.iter().map(|id| {
         Cell::from(format!(
             "{} {}",
-            short(id),
+            short_id(id),
             names.get(id.as_str()).unwrap_or(&"")
         ))
     }));
@@ -1027,7 +1031,7 @@ fn render_series(frame: &mut Frame, area: Rect, theme: &Theme, view: &CompareVie
             Dataset::default()
                 .name(format!(
                     "{} {}",
-                    short(id),
+                    short_id(id),
                     names.get(id.as_str()).unwrap_or(&"")
                 ))
                 .marker(Marker::Braille)

@@ -20,7 +20,7 @@ use crate::tui::app::State;
 use crate::tui::effects::Effect;
 use crate::tui::widgets::table::{self, Cursor};
 
-use super::short;
+use cerebro::store::short_id;
 
 /// While no pipeline runs, pipelines are re-read every this many ticks (runs started by
 /// another runner, a `cerebro agent`, show up); while one runs, every tick.
@@ -259,7 +259,7 @@ pub fn on_event(state: &mut State, event: JobEvent) -> Vec<Effect> {
             row.run = Some(result.run_id.clone());
             row.say(format!(
                 "finished run {} roc_auc {:.4}",
-                short(&result.run_id),
+                short_id(&result.run_id),
                 result.metrics.roc_auc
             ));
             if let Some(original) = row.reproduces.clone() {
@@ -270,7 +270,10 @@ pub fn on_event(state: &mut State, event: JobEvent) -> Vec<Effect> {
             }
             let label = row.label.clone();
             effects.extend([Effect::LoadRecentRuns, Effect::LoadDataVersions]);
-            state.info(format!("{label}: finished run {}", short(&result.run_id)));
+            state.info(format!(
+                "{label}: finished run {}",
+                short_id(&result.run_id)
+            ));
         }
         JobEvent::Failed { error, .. } => {
             row.status = JobStatus::Failed;
@@ -431,14 +434,14 @@ pub fn on_agent(state: &mut State, event: AgentEvent) -> Vec<Effect> {
         } => {
             state.info(format!(
                 "pipeline {pipeline}: run {} started ({fired_by})",
-                short(&run_id)
+                short_id(&run_id)
             ));
             state.jobs.agent_running.insert(pipeline);
             vec![Effect::LoadPipelines]
         }
         AgentEvent::RunEnded(outcome) => {
             state.jobs.agent_running.remove(&outcome.pipeline);
-            let run = short(&outcome.run_id).to_string();
+            let run = short_id(&outcome.run_id).to_string();
             if outcome.status == "SUCCEEDED" {
                 state.info(format!(
                     "pipeline {}: run {run} SUCCEEDED",
@@ -641,7 +644,7 @@ fn render_dag(frame: &mut Frame, area: Rect, state: &State) {
         Some(r) => format!(
             "DAG: {} · run {} {} ({})",
             p.name,
-            short(&r.run_id),
+            short_id(&r.run_id),
             r.status,
             r.fired_by
         ),
@@ -786,7 +789,7 @@ fn render_jobs(frame: &mut Frame, list_area: Rect, log_area: Rect, state: &State
             j.label,
             j.run
                 .as_deref()
-                .map(|r| format!(" (run {})", short(r)))
+                .map(|r| format!(" (run {})", short_id(r)))
                 .unwrap_or_default()
         ),
         None => "Messages".into(),

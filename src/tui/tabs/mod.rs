@@ -7,11 +7,6 @@ pub mod jobs;
 pub mod monitoring;
 pub mod registry;
 
-/// The first 8 characters of an id (run, data version, digest).
-pub fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
-}
-
 /// Unix milliseconds as local `MM-DD HH:MM`.
 pub fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -43,8 +38,6 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(short("0123456789abcdef"), "01234567");
-        assert_eq!(short("abc"), "abc");
         assert_eq!(duration(Some(1234)), "1.2s");
         assert_eq!(duration(Some(65_000)), "65s");
         assert_eq!(duration(None), "-");

@@ -13,7 +13,8 @@ use crate::tui::effects::Effect;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::table::{self, Cursor};
 
-use super::{short, time, value};
+use super::{time, value};
+use cerebro::store::short_id;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Focus {
@@ -318,11 +319,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 Cell::from(v.aliases.join(",")),
                 Cell::from(value(v.metrics.get("roc_auc").copied())),
                 Cell::from(value(v.metrics.get("f1").copied())),
-                Cell::from(v.run_id.as_deref().map_or("-", short).to_string()),
+                Cell::from(v.run_id.as_deref().map_or("-", short_id).to_string()),
             ];
             if wide {
                 cells.push(Cell::from(
-                    v.data_version.as_deref().map_or("-", short).to_string(),
+                    v.data_version.as_deref().map_or("-", short_id).to_string(),
                 ));
                 cells.push(Cell::from(time(v.created_at)));
                 cells.push(Cell::from(v.created_by.clone()));

@@ -1,5 +1,7 @@
 //! cerebro's core: everything the terminal UI and the headless CLI share. The core never touches
-//! the terminal; `src/cli` (and later `src/tui`) are thin front ends over these modules.
+//! the terminal; `src/cli` and `src/tui` are thin front ends over these modules. Layers point
+//! down and no two core files import each other around a loop (`tests/it/layers.rs` checks both);
+//! `ARCHITECTURE.md` has the map.
 //!
 //! - [`clock`]: wall-clock time as the store keeps it (unix milliseconds).
 //! - [`config`]: the typed `config.toml` of a workspace, with errors that name file, line and column.

@@ -8,9 +8,10 @@
 //! Production version it expects to replace, so of two promotions racing, the one that commits
 //! second finds Production changed and is refused instead of silently overwriting it.
 //!
-//! Storage sits behind [`RegistryStore`] (implemented by the SQLite store) so a remote MLflow
-//! registry can back it later; the logic that needs models and data (the gate, lineage,
-//! export) lives in [`ops`].
+//! Storage sits behind [`RegistryStore`], implemented by the SQLite store and by an MLflow
+//! server's model registry; both check the one precondition of a stage change,
+//! [`Transition::check`], inside their write. The logic that needs models and data (the gate,
+//! lineage, export) lives in [`ops`].
 
 pub mod conflict;
 pub mod ops;

@@ -4,7 +4,7 @@
 //! log and reports its status to the store.
 //!
 //! [`run`] takes a bound listener and a shutdown future (so tests bind `127.0.0.1:0` and stop it
-//! cleanly, and the TUI can host it later). Routes:
+//! cleanly, and the TUI hosts it as its local endpoint). Routes:
 //!
 //! - `POST /invocations`, `POST /serving-endpoints/{name}/invocations`: predictions. Bodies are
 //!   described in [`payload`]; the answer is `{"predictions": [0 or 1, ...]}` (the class, as an

@@ -3,8 +3,9 @@
 //! store, embedded: [`SqliteStore`] keeps everything in one SQLite file (WAL, versioned migrations)
 //! next to a content-addressed artifact folder ([`ArtifactStore`]).
 //!
-//! Front ends and the run lifecycle talk to the [`TrackingStore`] trait only, so that a remote
-//! backend (an MLflow tracking server over REST) can sit behind the same calls later. The types
+//! Front ends and the run lifecycle talk to the [`TrackingStore`] trait (with the registry's,
+//! the [`Backend`]) only, so an MLflow tracking server ([`mlflow::MlflowStore`], over REST) sits
+//! behind the same calls as the SQLite store. The types
 //! here are also the stable JSON shape of `--json` output: field names are snake_case and must not
 //! change without a migration of their consumers.
 //!

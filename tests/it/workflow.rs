@@ -3,8 +3,11 @@
 //! row triggering a retrain in `cerebro agent`; two agents sharing one schedule; an agent killed
 //! with SIGKILL mid-pipeline, then the run resumed.
 
+use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
 
 use crate::common::{Workspace, small_config, small_csv, text};
 
@@ -31,6 +34,57 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits until an agent has armed its trigger(s): recorded where the trigger of `pipeline` (or of
+/// any pipeline) starts from, so only later rows or files fire it.
+fn wait_for_trigger(conn: &Connection, pipeline: Option<&str>, what: &str) {
+    wait_for(what, Duration::from_secs(60), || {
+        let n: i64 = match pipeline {
+            Some(p) => conn.query_row(
+                "SELECT count(*) FROM pipeline_cursors WHERE pipeline = ?1",
+                [p],
+                |r| r.get(0),
+            ),
+            None => conn.query_row("SELECT count(*) FROM pipeline_cursors", [], |r| r.get(0)),
+        }
+        .ok()?;
+        (n > 0).then_some(())
+    });
+}
+
+/// Waits for the first pipeline run fired by `fired_by` (`alert`, `file`, ...): its id and the
+/// detail of what fired it.
+fn wait_for_fired(conn: &Connection, fired_by: &str, what: &str) -> (String, String) {
+    wait_for(what, Duration::from_secs(60), || {
+        conn.query_row(
+            "SELECT run_id, detail FROM pipeline_runs WHERE fired_by = ?1",
+            [fired_by],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .ok()
+    })
+}
+
+/// Waits until pipeline run `run_id` is no longer RUNNING: its status.
+fn wait_for_end(conn: &Connection, run_id: &str, what: &str, limit: Duration) -> String {
+    wait_for(what, limit, || {
+        conn.query_row(
+            "SELECT status FROM pipeline_runs WHERE run_id = ?1 AND status <> 'RUNNING'",
+            [run_id],
+            |r| r.get::<_, String>(0),
+        )
+        .ok()
+    })
+}
+
+/// Waits until the file `trace` (written by a step's shell script) contains `text`.
+fn wait_for_trace(trace: &Path, text: &str, what: &str) {
+    wait_for(what, Duration::from_secs(60), || {
+        std::fs::read_to_string(trace)
+            .ok()
+            .filter(|t| t.contains(text))
+    });
 }
 
 /// A `cerebro agent`, killed on drop if still running.
@@ -342,18 +396,10 @@ fn a_drift_alert_triggers_retraining_in_the_agent() {
     ws.ok(&["data", "prepare"]);
     let agent = AgentProc::start(&ws);
     // The agent records where the alerts are when it first looks; only later rows fire.
-    wait_for(
+    wait_for_trigger(
+        &db(&ws),
+        Some("retrain"),
         "the alert trigger's starting point",
-        Duration::from_secs(60),
-        || {
-            db(&ws)
-                .query_row(
-                    "SELECT cursor FROM pipeline_cursors WHERE pipeline = 'retrain'",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
-                .ok()
-        },
     );
     // An alert of another kind does not fire; a dataset-drift one does (the documented table
     // `monitor_alerts` that the monitoring service writes).
@@ -366,26 +412,17 @@ fn a_drift_alert_triggers_retraining_in_the_agent() {
         )
         .unwrap();
     }
-    let (run_id, detail) = wait_for("a run fired by the alert", Duration::from_secs(60), || {
-        conn.query_row(
-            "SELECT run_id, detail FROM pipeline_runs WHERE fired_by = 'alert'",
-            [],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-        )
-        .ok()
-    });
+    let (run_id, detail) = wait_for_fired(&conn, "alert", "a run fired by the alert");
     assert!(
         detail.contains("dataset_drift") && !detail.contains("latency"),
         "{detail}"
     );
-    let status = wait_for("the retrain run to end", Duration::from_secs(240), || {
-        conn.query_row(
-            "SELECT status FROM pipeline_runs WHERE run_id = ?1 AND status <> 'RUNNING'",
-            [&run_id],
-            |r| r.get::<_, String>(0),
-        )
-        .ok()
-    });
+    let status = wait_for_end(
+        &conn,
+        &run_id,
+        "the retrain run to end",
+        Duration::from_secs(240),
+    );
     assert_eq!(status, "SUCCEEDED");
     let audit: String = conn
         .query_row(
@@ -472,24 +509,10 @@ fn an_agent_killed_mid_pipeline_leaves_a_run_that_resumes_without_rerunning_step
     ws.ok(&["pipeline", "list"]);
     let mut agent = AgentProc::start(&ws);
     let conn = db(&ws);
-    wait_for(
-        "the file trigger's starting point",
-        Duration::from_secs(60),
-        || {
-            conn.query_row("SELECT count(*) FROM pipeline_cursors", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .ok()
-            .filter(|n| *n > 0)
-        },
-    );
+    wait_for_trigger(&conn, None, "the file trigger's starting point");
     ws.write("inbox/new.csv", b"id,num,cat,y\n");
     let trace = ws.path().join("trace.txt");
-    wait_for("the slow step to start", Duration::from_secs(60), || {
-        std::fs::read_to_string(&trace)
-            .ok()
-            .filter(|t| t.contains("slow-start"))
-    });
+    wait_for_trace(&trace, "slow-start", "the slow step to start");
     agent.signal(libc::SIGKILL);
     agent.0.wait().unwrap();
     drop(agent);
@@ -499,17 +522,11 @@ fn an_agent_killed_mid_pipeline_leaves_a_run_that_resumes_without_rerunning_step
 
     // The next start marks the run INTERRUPTED (and kills what the dead runner left running).
     let agent = AgentProc::start(&ws);
-    let status = wait_for(
+    let status = wait_for_end(
+        &conn,
+        &run_id,
         "the run marked INTERRUPTED",
         Duration::from_secs(60),
-        || {
-            conn.query_row(
-                "SELECT status FROM pipeline_runs WHERE run_id = ?1 AND status <> 'RUNNING'",
-                [&run_id],
-                |r| r.get::<_, String>(0),
-            )
-            .ok()
-        },
     );
     assert_eq!(status, "INTERRUPTED");
     std::thread::sleep(Duration::from_secs(5));
@@ -577,17 +594,10 @@ fn a_new_production_version_triggers_a_deploy_that_starts_an_endpoint() {
     ws.ok(&["pipeline", "list"]);
     let agent = AgentProc::start(&ws);
     let conn = db(&ws);
-    wait_for(
+    wait_for_trigger(
+        &conn,
+        Some("ship"),
         "the production trigger's starting point",
-        Duration::from_secs(60),
-        || {
-            conn.query_row(
-                "SELECT cursor FROM pipeline_cursors WHERE pipeline = 'ship'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .ok()
-        },
     );
     let release = ws.json(&["pipeline", "run", "release", "--json"]);
     assert_eq!(release["status"], "SUCCEEDED", "{release:#}");
@@ -647,26 +657,12 @@ fn sigterm_stops_the_agent_cleanly_and_leaves_the_run_resumable() {
     ws.ok(&["pipeline", "list"]);
     let agent = AgentProc::start(&ws);
     let conn = db(&ws);
-    wait_for(
-        "the file trigger's starting point",
-        Duration::from_secs(60),
-        || {
-            conn.query_row("SELECT count(*) FROM pipeline_cursors", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .ok()
-            .filter(|n| *n > 0)
-        },
-    );
+    wait_for_trigger(&conn, None, "the file trigger's starting point");
     // A file of another suffix does not fire.
     ws.write("inbox/notes.txt", b"x");
     ws.write("inbox/batch.csv", b"id,num,cat,y\n");
     let trace = ws.path().join("trace.txt");
-    wait_for("the slow step to start", Duration::from_secs(60), || {
-        std::fs::read_to_string(&trace)
-            .ok()
-            .filter(|t| t.contains("start"))
-    });
+    wait_for_trace(&trace, "start", "the slow step to start");
     assert!(agent.stop().success());
     // Stopped, not waited for: the step never reached its end.
     assert!(
@@ -743,16 +739,7 @@ fn a_drift_alert_from_the_monitoring_service_retrains_and_the_gate_promotes() {
     assert_eq!(first["status"], "SUCCEEDED", "{first:#}");
     let agent = AgentProc::start(&ws);
     let conn = db(&ws);
-    wait_for(
-        "the alert trigger's starting point",
-        Duration::from_secs(60),
-        || {
-            conn.query_row("SELECT cursor FROM pipeline_cursors", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .ok()
-        },
-    );
+    wait_for_trigger(&conn, None, "the alert trigger's starting point");
     // Served traffic like the training data, then a minute with `num` scaled by 1.5.
     let mut log = inference_lines("a", 0, 400, 1.0);
     log.push_str(&inference_lines("b", 1, 400, 1.5));
@@ -763,27 +750,14 @@ fn a_drift_alert_from_the_monitoring_service_retrains_and_the_gate_promotes() {
     let summary = watch["steps"][0]["outputs"]["summary"].as_str().unwrap();
     assert!(summary.contains("1 alert(s) opened"), "{summary}");
     // The agent retrains; the gate (same data, same settings: no loss) lets version 2 through.
-    let (run_id, detail) = wait_for(
-        "the retrain fired by the alert",
-        Duration::from_secs(60),
-        || {
-            conn.query_row(
-                "SELECT run_id, detail FROM pipeline_runs WHERE fired_by = 'alert'",
-                [],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )
-            .ok()
-        },
-    );
+    let (run_id, detail) = wait_for_fired(&conn, "alert", "the retrain fired by the alert");
     assert!(detail.contains("dataset_drift on ep"), "{detail}");
-    let status = wait_for("the retrain to end", Duration::from_secs(240), || {
-        conn.query_row(
-            "SELECT status FROM pipeline_runs WHERE run_id = ?1 AND status <> 'RUNNING'",
-            [&run_id],
-            |r| r.get::<_, String>(0),
-        )
-        .ok()
-    });
+    let status = wait_for_end(
+        &conn,
+        &run_id,
+        "the retrain to end",
+        Duration::from_secs(240),
+    );
     assert!(agent.stop().success());
     assert_eq!(status, "SUCCEEDED");
     let history = ws.json(&["models", "history", "m", "--json"]);
@@ -809,28 +783,10 @@ fn a_second_agent_takes_over_the_lock_of_a_killed_one() {
     ws.ok(&["pipeline", "list"]);
     let mut a = AgentProc::start(&ws);
     let conn = db(&ws);
-    wait_for(
-        "the file trigger's starting point",
-        Duration::from_secs(60),
-        || {
-            conn.query_row("SELECT count(*) FROM pipeline_cursors", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .ok()
-            .filter(|n| *n > 0)
-        },
-    );
+    wait_for_trigger(&conn, None, "the file trigger's starting point");
     ws.write("inbox/1.csv", b"x\n");
     let trace = ws.path().join("trace.txt");
-    wait_for(
-        "the first run's step to start",
-        Duration::from_secs(60),
-        || {
-            std::fs::read_to_string(&trace)
-                .ok()
-                .filter(|t| t.contains("start"))
-        },
-    );
+    wait_for_trace(&trace, "start", "the first run's step to start");
     // Only then the second agent: the first run is A's.
     let b = AgentProc::start(&ws);
     a.signal(libc::SIGKILL);

@@ -93,6 +93,41 @@ impl Workspace {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{out}"))
     }
 
+    /// `cerebro train --json ARGS`: the run ids of its jobs, in sweep order.
+    pub fn train(&self, args: &[&str]) -> Vec<String> {
+        let mut all = vec!["train", "--json"];
+        all.extend_from_slice(args);
+        self.json(&all)
+            .as_array()
+            .expect("an array of outcomes")
+            .iter()
+            .map(|o| o["run"]["run_id"].as_str().expect("run id").to_string())
+            .collect()
+    }
+
+    /// Quick trees, one per max_depth in `depths`, trained one job at a time (`extra`: more
+    /// `train` arguments, e.g. `--tracking-uri`); their run ids, oldest first.
+    pub fn train_trees(
+        &self,
+        depths: std::ops::RangeInclusive<usize>,
+        extra: &[&str],
+    ) -> Vec<String> {
+        let sweep = format!(
+            "max_depth={}",
+            depths.map(|d| d.to_string()).collect::<Vec<_>>().join(",")
+        );
+        let mut args = vec!["--model", "tree", "--max-parallel", "1", "--sweep", &sweep];
+        args.extend_from_slice(extra);
+        self.train(&args)
+    }
+
+    /// Registers `run` as the next version of the registered model `name`; its version number.
+    pub fn register(&self, run: &str, name: &str) -> i64 {
+        self.json(&["models", "register", run, "--name", name, "--json"])["version"]
+            .as_i64()
+            .expect("version")
+    }
+
     pub fn db(&self) -> PathBuf {
         self.path().join(".cerebro/cerebro.db")
     }

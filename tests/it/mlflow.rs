@@ -150,29 +150,6 @@ impl Drop for Server {
     }
 }
 
-/// Trains `n` quick trees (max_depth 1..=n); returns their run ids, oldest first.
-fn train_trees(ws: &Workspace, n: usize, extra: &[&str]) -> Vec<String> {
-    let depths: Vec<String> = (1..=n).map(|d| d.to_string()).collect();
-    let sweep = format!("max_depth={}", depths.join(","));
-    let mut args = vec![
-        "train",
-        "--json",
-        "--model",
-        "tree",
-        "--max-parallel",
-        "1",
-        "--sweep",
-        &sweep,
-    ];
-    args.extend_from_slice(extra);
-    ws.json(&args)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["run"]["run_id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 const READ_RUN: &str = r#"
 import json, sys, hashlib, tempfile, os
 import mlflow
@@ -202,7 +179,7 @@ fn runs_logged_by_cerebro_read_back_equal_in_the_mlflow_client() {
     };
     let ws = Workspace::demo();
     let uri = server.uri.as_str();
-    let runs = train_trees(&ws, 2, &["--tracking-uri", uri]);
+    let runs = ws.train_trees(1..=2, &["--tracking-uri", uri]);
     assert_eq!(runs.len(), 2);
     // Nothing went to the local store.
     assert_eq!(ws.count("runs"), 0);
@@ -372,7 +349,7 @@ fn promotion_through_cerebro_sets_the_alias_mlflow_resolves() {
     };
     let ws = Workspace::demo();
     let uri = server.uri.as_str();
-    let runs = train_trees(&ws, 2, &["--tracking-uri", uri]);
+    let runs = ws.train_trees(1..=2, &["--tracking-uri", uri]);
     // A teammate's workspace, without the artifacts in its cache, registers the second run:
     // the model artifact comes down through the proxy.
     let teammate = Workspace::demo();
@@ -498,7 +475,7 @@ fn export_then_import_round_trips_and_rerunning_copies_nothing() {
     };
     let uri = server.uri.as_str();
     let a = Workspace::demo();
-    let runs = train_trees(&a, 2, &[]);
+    let runs = a.train_trees(1..=2, &[]);
     a.ok(&["models", "register", &runs[0], "--name", "chars"]);
     a.ok(&["models", "register", &runs[1], "--name", "chars"]);
     a.ok(&["models", "promote", "chars", "1"]);

@@ -16,10 +16,8 @@ const MINUTE: i64 = 60_000;
 fn workspace(extra: &str) -> Workspace {
     let ws = Workspace::with_config(&small_config(extra));
     ws.write("data.csv", small_csv(800).as_bytes());
-    let out = ws.json(&["train", "--json", "--model", "tree", "--max-parallel", "1"]);
-    let run = out.as_array().map(|a| &a[0]).unwrap_or(&out);
-    let id = run["run"]["run_id"].as_str().expect("run id").to_string();
-    ws.ok(&["models", "register", &id, "--name", "m"]);
+    let runs = ws.train(&["--model", "tree", "--max-parallel", "1"]);
+    ws.register(&runs[0], "m");
     ws
 }
 

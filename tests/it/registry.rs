@@ -3,32 +3,6 @@
 
 use crate::common::Workspace;
 
-/// Trains `n` quick trees (max_depth 1..=n) and returns their run ids, oldest first.
-fn train_trees(ws: &Workspace, n: usize) -> Vec<String> {
-    let depths: Vec<String> = (1..=n).map(|d| d.to_string()).collect();
-    let out = ws.json(&[
-        "train",
-        "--json",
-        "--model",
-        "tree",
-        "--max-parallel",
-        "1",
-        "--sweep",
-        &format!("max_depth={}", depths.join(",")),
-    ]);
-    out.as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["run"]["run_id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn register(ws: &Workspace, run: &str) -> i64 {
-    ws.json(&["models", "register", run, "--name", "chars", "--json"])["version"]
-        .as_i64()
-        .unwrap()
-}
-
 /// Snapshot of everything the registry holds, to check that refused calls change nothing.
 fn state(ws: &Workspace) -> (i64, i64, i64, String) {
     let conn = rusqlite::Connection::open(ws.db()).unwrap();
@@ -54,10 +28,10 @@ fn state(ws: &Workspace) -> (i64, i64, i64, String) {
 #[test]
 fn register_promote_gate_rollback_and_audit() {
     let ws = Workspace::demo();
-    let runs = train_trees(&ws, 3);
+    let runs = ws.train_trees(1..=3, &[]);
     // max_depth 1 is the weakest, 3 the strongest on this data.
-    let v1 = register(&ws, &runs[0]);
-    let v3 = register(&ws, &runs[2]);
+    let v1 = ws.register(&runs[0], "chars");
+    let v3 = ws.register(&runs[2], "chars");
     assert_eq!((v1, v3), (1, 2));
     let err = ws.fails(&["models", "register", &runs[2], "--name", "chars"]);
     assert!(err.contains("already registered as chars/2"), "{err}");
@@ -160,8 +134,8 @@ fn register_promote_gate_rollback_and_audit() {
 #[test]
 fn a_candidate_lacking_a_column_the_champion_needs_is_refused() {
     let ws = Workspace::demo();
-    let runs = train_trees(&ws, 1);
-    register(&ws, &runs[0]);
+    let runs = ws.train_trees(1..=1, &[]);
+    ws.register(&runs[0], "chars");
     ws.ok(&["models", "promote", "chars", "1"]);
     // Same data, one feature fewer.
     let config = std::fs::read_to_string(ws.path().join("config.toml"))
@@ -170,7 +144,7 @@ fn a_candidate_lacking_a_column_the_champion_needs_is_refused() {
     ws.write("config.toml", config.as_bytes());
     let out = ws.json(&["train", "--json", "--model", "tree", "--set", "max_depth=6"]);
     let run = out[0]["run"]["run_id"].as_str().unwrap();
-    register(&ws, run);
+    ws.register(run, "chars");
     let before = state(&ws);
     let err = ws.fails(&["models", "promote", "chars", "2"]);
     assert!(err.contains("lacks column `EARTH616`"), "{err}");
@@ -180,9 +154,9 @@ fn a_candidate_lacking_a_column_the_champion_needs_is_refused() {
 #[test]
 fn concurrent_promotions_leave_exactly_one_production() {
     let ws = Workspace::demo();
-    let runs = train_trees(&ws, 6);
+    let runs = ws.train_trees(1..=6, &[]);
     for r in &runs {
-        register(&ws, r);
+        ws.register(r, "chars");
     }
     let children: Vec<_> = (1..=6)
         .map(|v| {
@@ -248,8 +222,8 @@ impl SpawnOutput for std::process::Command {
 #[test]
 fn bad_registry_input_changes_nothing() {
     let ws = Workspace::demo();
-    let runs = train_trees(&ws, 1);
-    register(&ws, &runs[0]);
+    let runs = ws.train_trees(1..=1, &[]);
+    ws.register(&runs[0], "chars");
     let before = state(&ws);
     let cases: [(&[&str], &str); 6] = [
         (
@@ -318,8 +292,8 @@ fn bad_registry_input_changes_nothing() {
 #[test]
 fn export_then_import_round_trips_a_version() {
     let ws = Workspace::demo();
-    let runs = train_trees(&ws, 1);
-    register(&ws, &runs[0]);
+    let runs = ws.train_trees(1..=1, &[]);
+    ws.register(&runs[0], "chars");
     ws.ok(&["models", "promote", "chars", "1"]);
     let dir = ws.path().join("export");
     ws.ok(&["models", "export", "chars@champion", dir.to_str().unwrap()]);
@@ -345,9 +319,9 @@ fn export_then_import_round_trips_a_version() {
 #[test]
 fn free_form_aliases_resolve_and_are_audited() {
     let ws = Workspace::demo();
-    let runs = train_trees(&ws, 2);
-    register(&ws, &runs[0]);
-    register(&ws, &runs[1]);
+    let runs = ws.train_trees(1..=2, &[]);
+    ws.register(&runs[0], "chars");
+    ws.register(&runs[1], "chars");
     ws.ok(&["models", "alias", "set", "chars", "best", "2"]);
     assert_eq!(
         ws.json(&["models", "lineage", "chars@best", "--json"])["version"],

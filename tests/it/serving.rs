@@ -14,19 +14,8 @@ use crate::common::{Server, Workspace};
 
 /// Trains quick trees (max_depth 2 and 3) and registers them as `chars` versions 1 and 2.
 fn two_versions(ws: &Workspace) {
-    let out = ws.json(&[
-        "train",
-        "--json",
-        "--model",
-        "tree",
-        "--max-parallel",
-        "1",
-        "--sweep",
-        "max_depth=2,3",
-    ]);
-    for run in out.as_array().unwrap() {
-        let id = run["run"]["run_id"].as_str().unwrap();
-        ws.ok(&["models", "register", id, "--name", "chars"]);
+    for run in ws.train_trees(2..=3, &[]) {
+        ws.register(&run, "chars");
     }
 }
 

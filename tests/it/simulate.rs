@@ -18,10 +18,8 @@ fn trained() -> Workspace {
     let mut config = std::fs::read_to_string(&path).unwrap();
     config.push_str(MONITORING);
     std::fs::write(&path, config).unwrap();
-    let out = ws.json(&["train", "--json", "--model", "tree", "--set", "max_depth=6"]);
-    let run = out.as_array().map(|a| &a[0]).unwrap_or(&out);
-    let id = run["run"]["run_id"].as_str().expect("run id").to_string();
-    ws.ok(&["models", "register", &id, "--name", "chars"]);
+    let runs = ws.train(&["--model", "tree", "--set", "max_depth=6"]);
+    ws.register(&runs[0], "chars");
     ws.ok(&["models", "promote", "chars", "1"]);
     ws
 }

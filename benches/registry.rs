@@ -34,7 +34,7 @@ fn seed(dir: &std::path::Path) {
         for v in 0..VERSIONS {
             store
                 .create_version(&NewVersion {
-                    name: name.clone(),
+                    name: name.parse().unwrap(),
                     run_id: Some(format!("{m:016x}{v:016x}")),
                     artifact_digest: format!("sha256:{:064x}", m * VERSIONS + v),
                     signature: signature.clone(),

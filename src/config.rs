@@ -192,6 +192,25 @@ pub enum Direction {
     Minimize,
 }
 
+impl Direction {
+    /// True when `candidate` beats `best` (None: nothing yet) in this direction. An undefined
+    /// value (NaN) never wins and loses to any defined one, so picking "the best run" cannot
+    /// land on a run whose metric is undefined.
+    pub fn better(self, candidate: f64, best: Option<f64>) -> bool {
+        if candidate.is_nan() {
+            return false;
+        }
+        match best {
+            None => true,
+            Some(b) if b.is_nan() => true,
+            Some(b) => match self {
+                Direction::Maximize => candidate > b,
+                Direction::Minimize => candidate < b,
+            },
+        }
+    }
+}
+
 /// A promotion gate: the candidate must reach `threshold` and beat the current Production
 /// version by `min_improvement` (absolute) and `min_relative_improvement` (a share of the
 /// champion's value), both measured on the candidate's test data.
@@ -307,6 +326,87 @@ pub struct DatasetConfig {
     /// Type overrides for schema inference, column name -> str|int|float|bool.
     #[serde(default)]
     pub schema: BTreeMap<String, ColumnType>,
+    /// CSV field separator; sniffed from the first lines when unset.
+    #[serde(default)]
+    pub delimiter: Option<Delimiter>,
+    /// CSV text encoding.
+    #[serde(default)]
+    pub encoding: TextEncoding,
+    /// Decimal separator of numbers in a CSV file; unset: `,` when the delimiter is `;` (the
+    /// spreadsheet convention where the comma is the decimal mark), else `.`.
+    #[serde(default)]
+    pub decimal: Option<Decimal>,
+}
+
+/// A CSV field separator: `,`, `;`, a tab (`"\t"` or `"tab"`) or `|`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Delimiter(pub u8);
+
+impl Delimiter {
+    /// The separators the sniffer tries, in order of preference on a tie.
+    pub const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+    /// How messages show it: `,` `;` `|` or `tab`.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            b',' => ",",
+            b';' => ";",
+            b'\t' => "tab",
+            _ => "|",
+        }
+    }
+}
+
+impl TryFrom<String> for Delimiter {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.as_str() {
+            "," => Ok(Delimiter(b',')),
+            ";" => Ok(Delimiter(b';')),
+            "\t" | "\\t" | "tab" => Ok(Delimiter(b'\t')),
+            "|" => Ok(Delimiter(b'|')),
+            other => Err(format!(
+                "delimiter `{other}` is not supported: use \",\", \";\", \"\\t\" (tab) or \"|\""
+            )),
+        }
+    }
+}
+
+impl From<Delimiter> for String {
+    fn from(d: Delimiter) -> String {
+        match d.0 {
+            b'\t' => "\t".into(),
+            b => char::from(b).to_string(),
+        }
+    }
+}
+
+/// The text encoding of a CSV file. Latin-1 is read as its superset Windows-1252, as browsers
+/// do (the WHATWG Encoding Standard maps the `latin1` label to `windows-1252`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TextEncoding {
+    #[default]
+    #[serde(rename = "utf-8", alias = "utf8", alias = "UTF-8")]
+    Utf8,
+    #[serde(
+        rename = "latin-1",
+        alias = "latin1",
+        alias = "iso-8859-1",
+        alias = "ISO-8859-1"
+    )]
+    Latin1,
+    #[serde(rename = "cp1252", alias = "windows-1252", alias = "CP1252")]
+    Cp1252,
+}
+
+/// The decimal separator of numbers in a CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decimal {
+    #[serde(rename = ".")]
+    Point,
+    #[serde(rename = ",")]
+    Comma,
 }
 
 impl DatasetConfig {
@@ -908,6 +1008,22 @@ pub const STARTER: &str = include_str!("../assets/starter-config.toml");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_undefined_value_never_wins() {
+        let nan = f64::NAN;
+        assert!(Direction::Maximize.better(0.6, None));
+        assert!(Direction::Maximize.better(0.6, Some(nan)));
+        assert!(!Direction::Maximize.better(nan, Some(0.1)));
+        assert!(!Direction::Maximize.better(nan, None));
+        assert!(!Direction::Minimize.better(nan, Some(0.9)));
+        assert!(Direction::Minimize.better(0.2, Some(0.3)));
+        assert!(!Direction::Maximize.better(0.2, Some(0.3)));
+        assert!(
+            !Direction::Maximize.better(0.3, Some(0.3)),
+            "ties keep the first"
+        );
+    }
 
     fn parse(src: &str) -> Result<LoadedConfig> {
         Config::parse(Path::new("config.toml"), src.to_string())

@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::LoadedConfig;
+use crate::config::{Direction, LoadedConfig};
 use crate::error::{Error, Result};
 use crate::registry::ops::{self, PromoteError};
-use crate::registry::{ModelVersion, Stage};
+use crate::registry::{ModelName, ModelVersion, Stage};
 use crate::store::RunStatus;
 use crate::track::RunSpec;
 use crate::track::plan::{self, TrainRequest};
@@ -95,10 +95,9 @@ pub fn model_name(workspace: &str) -> String {
             }
         })
         .collect();
-    if crate::registry::check_name("model", &name).is_ok() {
-        name
-    } else {
-        "demo".into()
+    match name.parse::<ModelName>() {
+        Ok(n) => n.into(),
+        Err(_) => "demo".into(),
     }
 }
 
@@ -117,14 +116,15 @@ pub fn register_best(ws: &mut Workspace, runs: &[String]) -> Result<ModelVersion
             .metrics
             .get("roc_auc")
             .copied()
-            .unwrap_or(f64::NEG_INFINITY);
-        if best.as_ref().is_none_or(|(b, _)| auc > *b) {
+            .unwrap_or(f64::NAN);
+        // The first finished run counts even with an undefined AUC; a defined one beats it.
+        if best.is_none() || Direction::Maximize.better(auc, best.as_ref().map(|b| b.0)) {
             best = Some((auc, run.summary.run_id));
         }
     }
     let (_, run) =
         best.ok_or_else(|| Error::invalid("no demo run finished: nothing to register"))?;
-    let name = model_name(&ws.config.config.workspace.name);
+    let name: ModelName = model_name(&ws.config.config.workspace.name).parse()?;
     let tags = BTreeMap::from([(TAG.to_string(), "true".to_string())]);
     let version = ops::register(ws, &run, &name, "best demo run by test ROC AUC", tags)?;
     match ops::promote(ws, &name, version.version, Stage::Production, false, None) {

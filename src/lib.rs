@@ -5,6 +5,8 @@
 //!
 //! - [`clock`]: wall-clock time as the store keeps it (unix milliseconds).
 //! - [`config`]: the typed `config.toml` of a workspace, with errors that name file, line and column.
+//! - [`names`]: model, endpoint and alias names, experiment and run names, param and tag keys,
+//!   parsed once into types that follow MLflow's rules.
 //! - [`workspace`]: a folder with a `config.toml` and its store; opening one reaps dead runs.
 //! - [`data`]: load (CSV, Parquet), profile, prepare, split, fingerprint and snapshot datasets;
 //!   the demo data generator.
@@ -33,6 +35,7 @@ pub mod env;
 pub mod error;
 pub mod jobs;
 pub mod monitor;
+pub mod names;
 pub mod registry;
 pub mod serve;
 pub mod simulate;

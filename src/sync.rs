@@ -197,9 +197,25 @@ fn export_model(
     report: &mut SyncReport,
     progress: &dyn Fn(&str),
 ) -> Result<()> {
+    let mut versions = local.list_versions(name)?;
+    // A store written before cerebro followed MLflow's naming rules may hold names the server
+    // refuses: say which, before anything is sent.
+    name.parse::<crate::names::ModelName>().map_err(|e| {
+        Error::invalid(format!(
+            "{e}; MLflow may refuse it: register the versions under another name before syncing"
+        ))
+    })?;
+    for v in &versions {
+        for a in &v.aliases {
+            a.parse::<crate::names::Alias>().map_err(|e| {
+                Error::invalid(format!(
+                    "{name}@{a}: {e}; delete it (cerebro models alias delete {name} {a}) before syncing"
+                ))
+            })?;
+        }
+    }
     remote.ensure_registered_model(name)?;
     let existing = remote.search_versions_with_sources(name)?;
-    let mut versions = local.list_versions(name)?;
     versions.sort_by_key(|v| v.version);
     for v in &versions {
         let found = existing.iter().find(|(r, source)| {

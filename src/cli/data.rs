@@ -85,6 +85,10 @@ pub fn run(config: &Path, cmd: DataCommand) -> Result<i32> {
                 &ws.store_root().join(&version.snapshot_dir),
                 new,
             )?;
+            // Warnings go to stderr in both modes (they are also in the JSON).
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
             if json.json {
                 return print_json(&report).map(|_| 0);
             }

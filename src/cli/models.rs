@@ -9,7 +9,7 @@ use clap::Subcommand;
 use super::JsonFlag;
 use super::output::{Table, f4, print_json, time_ms};
 use cerebro::registry::ops::{self, GateResult, PromoteError};
-use cerebro::registry::{ModelUri, Stage};
+use cerebro::registry::{Alias, ModelName, ModelUri, Stage};
 use cerebro::store::short_id;
 
 #[derive(Debug, Subcommand)]
@@ -18,8 +18,9 @@ pub enum ModelsCommand {
     Register {
         /// Run id or unique prefix.
         run: String,
+        /// Model name: letters, digits, `-`, `_` and `.` (not only digits, not starting with `.`).
         #[arg(long)]
-        name: String,
+        name: ModelName,
         #[arg(long, default_value = "")]
         description: String,
         /// A tag, KEY=VALUE (repeatable).
@@ -98,7 +99,7 @@ pub enum ModelsCommand {
         dir: PathBuf,
         /// Register under this name instead of the manifest's.
         #[arg(long)]
-        name: Option<String>,
+        name: Option<ModelName>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -106,10 +107,11 @@ pub enum ModelsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AliasCommand {
-    /// Point ALIAS at VERSION.
+    /// Point ALIAS at VERSION. Aliases are letters, digits, `-` and `_`; `latest` and
+    /// `v<number>` are reserved, as in MLflow.
     Set {
         name: String,
-        alias: String,
+        alias: Alias,
         version: i64,
     },
     /// Remove ALIAS.
@@ -431,7 +433,7 @@ pub fn run(config: &Path, cmd: ModelsCommand) -> Result<i32> {
             Ok(0)
         }
         ModelsCommand::Import { dir, name, json } => {
-            let v = ops::import(&mut ws, &dir, name.as_deref())?;
+            let v = ops::import(&mut ws, &dir, name.as_ref())?;
             if json.json {
                 return print_json(&v).map(|_| 0);
             }

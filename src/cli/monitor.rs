@@ -161,7 +161,7 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
                 t.row([
                     e.endpoint.clone(),
                     e.state.clone().unwrap_or("-".into()),
-                    e.versions.join(","),
+                    e.versions_text(),
                     e.windows.to_string(),
                     e.requests.to_string(),
                     format!("{:.2}%", e.error_rate * 100.0),
@@ -245,14 +245,13 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
             }
             for w in &d {
                 println!(
-                    "{} {}/{} window {} ({} records): {} of {} features drifted, share {:.2} -> {}",
+                    "{} {}/{} window {} ({} records): {}, share {:.2} -> {}",
                     w.endpoint,
                     w.model,
                     w.version,
                     time_ms(w.window_start),
                     w.records,
-                    w.drifted,
-                    w.features.len(),
+                    w.drifted_text(),
                     w.share,
                     if w.dataset_drift {
                         "DATASET DRIFT"
@@ -275,15 +274,21 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
                     "DRIFTED",
                 ]);
                 for f in &w.features {
+                    let has = f.has_data();
                     t.row([
                         f.name.clone(),
                         f.drift.test.as_str().to_string(),
-                        f4(f.drift.score),
+                        if has { f4(f.drift.score) } else { "-".into() },
                         f4(f.drift.threshold),
-                        f4(f.drift.psi),
+                        if has { f4(f.drift.psi) } else { "-".into() },
                         f.drift.rows.to_string(),
                         f.drift.nulls.to_string(),
-                        if f.drift.drifted { "YES" } else { "no" }.to_string(),
+                        match (has, f.drift.drifted) {
+                            (false, _) => "no data",
+                            (true, true) => "YES",
+                            (true, false) => "no",
+                        }
+                        .to_string(),
                     ]);
                 }
                 t.print();

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::JsonFlag;
 use super::output::{Table, print_json, time_ms};
+use cerebro::names::{EndpointName, ModelName};
 use cerebro::serve::status::{EndpointStatus, StatusTable};
 use cerebro::serve::{self, EndpointOptions, TOKEN_ENV};
 
@@ -68,21 +69,26 @@ pub fn serve(config: &Path, args: ServeArgs) -> Result<i32> {
             }
         }
     };
-    cerebro::registry::check_name("model", &model)?;
-    let endpoint = args
-        .name
-        .or_else(|| serving.name.clone())
-        .unwrap_or_else(|| model.clone());
-    cerebro::registry::check_name("endpoint", &endpoint)?;
+    // The endpoint name becomes a folder under log_dir: parse it (and the model name it
+    // defaults to) so `.` or `..` cannot escape that folder.
+    let model = ModelName::parse_as("model name", &model)?;
+    let endpoint = match args.name.or_else(|| serving.name.clone()) {
+        Some(name) => EndpointName::parse_as("endpoint name", &name)?,
+        None => model.clone(),
+    };
     let token = std::env::var(TOKEN_ENV)
         .ok()
         .filter(|t| !t.is_empty())
         .or_else(|| serving.token.clone());
     let bind = args.bind.unwrap_or_else(|| serving.bind.clone());
-    let log_dir = ws.config.dir().join(&serving.log_dir).join(&endpoint);
+    let log_dir = ws
+        .config
+        .dir()
+        .join(&serving.log_dir)
+        .join(endpoint.as_str());
     let opts = EndpointOptions {
-        endpoint: endpoint.clone(),
-        model: model.clone(),
+        endpoint: endpoint.to_string(),
+        model: model.to_string(),
         store_root: ws.store_root(),
         log_dir: log_dir.clone(),
         serving,

@@ -55,14 +55,13 @@ fn key_value(s: &str, flag: &str) -> Result<(String, String)> {
     Ok((k.trim().to_string(), v.trim().to_string()))
 }
 
-/// One job's outcome as printed.
+/// One job's outcome as printed. `run` and `error` are both always written (`null` when absent),
+/// as the README documents the shape.
 #[derive(Debug, Serialize)]
 struct Outcome {
     name: String,
     status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     run: Option<RunResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
@@ -317,11 +316,14 @@ pub fn demo(config: &Path, json: bool) -> Result<i32> {
     let specs = cerebro::demo::specs(&ws.config, &cerebro::demo::comparison_requests())?;
     let max_parallel = ws.config.config.train.max_parallel;
     let mut outcomes = train_specs(&mut ws, specs, max_parallel, !json)?;
+    // Best first; failed runs and undefined AUCs (NaN) last.
     outcomes.sort_by(|a, b| {
         let auc = |o: &Outcome| {
             o.run
                 .as_ref()
-                .map_or(f64::NEG_INFINITY, |r| r.metrics.roc_auc)
+                .map(|r| r.metrics.roc_auc)
+                .filter(|v| !v.is_nan())
+                .unwrap_or(f64::NEG_INFINITY)
         };
         auc(b).total_cmp(&auc(a))
     });

@@ -1,18 +1,28 @@
 //! Loading a dataset file into a polars `DataFrame`, with errors that name the place.
 //!
-//! CSV files are checked before polars parses them: the bytes must be UTF-8 (the error names
-//! the line and column of the first bad byte), CR-only and CRLF line endings are normalised to
-//! LF, and every record must have as many fields as the header (the error names the line).
-//! Every column is read as text and typed afterwards: configured numeric columns must parse as
-//! numbers (the error names line, column and value), other columns are inferred (integer,
-//! float or text) unless `[dataset.schema]` says otherwise.
+//! CSV files are read the way spreadsheets and other tools write them:
+//! - **encoding**: UTF-8 (a BOM is fine) unless `[dataset] encoding` says `latin-1` or `cp1252`
+//!   (decoded with `encoding_rs`); invalid UTF-8 is an error naming line and column that
+//!   suggests the setting.
+//! - **line endings**: LF, CRLF and CR-only all read the same.
+//! - **blank lines** (empty or only spaces), anywhere, are skipped as pandas does
+//!   (`skip_blank_lines=True`); line numbers in messages stay those of the file.
+//! - **delimiter**: `[dataset] delimiter`, else sniffed from the first lines (see [`sniff`]).
+//! - **decimal comma**: with `;` as the delimiter (or `[dataset] decimal = ","`), `9,99` in a
+//!   number column reads as 9.99.
+//! - **quoted fields** may hold delimiters, quotes (`""`) and line breaks.
+//!
+//! One parser (the `csv` crate) reads every record, so each row knows the line it starts on and
+//! every refusal names file, line and column. Every column is read as text and typed
+//! afterwards: configured numeric columns must parse as numbers (the error names line, column
+//! and value), other columns are inferred (integer, float or text) unless `[dataset.schema]`
+//! says otherwise.
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::config::{ColumnType, DataFormat, DatasetConfig};
+use crate::config::{ColumnType, DataFormat, DatasetConfig, Decimal, Delimiter, TextEncoding};
 use crate::error::{Error, Result};
 
 /// A loaded table plus, for CSV, the file line of every row (for error messages).
@@ -34,6 +44,26 @@ impl Loaded {
     }
 }
 
+/// The decoded text of a CSV file and where each row starts in it, kept while the columns are
+/// typed so a bad value's error can name its column in the line.
+struct CsvText {
+    text: Vec<u8>,
+    /// Byte offset of each row in `text`.
+    offsets: Vec<u64>,
+    delimiter: u8,
+    decimal: Decimal,
+}
+
+impl CsvText {
+    /// 1-based character column where field `field` of row `row` starts.
+    fn column_of(&self, row: usize, field: usize) -> Option<usize> {
+        let start = *self.offsets.get(row)? as usize;
+        field_columns(&self.text, start, self.delimiter)
+            .get(field)
+            .copied()
+    }
+}
+
 /// Loads `path` as configured by `dataset` (format from the config or the extension).
 pub fn load(path: &Path, dataset: &DatasetConfig) -> Result<Loaded> {
     let format =
@@ -45,11 +75,14 @@ pub fn load(path: &Path, dataset: &DatasetConfig) -> Result<Loaded> {
                 }
                 _ => DataFormat::Csv,
             });
-    let mut loaded = match format {
-        DataFormat::Csv => load_csv(path)?,
-        DataFormat::Parquet => load_parquet(path)?,
+    let (mut loaded, text) = match format {
+        DataFormat::Csv => {
+            let (loaded, text) = load_csv(path, dataset)?;
+            (loaded, Some(text))
+        }
+        DataFormat::Parquet => (load_parquet(path)?, None),
     };
-    apply_types(&mut loaded, dataset)?;
+    apply_types(&mut loaded, dataset, text.as_ref())?;
     Ok(loaded)
 }
 
@@ -68,143 +101,329 @@ fn load_parquet(path: &Path) -> Result<Loaded> {
     })
 }
 
-fn load_csv(path: &Path) -> Result<Loaded> {
+fn load_csv(path: &Path, dataset: &DatasetConfig) -> Result<(Loaded, CsvText)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bytes = check_and_normalise(path, bytes)?;
-    let lines = check_records(path, &bytes)?;
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .into_reader_with_file_handle(Cursor::new(bytes))
-        .finish()
-        .map_err(|e| Error::data(path, format!("cannot parse CSV: {e}")))?;
-    if df.height() != lines.len() {
-        return Err(Error::data(
-            path,
-            format!(
-                "CSV parser read {} rows but the file has {} records",
-                df.height(),
-                lines.len()
-            ),
-        ));
+    let text = normalise_line_endings(decode(path, bytes, dataset.encoding)?);
+    if text.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Error::data(path, "the file is empty"));
     }
-    Ok(Loaded {
-        df,
-        path: path.to_path_buf(),
-        lines: Some(lines),
-    })
+    let (delimiter, sniffed) = match dataset.delimiter {
+        Some(d) => (d.0, false),
+        None => (sniff(&text), true),
+    };
+    let decimal = dataset.decimal.unwrap_or(if delimiter == b';' {
+        Decimal::Comma
+    } else {
+        Decimal::Point
+    });
+    let records = read_records(path, &text, delimiter, sniffed)?;
+    // A header of one field that holds another delimiter, while the config names several
+    // columns: the delimiter is wrong, whatever the first lines suggested.
+    let wanted = 1 + dataset.features().count() + usize::from(dataset.id.is_some());
+    if records.header.len() == 1 && wanted > 1 {
+        let only = &records.header[0];
+        if let Some(other) = Delimiter::CANDIDATES
+            .iter()
+            .find(|&&c| c != delimiter && only.as_bytes().contains(&c))
+        {
+            return Err(Error::data_at(
+                path,
+                records.header_line,
+                Some(1),
+                format!(
+                    "the header is one field `{only}` when split on `{}`; the file looks {}-separated: set `[dataset] delimiter = \"{}\"`",
+                    Delimiter(delimiter).name(),
+                    Delimiter(*other).name(),
+                    String::from(Delimiter(*other)).escape_default()
+                ),
+            ));
+        }
+    }
+    let columns: Vec<Column> = records
+        .header
+        .iter()
+        .zip(records.columns)
+        .map(|(name, values)| Column::new(PlSmallStr::from(name.as_str()), values))
+        .collect();
+    let df = DataFrame::new(records.lines.len(), columns)?;
+    Ok((
+        Loaded {
+            df,
+            path: path.to_path_buf(),
+            lines: Some(records.lines),
+        },
+        CsvText {
+            text,
+            offsets: records.offsets,
+            delimiter,
+            decimal,
+        },
+    ))
 }
 
-/// UTF-8 check (with a BOM stripped) and line-ending normalisation.
-pub fn check_and_normalise(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+/// UTF-8 text of the file: decoded from `encoding`, a byte-order mark removed. Invalid UTF-8
+/// is an error naming line and column, suggesting `encoding` when the bytes read as
+/// Windows-1252.
+fn decode(path: &Path, bytes: Vec<u8>, encoding: TextEncoding) -> Result<Vec<u8>> {
+    match encoding {
+        TextEncoding::Utf8 => check_utf8(path, bytes),
+        TextEncoding::Latin1 | TextEncoding::Cp1252 => {
+            // `decode` follows the WHATWG decode algorithm: a BOM, if any, wins.
+            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
+            Ok(text.into_owned().into_bytes())
+        }
+    }
+}
+
+/// UTF-8 check (with a BOM stripped).
+fn check_utf8(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>> {
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
         bytes.drain(..3);
     }
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(Error::data(path, "the file is empty"));
-    }
     if let Err(e) = std::str::from_utf8(&bytes) {
-        let (line, column) = crate::config::line_col(&bytes, e.valid_up_to());
+        let at = e.valid_up_to();
+        let (line, column) = crate::config::line_col(&bytes, at);
+        let byte = bytes[at];
+        let as_1252 = encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(&bytes[at..at + 1])
+            .0
+            .into_owned();
         return Err(Error::data_at(
             path,
             line,
             Some(column),
             format!(
-                "invalid UTF-8 (byte 0x{:02X}); re-save the file as UTF-8",
-                bytes[e.valid_up_to()]
+                "invalid UTF-8 (byte 0x{byte:02X}); re-save the file as UTF-8, or, if a \
+                 spreadsheet or another Windows tool wrote it (0x{byte:02X} is `{as_1252}` in \
+                 Windows-1252), set `[dataset] encoding = \"cp1252\"` (or \"latin-1\")"
             ),
         ));
-    }
-    if bytes.contains(&b'\r') {
-        // CRLF -> LF, then lone CR (old Mac line endings) -> LF.
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'\r' {
-                out.push(b'\n');
-                if bytes.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            } else {
-                out.push(bytes[i]);
-            }
-            i += 1;
-        }
-        bytes = out;
     }
     Ok(bytes)
 }
 
-/// Checks that every record has the header's number of fields; returns each record's line.
-fn check_records(path: &Path, bytes: &[u8]) -> Result<Vec<u64>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bytes);
-    let headers = reader
-        .byte_headers()
-        .map_err(|e| Error::data_at(path, 1, None, format!("cannot read the header: {e}")))?
-        .clone();
-    let width = headers.len();
-    let mut seen = std::collections::HashSet::new();
-    for (i, h) in headers.iter().enumerate() {
-        let name = String::from_utf8_lossy(h);
-        if name.trim().is_empty() {
-            return Err(Error::data_at(
-                path,
-                1,
-                Some(i + 1),
-                format!("header field {} is empty: every column needs a name", i + 1),
-            ));
+/// CRLF -> LF, then lone CR (old Mac line endings) -> LF: line numbers stay the file's.
+fn normalise_line_endings(bytes: Vec<u8>) -> Vec<u8> {
+    if !bytes.contains(&b'\r') {
+        return bytes;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\r' {
+            out.push(b'\n');
+            if bytes.get(i + 1) == Some(&b'\n') {
+                i += 1;
+            }
+        } else {
+            out.push(bytes[i]);
         }
-        if !seen.insert(name.to_string()) {
-            return Err(Error::data_at(
-                path,
-                1,
-                Some(i + 1),
-                format!("column `{name}` appears twice in the header"),
-            ));
+        i += 1;
+    }
+    out
+}
+
+/// The field separator of a CSV text, guessed from its first records (up to 30 non-blank
+/// ones, quotes respected): of `,` `;` tab `|`, the one that splits every sampled record into
+/// the same number of fields, more than one; with several, the one giving the most fields,
+/// then the first in that order. `,` when none is consistent. (The same idea as Python's
+/// `csv.Sniffer`, kept to the four delimiters spreadsheets write.)
+pub fn sniff(text: &[u8]) -> u8 {
+    let mut best: Option<(usize, u8)> = None;
+    for d in Delimiter::CANDIDATES {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(d)
+            .from_reader(text);
+        let mut record = csv::ByteRecord::new();
+        let mut widths = Vec::new();
+        while widths.len() < 30 {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) if is_blank(&record) => continue,
+                Ok(true) => widths.push(record.len()),
+                _ => break,
+            }
+        }
+        let Some(&first) = widths.first() else {
+            continue;
+        };
+        if first > 1 && widths.iter().all(|&w| w == first) && best.is_none_or(|(b, _)| first > b) {
+            best = Some((first, d));
         }
     }
-    let mut lines = Vec::new();
+    best.map_or(b',', |(_, d)| d)
+}
+
+/// A line that is empty or only spaces: one field of whitespace.
+fn is_blank(record: &csv::ByteRecord) -> bool {
+    record.len() == 1 && record[0].iter().all(|b| b.is_ascii_whitespace())
+}
+
+/// 1-based character columns where each field of the record at byte `start` begins, quotes
+/// respected, up to the record's end.
+fn field_columns(text: &[u8], start: usize, delimiter: u8) -> Vec<usize> {
+    let line_start = text[..start.min(text.len())]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col_at = |i: usize| {
+        String::from_utf8_lossy(&text[line_start..i])
+            .chars()
+            .count()
+            + 1
+    };
+    let mut out = vec![col_at(start)];
+    let mut quoted = false;
+    let mut i = start;
+    while i < text.len() {
+        match text[i] {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            b if b == delimiter && !quoted => out.push(col_at(i + 1)),
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(col_at(i));
+    out
+}
+
+/// The records of a CSV text, column by column.
+struct Records {
+    header: Vec<String>,
+    header_line: usize,
+    columns: Vec<Vec<Option<String>>>,
+    lines: Vec<u64>,
+    offsets: Vec<u64>,
+}
+
+/// Reads the header (the first non-blank record) and every record after it, skipping blank
+/// lines; every record must have the header's number of fields.
+fn read_records(path: &Path, text: &[u8], delimiter: u8, sniffed: bool) -> Result<Records> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(text);
     let mut record = csv::ByteRecord::new();
+    let mut out = Records {
+        header: Vec::new(),
+        header_line: 1,
+        columns: Vec::new(),
+        lines: Vec::new(),
+        offsets: Vec::new(),
+    };
+    let how = |what: &str| {
+        if sniffed {
+            format!(
+                "{what} (delimiter `{}` detected from the first lines; set `[dataset] delimiter` if that is wrong)",
+                Delimiter(delimiter).name()
+            )
+        } else {
+            format!("{what} (delimiter `{}`)", Delimiter(delimiter).name())
+        }
+    };
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(0, |p| p.line());
-                if record.len() != width {
-                    // A blank trailing line reads as one empty field: skip it.
-                    if record.len() == 1 && record.get(0) == Some(b"") {
-                        continue;
-                    }
-                    return Err(Error::data_at(
-                        path,
-                        line as usize,
-                        None,
-                        format!(
-                            "ragged row: {} fields where the header has {width}",
-                            record.len()
-                        ),
-                    ));
+                if is_blank(&record) {
+                    continue;
                 }
-                lines.push(line);
+                let pos = record
+                    .position()
+                    .cloned()
+                    .unwrap_or_else(csv::Position::new);
+                let (line, offset) = (pos.line(), pos.byte());
+                if out.header.is_empty() {
+                    out.header_line = line as usize;
+                    out.header = header(path, text, &record, line as usize, offset, delimiter)?;
+                    out.columns = vec![Vec::new(); out.header.len()];
+                    continue;
+                }
+                let width = out.header.len();
+                if record.len() != width {
+                    let cols = field_columns(text, offset as usize, delimiter);
+                    let column = cols.get(width).or(cols.last()).copied();
+                    let mut message = how(&format!(
+                        "ragged row: {} fields where the header has {width}",
+                        record.len()
+                    ));
+                    if record.len() > width && delimiter == b',' {
+                        message.push_str(
+                            "; a decimal comma in an unquoted number splits it in two: quote such values or use `;` as the delimiter",
+                        );
+                    }
+                    return Err(Error::data_at(path, line as usize, column, message));
+                }
+                for (values, field) in out.columns.iter_mut().zip(record.iter()) {
+                    values.push(if field.is_empty() {
+                        None
+                    } else {
+                        Some(String::from_utf8_lossy(field).into_owned())
+                    });
+                }
+                out.lines.push(line);
+                out.offsets.push(offset);
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                return Err(Error::data_at(path, line, None, format!("bad CSV: {e}")));
+                let (line, column) = match e.position() {
+                    Some(p) => {
+                        let (l, c) = crate::config::line_col(text, p.byte() as usize);
+                        (l, Some(c))
+                    }
+                    None => (1, None),
+                };
+                return Err(Error::data_at(path, line, column, format!("bad CSV: {e}")));
             }
         }
     }
-    if lines.is_empty() {
+    if out.lines.is_empty() {
         return Err(Error::data(path, "the file has a header but no data rows"));
     }
-    Ok(lines)
+    Ok(out)
+}
+
+/// The header's column names: none empty, none twice.
+fn header(
+    path: &Path,
+    text: &[u8],
+    record: &csv::ByteRecord,
+    line: usize,
+    offset: u64,
+    delimiter: u8,
+) -> Result<Vec<String>> {
+    let cols = field_columns(text, offset as usize, delimiter);
+    let mut seen = std::collections::HashSet::new();
+    let mut names = Vec::with_capacity(record.len());
+    for (i, h) in record.iter().enumerate() {
+        let name = String::from_utf8_lossy(h).into_owned();
+        let at = cols.get(i).copied();
+        if name.trim().is_empty() {
+            return Err(Error::data_at(
+                path,
+                line,
+                at,
+                format!("header field {} is empty: every column needs a name", i + 1),
+            ));
+        }
+        if !seen.insert(name.clone()) {
+            return Err(Error::data_at(
+                path,
+                line,
+                at,
+                format!("column `{name}` appears twice in the header"),
+            ));
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 /// Types every column: configured numeric features as Float64, categorical features, id and
 /// target as text, `[dataset.schema]` overrides, and the rest inferred.
-fn apply_types(loaded: &mut Loaded, dataset: &DatasetConfig) -> Result<()> {
+fn apply_types(loaded: &mut Loaded, dataset: &DatasetConfig, text: Option<&CsvText>) -> Result<()> {
     let names: Vec<String> = loaded
         .df
         .get_column_names()
@@ -225,7 +444,8 @@ fn apply_types(loaded: &mut Loaded, dataset: &DatasetConfig) -> Result<()> {
             None
         };
         let col = loaded.df.column(&name)?.clone();
-        let typed = type_column(loaded, &name, &col, wanted)?;
+        let field = loaded.df.get_column_index(&name).unwrap_or(0);
+        let typed = type_column(loaded, &name, (&col, field), wanted, text)?;
         loaded.df.replace(&name, typed)?;
     }
     Ok(())
@@ -234,9 +454,11 @@ fn apply_types(loaded: &mut Loaded, dataset: &DatasetConfig) -> Result<()> {
 fn type_column(
     loaded: &Loaded,
     name: &str,
-    col: &Column,
+    (col, field): (&Column, usize),
     wanted: Option<ColumnType>,
+    text: Option<&CsvText>,
 ) -> Result<Column> {
+    let decimal = text.map_or(Decimal::Point, |t| t.decimal);
     if col.dtype() != &DataType::String {
         // Parquet columns arrive typed; cast only when asked.
         return Ok(match wanted {
@@ -247,37 +469,42 @@ fn type_column(
             None => col.clone(),
         });
     }
-    let text = col.str()?;
+    let values = col.str()?;
     let parse_error = |row: usize, value: &str, what: &str| {
         let at = loaded.line_of(row);
         let message = format!("column `{name}`: cannot read `{value}` as {what}");
         match at {
-            Some(line) => Error::data_at(&loaded.path, line, None, message),
+            Some(line) => Error::data_at(
+                &loaded.path,
+                line,
+                text.and_then(|t| t.column_of(row, field)),
+                message,
+            ),
             None => Error::data(&loaded.path, format!("row {}: {message}", row + 1)),
         }
     };
     let kind = match wanted {
         Some(t) => t,
-        None => infer(text),
+        None => infer(col.str()?, decimal),
     };
     let pl_name = PlSmallStr::from(name);
     Ok(match kind {
         ColumnType::Str => col.clone(),
         ColumnType::Float => {
-            let mut out = Vec::with_capacity(text.len());
-            for (row, v) in text.iter().enumerate() {
+            let mut out = Vec::with_capacity(values.len());
+            for (row, v) in values.iter().enumerate() {
                 out.push(match v.map(str::trim) {
                     None | Some("") => None,
-                    Some(s) => {
-                        Some(parse_number(s).ok_or_else(|| parse_error(row, s, "a number"))?)
-                    }
+                    Some(s) => Some(
+                        parse_number(s, decimal).ok_or_else(|| parse_error(row, s, "a number"))?,
+                    ),
                 });
             }
             Column::new(pl_name, out)
         }
         ColumnType::Int => {
-            let mut out = Vec::with_capacity(text.len());
-            for (row, v) in text.iter().enumerate() {
+            let mut out = Vec::with_capacity(values.len());
+            for (row, v) in values.iter().enumerate() {
                 out.push(match v.map(str::trim) {
                     None | Some("") => None,
                     Some(s) => Some(
@@ -289,8 +516,8 @@ fn type_column(
             Column::new(pl_name, out)
         }
         ColumnType::Bool => {
-            let mut out = Vec::with_capacity(text.len());
-            for (row, v) in text.iter().enumerate() {
+            let mut out = Vec::with_capacity(values.len());
+            for (row, v) in values.iter().enumerate() {
                 out.push(match v.map(str::trim) {
                     None | Some("") => None,
                     Some(s) => Some(parse_bool(s).ok_or_else(|| parse_error(row, s, "a boolean"))?),
@@ -301,8 +528,18 @@ fn type_column(
     })
 }
 
-fn parse_number(s: &str) -> Option<f64> {
-    s.parse::<f64>().ok().filter(|v| v.is_finite())
+/// A finite number; with a decimal comma, `9,99` is 9.99 (a value with both marks is refused).
+fn parse_number(s: &str, decimal: Decimal) -> Option<f64> {
+    let v = match decimal {
+        Decimal::Comma if s.contains(',') => {
+            if s.contains('.') {
+                return None;
+            }
+            s.replacen(',', ".", 1).parse::<f64>().ok()?
+        }
+        _ => s.parse::<f64>().ok()?,
+    };
+    v.is_finite().then_some(v)
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -314,7 +551,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 /// Integer if every present value is one, float if every present value is a number, else text.
-fn infer(text: &StringChunked) -> ColumnType {
+fn infer(text: &StringChunked, decimal: Decimal) -> ColumnType {
     let mut all_int = true;
     let mut any = false;
     for v in text.iter().flatten() {
@@ -327,7 +564,7 @@ fn infer(text: &StringChunked) -> ColumnType {
             continue;
         }
         all_int = false;
-        if parse_number(v).is_none() {
+        if parse_number(v, decimal).is_none() {
             return ColumnType::Str;
         }
     }

@@ -41,7 +41,23 @@ pub struct Prepared {
     pub steps: Vec<StepReport>,
     /// Rows dropped because the target was missing.
     pub dropped_missing_target: usize,
+    /// Target values that differ from `dataset.positive` only by case or surrounding spaces
+    /// (`Yes` for `yes`): they count as negatives, which is rarely what was meant.
+    pub positive_near_misses: Vec<NearMiss>,
+    /// What the user should know before training on this version (see [`warnings`]).
+    pub warnings: Vec<String>,
 }
+
+/// A target value that is almost the positive class, and how many rows hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NearMiss {
+    pub value: String,
+    pub rows: usize,
+}
+
+/// Below this many rows of a class in the test split, test metrics are noise (one row moves
+/// recall by a tenth or more).
+pub const MIN_TEST_CLASS_ROWS: usize = 10;
 
 /// What `cerebro data prepare` reports.
 #[derive(Debug, Clone, Serialize)]
@@ -54,9 +70,35 @@ pub struct PrepareReport {
     pub train_positive_rate: f64,
     pub test_positive_rate: f64,
     pub dropped_missing_target: usize,
+    /// Positive and negative rows of each split.
+    pub train_classes: ClassCounts,
+    pub test_classes: ClassCounts,
+    /// Target values that differ from `dataset.positive` only by case or spaces, with their
+    /// row counts; they were counted as negatives.
+    pub positive_near_misses: Vec<NearMiss>,
     pub steps: Vec<StepReport>,
     pub snapshot: String,
     pub new_version: bool,
+    /// Human-readable warnings (a near-miss positive value, a test split with one class or
+    /// very few rows of one); empty when all is well.
+    pub warnings: Vec<String>,
+}
+
+/// Rows of each class in a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClassCounts {
+    pub positive: usize,
+    pub negative: usize,
+}
+
+impl ClassCounts {
+    pub fn of(labels: &[u8]) -> ClassCounts {
+        let positive = labels.iter().filter(|&&y| y == 1).count();
+        ClassCounts {
+            positive,
+            negative: labels.len() - positive,
+        }
+    }
 }
 
 /// Loads the configured dataset without preparing it.
@@ -114,6 +156,7 @@ pub fn prepare(config: &LoadedConfig) -> Result<Prepared> {
     let dropped_missing_target = keep.iter().filter(|k| !**k).count();
     let df = df.filter(&BooleanChunked::from_slice(PlSmallStr::from("keep"), &keep))?;
     let labels = labels(&df, &sig)?;
+    let positive_near_misses = near_misses(&prepare::strings(&df, &sig.target)?, &sig.positive);
     let positives = labels.iter().filter(|&&y| y == 1).count();
     if positives == 0 {
         let values = prepare::value_counts(&prepare::strings(&df, &sig.target)?);
@@ -128,7 +171,13 @@ pub fn prepare(config: &LoadedConfig) -> Result<Prepared> {
                 "the positive class `{}` never occurs in target `{}` after preparation",
                 sig.positive, sig.target
             ),
-            Some(format!("values seen: {}", seen.join(", "))),
+            Some(match positive_near_misses.first() {
+                Some(m) => format!(
+                    "`{}` ({} rows) differs only by case or spaces: set `positive = \"{}\"` or fix the data",
+                    m.value, m.rows, m.value
+                ),
+                None => format!("values seen: {}", seen.join(", ")),
+            }),
         ));
     }
     if positives == labels.len() {
@@ -164,6 +213,11 @@ pub fn prepare(config: &LoadedConfig) -> Result<Prepared> {
         ));
     }
     let id = fingerprint(&sig, &train, &test)?;
+    let warnings = warnings(
+        &sig,
+        &positive_near_misses,
+        ClassCounts::of(&labels_at(&labels, &test_idx)),
+    );
     Ok(Prepared {
         id,
         signature: sig,
@@ -172,7 +226,59 @@ pub fn prepare(config: &LoadedConfig) -> Result<Prepared> {
         raw_rows,
         steps,
         dropped_missing_target,
+        positive_near_misses,
+        warnings,
     })
+}
+
+fn labels_at(labels: &[u8], idx: &[u32]) -> Vec<u8> {
+    idx.iter().map(|&i| labels[i as usize]).collect()
+}
+
+/// Target values equal to `positive` once case and surrounding spaces are ignored, but not
+/// equal to it: most rows first.
+fn near_misses(target: &[Option<String>], positive: &str) -> Vec<NearMiss> {
+    let norm = |s: &str| s.trim().to_lowercase();
+    let want = norm(positive);
+    prepare::value_counts(target)
+        .into_iter()
+        .filter_map(|(v, rows)| {
+            let v = v?;
+            (v != positive && norm(&v) == want).then_some(NearMiss { value: v, rows })
+        })
+        .collect()
+}
+
+/// The warnings of a prepared version: near-miss positive values, and a test split whose
+/// metrics will be undefined (one class: ROC AUC needs both, as scikit-learn's `roc_auc_score`
+/// says) or noisy (fewer than [`MIN_TEST_CLASS_ROWS`] rows of a class).
+fn warnings(sig: &Signature, near: &[NearMiss], test: ClassCounts) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in near {
+        out.push(format!(
+            "target `{}`: {} row(s) hold `{}`, which differs from the positive class `{}` only by \
+             case or spaces; they count as negatives",
+            sig.target, m.rows, m.value, sig.positive
+        ));
+    }
+    for (class, n) in [
+        (format!("positive (`{}`)", sig.positive), test.positive),
+        ("negative".to_string(), test.negative),
+    ] {
+        if n == 0 {
+            out.push(format!(
+                "the test split has no {class} rows: ROC AUC will be undefined (null) for every \
+                 run on this version, and the promotion gate refuses undefined metrics; add \
+                 rows of that class or raise split.test_fraction"
+            ));
+        } else if n < MIN_TEST_CLASS_ROWS {
+            out.push(format!(
+                "the test split has only {n} {class} row(s) (fewer than {MIN_TEST_CLASS_ROWS}): \
+                 test metrics will move a lot with a single row"
+            ));
+        }
+    }
+    out
 }
 
 /// Every column the config names must exist after preparation.
@@ -447,9 +553,13 @@ impl Prepared {
             train_positive_rate: rate(&self.train)?,
             test_positive_rate: rate(&self.test)?,
             dropped_missing_target: self.dropped_missing_target,
+            train_classes: ClassCounts::of(&labels(&self.train, &self.signature)?),
+            test_classes: ClassCounts::of(&labels(&self.test, &self.signature)?),
+            positive_near_misses: self.positive_near_misses.clone(),
             steps: self.steps.clone(),
             snapshot: snapshot.display().to_string(),
             new_version,
+            warnings: self.warnings.clone(),
         })
     }
 }
@@ -471,5 +581,88 @@ mod tests {
             (train.clone(), test.clone())
         );
         assert_ne!(split_indices(&labels, 0.2, 43, true).1, test);
+    }
+
+    #[test]
+    fn near_misses_of_the_positive_class_are_counted() {
+        let target: Vec<Option<String>> = ["yes", "Yes", "no", " yes", "YES ", "Yes", "yess", "No"]
+            .iter()
+            .map(|s| Some(s.to_string()))
+            .chain([None])
+            .collect();
+        assert_eq!(
+            near_misses(&target, "yes"),
+            vec![
+                NearMiss {
+                    value: "Yes".into(),
+                    rows: 2
+                },
+                NearMiss {
+                    value: " yes".into(),
+                    rows: 1
+                },
+                NearMiss {
+                    value: "YES ".into(),
+                    rows: 1
+                },
+            ]
+        );
+        assert!(near_misses(&target, "maybe").is_empty());
+    }
+
+    #[test]
+    fn a_test_split_with_one_class_or_few_rows_of_one_is_warned_about() {
+        let sig = Signature {
+            numeric: vec![],
+            categorical: vec![],
+            id: None,
+            target: "churned".into(),
+            positive: "yes".into(),
+        };
+        let none = warnings(
+            &sig,
+            &[],
+            ClassCounts {
+                positive: 0,
+                negative: 10,
+            },
+        );
+        assert_eq!(none.len(), 1, "{none:?}");
+        assert!(none[0].contains("no positive (`yes`) rows"), "{none:?}");
+        assert!(none[0].contains("ROC AUC will be undefined"), "{none:?}");
+        let few = warnings(
+            &sig,
+            &[],
+            ClassCounts {
+                positive: 9,
+                negative: 3,
+            },
+        );
+        assert_eq!(few.len(), 2, "{few:?}");
+        assert!(few[0].contains("only 9 positive"), "{few:?}");
+        assert!(few[1].contains("only 3 negative"), "{few:?}");
+        let fine = warnings(
+            &sig,
+            &[],
+            ClassCounts {
+                positive: 10,
+                negative: 10,
+            },
+        );
+        assert!(fine.is_empty(), "{fine:?}");
+        let near = [NearMiss {
+            value: "Yes".into(),
+            rows: 4,
+        }];
+        let w = warnings(
+            &sig,
+            &near,
+            ClassCounts {
+                positive: 10,
+                negative: 10,
+            },
+        );
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("4 row(s) hold `Yes`"), "{w:?}");
     }
 }

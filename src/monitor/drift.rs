@@ -21,6 +21,9 @@ pub struct DriftReport {
     /// Features in profile order; a feature the window has no counts for is left out.
     pub features: Vec<(String, ColumnDrift)>,
     pub drifted: usize,
+    /// Features with values in the window (`rows > 0`): the denominator of `share`.
+    pub tested: usize,
+    /// `drifted / tested` (0 when nothing was tested).
     pub share: f64,
     pub threshold: f64,
     pub dataset_drift: bool,
@@ -91,6 +94,7 @@ pub fn window_drift(
     };
     DriftReport {
         dataset_drift: dataset_drift(drifted, tested.len(), drift_share),
+        tested: tested.len(),
         features,
         drifted,
         share,

@@ -303,7 +303,7 @@ pub fn render_html(r: &ReportData) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}%</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.1}%</td><td>{}</td></tr>",
             esc(&e.endpoint),
             esc(e.state.as_deref().unwrap_or("-")),
-            esc(&e.versions.join(", ")),
+            esc(&e.versions_text()),
             e.windows,
             e.requests,
             e.error_rate * 100.0,
@@ -325,14 +325,13 @@ pub fn render_html(r: &ReportData) -> String {
         let _ = write!(
             h,
             "<h2 class=\"endpoint\" data-endpoint=\"{0}\">{0} · {1}/{2} · window {3}</h2>\
-             <p class=\"meta\">{4} records · {5} of {6} features drifted (share {7:.2}, dataset drift at {8:.2}): {9}</p>",
+             <p class=\"meta\">{4} records · {5} (share {6:.2}, dataset drift at {7:.2}): {8}</p>",
             esc(&d.endpoint),
             esc(&d.model),
             d.version,
             time(d.window_start),
             d.records,
-            d.drifted,
-            d.features.len(),
+            esc(&d.drifted_text()),
             d.share,
             d.threshold,
             if d.dataset_drift {
@@ -357,10 +356,10 @@ pub fn render_html(r: &ReportData) -> String {
                 num(f.drift.psi),
                 f.drift.rows,
                 f.drift.nulls,
-                if f.drift.drifted {
-                    "<span class=\"drifted\">drifted</span>"
-                } else {
-                    "<span class=\"ok\">ok</span>"
+                match (f.has_data(), f.drift.drifted) {
+                    (false, _) => "<span class=\"meta\">no data</span>",
+                    (true, true) => "<span class=\"drifted\">drifted</span>",
+                    (true, false) => "<span class=\"ok\">ok</span>",
                 }
             );
         }
@@ -579,5 +578,22 @@ mod tests {
         );
         assert_eq!(l.matches("<circle").count(), 2);
         assert!(l.contains("class=\"reference\""));
+    }
+
+    /// An undefined value (a test ROC AUC on a one-class test set, a window's realised AUC with
+    /// labels of one class) is left out of a chart, never drawn at NaN.
+    #[test]
+    fn undefined_values_are_left_out_of_charts() {
+        let l = line_svg(
+            "quality-over-time",
+            "roc_auc",
+            &[0, 60_000, 120_000],
+            &[("realised", vec![Some(0.8), Some(f64::NAN), Some(0.7)])],
+            Some(("test", f64::NAN)),
+        );
+        assert_eq!(l.matches("<circle").count(), 2);
+        assert!(!l.contains("class=\"reference\""));
+        assert!(!l.contains("NaN") && !l.contains("inf"), "{l}");
+        assert_eq!(num(f64::NAN), "-");
     }
 }

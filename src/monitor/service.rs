@@ -116,8 +116,11 @@ pub struct EndpointMonitor {
     pub endpoint: String,
     /// `up`, `stale` or `down` from the endpoint's heartbeat; `None` if it never registered.
     pub state: Option<String>,
-    /// `model/version` seen in its windows (version 0: failed requests naming none).
+    /// `model/version` seen in its windows.
     pub versions: Vec<String>,
+    /// Requests that failed before a version was chosen (logged with `version: null`, kept in
+    /// windows of version 0, which is no version).
+    pub failed_before_version: u64,
     pub windows: u64,
     pub first_window: Option<i64>,
     pub last_window: Option<i64>,
@@ -137,6 +140,25 @@ pub struct EndpointMonitor {
     pub latest_drift_share: Option<f64>,
 }
 
+impl EndpointMonitor {
+    /// The versions it served, and the requests that failed before one was chosen:
+    /// `characters/1, 3 failed before a version was chosen` (`-` for none).
+    pub fn versions_text(&self) -> String {
+        let mut parts = self.versions.clone();
+        if self.failed_before_version > 0 {
+            parts.push(format!(
+                "{} failed before a version was chosen",
+                self.failed_before_version
+            ));
+        }
+        if parts.is_empty() {
+            "-".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
 /// Drift of one window of one endpoint's model version.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WindowDrift {
@@ -150,12 +172,48 @@ pub struct WindowDrift {
     /// The window compared with in `previous_window` mode.
     pub baseline_window_start: Option<i64>,
     pub drifted: usize,
+    /// Features with values in this window: the denominator of `share`. A feature whose
+    /// values are all missing in the window is listed with `rows` 0 and not tested.
+    pub tested: usize,
     pub share: f64,
     pub threshold: f64,
     pub dataset_drift: bool,
     pub features: Vec<FeatureDrift>,
     /// Why there is no drift to show (no baseline, no earlier window), if so.
     pub note: Option<String>,
+}
+
+impl WindowDrift {
+    /// Features with no values in this window (not tested, not in the share).
+    pub fn no_data(&self) -> Vec<&str> {
+        self.features
+            .iter()
+            .filter(|f| !f.has_data())
+            .map(|f| f.name.as_str())
+            .collect()
+    }
+
+    /// `7 of 9 features drifted` with the share's denominator, and `(1 with no data: age)`
+    /// when a feature had no values, so the count and the share read alike.
+    pub fn drifted_text(&self) -> String {
+        let none = self.no_data();
+        let mut text = format!("{} of {} features drifted", self.drifted, self.tested);
+        if !none.is_empty() {
+            text.push_str(&format!(
+                " ({} with no data in this window: {})",
+                none.len(),
+                none.join(", ")
+            ));
+        }
+        text
+    }
+}
+
+impl FeatureDrift {
+    /// False when the window holds no value of this feature (all missing): not tested.
+    pub fn has_data(&self) -> bool {
+        self.drift.rows > 0
+    }
 }
 
 /// One feature of a [`WindowDrift`].
@@ -413,8 +471,13 @@ impl Monitor {
             let mut versions = BTreeSet::new();
             let mut starts = BTreeSet::new();
             let (mut req, mut err, mut rec, mut lat_sum, mut lat_max) = (0, 0, 0, 0, 0);
+            let mut unversioned = 0;
             for (k, w) in &ws {
-                versions.insert(format!("{}/{}", k.model, k.version));
+                if k.version == 0 {
+                    unversioned += w.requests;
+                } else {
+                    versions.insert(format!("{}/{}", k.model, k.version));
+                }
                 starts.insert(k.window_start);
                 req += w.requests;
                 err += w.errors;
@@ -429,6 +492,7 @@ impl Monitor {
             endpoints.push(EndpointMonitor {
                 state: states.get(&name).cloned(),
                 versions: versions.into_iter().collect(),
+                failed_before_version: unversioned,
                 windows: starts.len() as u64,
                 first_window: starts.first().copied(),
                 last_window: starts.last().copied(),
@@ -699,6 +763,7 @@ impl Monitor {
             baseline: self.config.baseline,
             baseline_window_start: None,
             drifted: 0,
+            tested: 0,
             share: 0.0,
             threshold: self.config.drift_share,
             dataset_drift: false,
@@ -732,6 +797,7 @@ impl Monitor {
             self.config.drift_share,
         );
         out.drifted = report.drifted;
+        out.tested = report.tested;
         out.share = report.share;
         out.dataset_drift = report.dataset_drift;
         for (name, drift) in report.features {
@@ -932,9 +998,8 @@ impl Monitor {
                         o.value = d.share;
                         o.firing = d.share >= threshold.unwrap_or(d.threshold) && d.drifted > 0;
                         o.message = format!(
-                            "{} of {} features drifted in {}/{} (share {:.2})",
-                            d.drifted,
-                            d.features.len(),
+                            "{} in {}/{} (share {:.2})",
+                            d.drifted_text(),
                             k.model,
                             k.version,
                             d.share

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::schema::Signature;
 use crate::error::{Error, Result};
+pub use crate::names::{Alias, ModelName};
 pub use conflict::Conflict;
 
 /// Lifecycle stage of a model version.
@@ -94,7 +95,8 @@ pub struct ModelVersion {
     pub artifact_digest: String,
     pub signature: Signature,
     pub data_version: Option<String>,
-    /// The source run's test metrics at registration.
+    /// The source run's test metrics at registration; NaN when undefined (`null` in JSON).
+    #[serde(with = "crate::store::json_f64::map")]
     pub metrics: BTreeMap<String, f64>,
     pub tags: BTreeMap<String, String>,
     pub description: String,
@@ -143,7 +145,7 @@ pub struct AuditRecord {
 /// What `register` and `import` insert.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
-    pub name: String,
+    pub name: ModelName,
     pub run_id: Option<String>,
     pub artifact_digest: String,
     pub signature: Signature,
@@ -211,11 +213,12 @@ pub trait RegistryStore {
     fn resolve(&self, uri: &ModelUri) -> Result<ModelVersion>;
     /// Applies a stage change and records it; returns the audit record.
     fn transition(&mut self, t: &Transition) -> Result<AuditRecord>;
-    /// Points a free-form alias at a version (`champion` and `challenger` follow the stages).
+    /// Points a free-form alias at a version (`champion` and `challenger` follow the stages;
+    /// see [`check_settable_alias`]).
     fn set_alias(
         &mut self,
         name: &str,
-        alias: &str,
+        alias: &Alias,
         version: i64,
         actor: &str,
     ) -> Result<AuditRecord>;
@@ -224,19 +227,24 @@ pub trait RegistryStore {
     fn history(&self, name: &str) -> Result<Vec<AuditRecord>>;
 }
 
-/// A way of naming a model version: `NAME/VERSION`, `NAME@ALIAS`, `NAME/STAGE`, optionally
-/// prefixed `models:/` as MLflow writes them.
+/// A way of naming a model version: `NAME/VERSION`, `NAME@ALIAS`, `NAME/STAGE` and
+/// `NAME/latest` (the newest version, any stage), optionally prefixed `models:/` as MLflow
+/// writes them. `latest` and stage names are read in any case, as MLflow reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelUri {
     Version(String, i64),
     Alias(String, String),
     Stage(String, Stage),
+    Latest(String),
 }
 
 impl ModelUri {
     pub fn name(&self) -> &str {
         match self {
-            ModelUri::Version(n, _) | ModelUri::Alias(n, _) | ModelUri::Stage(n, _) => n,
+            ModelUri::Version(n, _)
+            | ModelUri::Alias(n, _)
+            | ModelUri::Stage(n, _)
+            | ModelUri::Latest(n) => n,
         }
     }
 }
@@ -247,6 +255,7 @@ impl fmt::Display for ModelUri {
             ModelUri::Version(n, v) => write!(f, "{n}/{v}"),
             ModelUri::Alias(n, a) => write!(f, "{n}@{a}"),
             ModelUri::Stage(n, s) => write!(f, "{n}/{s}"),
+            ModelUri::Latest(n) => write!(f, "{n}/latest"),
         }
     }
 }
@@ -256,7 +265,7 @@ impl FromStr for ModelUri {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::invalid(format!(
-                "`{s}` is not a model URI: write NAME/VERSION, NAME@ALIAS or NAME/STAGE (e.g. marvel/3, marvel@champion, marvel/Production)"
+                "`{s}` is not a model URI: write NAME/VERSION, NAME@ALIAS, NAME/STAGE or NAME/latest (e.g. marvel/3, marvel@champion, marvel/Production)"
             ))
         };
         let body = s.strip_prefix("models:/").unwrap_or(s);
@@ -273,6 +282,9 @@ impl FromStr for ModelUri {
         if let Ok(v) = rest.parse::<i64>() {
             return Ok(ModelUri::Version(name.into(), v));
         }
+        if rest.eq_ignore_ascii_case("latest") {
+            return Ok(ModelUri::Latest(name.into()));
+        }
         Ok(ModelUri::Stage(
             name.into(),
             rest.parse().map_err(|_| bad())?,
@@ -280,11 +292,11 @@ impl FromStr for ModelUri {
     }
 }
 
-/// Checks a model or alias name: letters, digits, `-`, `_`, `.`.
-/// A free-form alias may be set to `alias`: a valid name, and not one of the aliases that
-/// follow the stages (`champion`, `challenger`), which only a promotion moves.
-pub fn check_settable_alias(alias: &str) -> Result<()> {
-    check_name("alias", alias)?;
+/// A free-form alias may be set to `alias`: not one of the aliases that follow the stages
+/// (`champion`, `challenger`), which only a promotion moves. (The [`Alias`] type already
+/// refuses MLflow's reserved names.)
+pub fn check_settable_alias(alias: &Alias) -> Result<()> {
+    let alias = alias.as_str();
     if alias == CHAMPION || alias == CHALLENGER {
         return Err(Error::invalid(format!(
             "`{alias}` follows the {} stage: promote a version instead",
@@ -308,22 +320,6 @@ pub fn check_deletable_alias(alias: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn check_name(what: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.chars().all(|c| c.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "invalid {what} `{name}`: use letters, digits, `-`, `_` and `.` (not only digits)"
-        )))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,16 +338,32 @@ mod tests {
             "marvel/Production".parse::<ModelUri>().unwrap(),
             ModelUri::Stage("marvel".into(), Stage::Production)
         );
-        for bad in ["marvel", "marvel/", "@x", "marvel/Prod2", "m@a/b"] {
+        for latest in ["models:/marvel/latest", "marvel/LATEST", "marvel/Latest"] {
+            assert_eq!(
+                latest.parse::<ModelUri>().unwrap(),
+                ModelUri::Latest("marvel".into())
+            );
+        }
+        for bad in [
+            "marvel",
+            "marvel/",
+            "@x",
+            "marvel/Prod2",
+            "m@a/b",
+            "marvel/latest2",
+        ] {
             assert!(bad.parse::<ModelUri>().is_err(), "{bad}");
         }
     }
 
     #[test]
-    fn names_are_checked() {
-        check_name("model", "marvel-alive_2.0").unwrap();
-        assert!(check_name("model", "a b").is_err());
-        assert!(check_name("model", "42").is_err());
+    fn stage_aliases_are_not_set_by_hand() {
+        for alias in [CHAMPION, CHALLENGER] {
+            let a: Alias = alias.parse().unwrap();
+            assert!(check_settable_alias(&a).is_err());
+            assert!(check_deletable_alias(alias).is_err());
+        }
+        check_settable_alias(&"blue".parse().unwrap()).unwrap();
     }
 
     #[test]

@@ -19,10 +19,13 @@ use crate::workspace::Workspace;
 pub fn register(
     ws: &mut Workspace,
     run_ref: &str,
-    name: &str,
+    name: &super::ModelName,
     description: &str,
     tags: BTreeMap<String, String>,
 ) -> Result<ModelVersion> {
+    for k in tags.keys() {
+        crate::names::check_tag_key(k)?;
+    }
     let run = ws.store.get_run(run_ref)?;
     let s = &run.summary;
     if s.status != RunStatus::Finished {
@@ -58,7 +61,7 @@ pub fn register(
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     ws.store.create_version(&NewVersion {
-        name: name.to_string(),
+        name: name.clone(),
         run_id: Some(s.run_id.clone()),
         artifact_digest: artifact.digest.clone(),
         signature: model.signature.clone(),
@@ -81,6 +84,8 @@ pub struct GateResult {
     pub metric: String,
     pub direction: Direction,
     pub data_version: String,
+    /// NaN when the metric is undefined on the test data (`null` in JSON).
+    #[serde(with = "crate::store::json_f64::value")]
     pub candidate_value: f64,
     pub champion_value: Option<f64>,
     /// candidate - champion (positive = higher).
@@ -144,6 +149,24 @@ fn load_model(ws: &Workspace, v: &ModelVersion) -> Result<Model> {
     Model::from_bytes(&artifact_bytes(ws, v)?)
 }
 
+/// Why a metric is undefined on a test table: the usual cause is a test set with one class.
+fn undefined_why(test: &polars::prelude::DataFrame, sig: &Signature) -> String {
+    match crate::data::labels(test, sig) {
+        Ok(labels) => {
+            let c = crate::data::ClassCounts::of(&labels);
+            if c.positive == 0 || c.negative == 0 {
+                format!(
+                    "its test set has {} positive and {} negative rows, and the metric needs both classes",
+                    c.positive, c.negative
+                )
+            } else {
+                "the model's scores are not finite".to_string()
+            }
+        }
+        Err(e) => format!("cannot read its test labels: {e}"),
+    }
+}
+
 fn metric_value(metrics: &crate::train::Metrics, name: &str) -> Result<f64> {
     metrics
         .scalars()
@@ -181,6 +204,17 @@ pub fn evaluate_gate(ws: &Workspace, name: &str, version: i64) -> Result<GateRes
     };
     let candidate_value = score(&cand_model)?;
     let mut reasons = Vec::new();
+    // An undefined metric (NaN: ROC AUC on a test set with one class) can be compared with
+    // nothing: the gate refuses it outright, as no threshold or improvement can be checked.
+    let undefined = !candidate_value.is_finite();
+    if undefined {
+        reasons.push(format!(
+            "metric {} is undefined for this version (on data version {}: {})",
+            gate.metric,
+            &data_version[..12.min(data_version.len())],
+            undefined_why(&test, &cand_model.signature)
+        ));
+    }
     let mut signature_compatible = true;
     let (mut champion_value, mut delta) = (None, None);
     if let Some(champ) = &champion {
@@ -189,34 +223,39 @@ pub fn evaluate_gate(ws: &Workspace, name: &str, version: i64) -> Result<GateRes
         if problems.is_empty() {
             let cv = score(&champ_model)?;
             champion_value = Some(cv);
-            let d = candidate_value - cv;
-            delta = Some(d);
-            let gain = match gate.direction {
-                Direction::Maximize => d,
-                Direction::Minimize => -d,
-            };
-            if gain < gate.min_improvement {
-                reasons.push(format!(
-                    "{} {:.4} vs champion {}'s {:.4}: improvement {:+.4} is below the required {:.4}",
-                    gate.metric, candidate_value, champ.version, cv, gain, gate.min_improvement
-                ));
-            }
-            let relative_needed = gate.min_relative_improvement * cv.abs();
-            if gate.min_relative_improvement > 0.0 && gain < relative_needed {
-                reasons.push(format!(
-                    "{} improvement {:+.4} is below {:.2}% of the champion's value ({:.4})",
-                    gate.metric,
-                    gain,
-                    gate.min_relative_improvement * 100.0,
-                    relative_needed
-                ));
+            // A champion whose value is undefined sets no bar to beat.
+            if !undefined && cv.is_finite() {
+                let d = candidate_value - cv;
+                delta = Some(d);
+                let gain = match gate.direction {
+                    Direction::Maximize => d,
+                    Direction::Minimize => -d,
+                };
+                if gain < gate.min_improvement {
+                    reasons.push(format!(
+                        "{} {:.4} vs champion {}'s {:.4}: improvement {:+.4} is below the required {:.4}",
+                        gate.metric, candidate_value, champ.version, cv, gain, gate.min_improvement
+                    ));
+                }
+                let relative_needed = gate.min_relative_improvement * cv.abs();
+                if gate.min_relative_improvement > 0.0 && gain < relative_needed {
+                    reasons.push(format!(
+                        "{} improvement {:+.4} is below {:.2}% of the champion's value ({:.4})",
+                        gate.metric,
+                        gain,
+                        gate.min_relative_improvement * 100.0,
+                        relative_needed
+                    ));
+                }
             }
         } else {
             signature_compatible = false;
             reasons.extend(problems);
         }
     }
-    if let Some(t) = gate.threshold {
+    if let Some(t) = gate.threshold
+        && !undefined
+    {
         let ok = match gate.direction {
             Direction::Maximize => candidate_value >= t,
             Direction::Minimize => candidate_value <= t,
@@ -227,9 +266,6 @@ pub fn evaluate_gate(ws: &Workspace, name: &str, version: i64) -> Result<GateRes
                 gate.metric, candidate_value, t
             ));
         }
-    }
-    if candidate_value.is_nan() {
-        reasons.push(format!("{} is undefined on the test data", gate.metric));
     }
     Ok(GateResult {
         model: name.to_string(),
@@ -459,6 +495,7 @@ pub struct Manifest {
     pub artifact: String,
     pub digest: String,
     pub signature: Signature,
+    #[serde(with = "crate::store::json_f64::map")]
     pub metrics: BTreeMap<String, f64>,
     pub tags: BTreeMap<String, String>,
     pub description: String,
@@ -500,7 +537,11 @@ pub fn export(ws: &Workspace, uri: &ModelUri, dir: &Path) -> Result<Vec<PathBuf>
 }
 
 /// Reads an export and registers it as the next version of `name` (default: the manifest's).
-pub fn import(ws: &mut Workspace, dir: &Path, name: Option<&str>) -> Result<ModelVersion> {
+pub fn import(
+    ws: &mut Workspace,
+    dir: &Path,
+    name: Option<&super::ModelName>,
+) -> Result<ModelVersion> {
     let manifest_path = dir.join("manifest.json");
     let bytes = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
@@ -541,8 +582,17 @@ pub fn import(ws: &mut Workspace, dir: &Path, name: Option<&str>) -> Result<Mode
         "cerebro.imported_from".into(),
         format!("{}/{}", manifest.model, manifest.version),
     );
+    let name = match name {
+        Some(n) => n.clone(),
+        None => manifest.model.parse().map_err(|e| {
+            Error::data(
+                &manifest_path,
+                format!("{e}; register it under another name with --name"),
+            )
+        })?,
+    };
     ws.store.create_version(&NewVersion {
-        name: name.unwrap_or(&manifest.model).to_string(),
+        name,
         run_id: manifest.lineage.run_id.clone(),
         artifact_digest: digest,
         signature: model.signature,

@@ -379,11 +379,23 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
+/// Creates the database at `db_path` at schema `version` (at most [`SCHEMA_VERSION`]), as a
+/// cerebro of that schema left it: for tests that open a store of an older schema.
+pub fn create_at_version(db_path: &Path, version: u32) -> Result<()> {
+    let mut conn =
+        Connection::open(db_path).map_err(|e| Error::io(db_path, std::io::Error::other(e)))?;
+    migrate_to(&mut conn, db_path, version.min(SCHEMA_VERSION))
+}
+
 /// Brings the database at `db_path` (open as `conn`) up to [`SCHEMA_VERSION`].
 ///
 /// Each step takes the write lock first and re-reads the version under it, so two processes
 /// opening a fresh store at once apply every migration exactly once.
 pub(crate) fn migrate(conn: &mut Connection, db_path: &Path) -> Result<()> {
+    migrate_to(conn, db_path, SCHEMA_VERSION)
+}
+
+fn migrate_to(conn: &mut Connection, db_path: &Path, target: u32) -> Result<()> {
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: u32 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -394,7 +406,10 @@ pub(crate) fn migrate(conn: &mut Connection, db_path: &Path) -> Result<()> {
                 db_path.display()
             )));
         }
-        let Some(step) = MIGRATIONS.get(version as usize) else {
+        let Some(step) = MIGRATIONS
+            .get(version as usize)
+            .filter(|_| version < target)
+        else {
             return Ok(());
         };
         tx.execute_batch(step)?;

@@ -14,6 +14,7 @@
 //! such runs from the outside (by pid on the same host, by heartbeat age elsewhere).
 
 mod artifacts;
+pub mod json_f64;
 mod migrations;
 pub mod mlflow;
 pub mod query;
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use artifacts::ArtifactStore;
-pub use migrations::SCHEMA_VERSION;
+pub use migrations::{SCHEMA_VERSION, create_at_version};
 pub use sqlite::SqliteStore;
 
 /// Where a run is in its life. Stored and serialized upper-case, as MLflow spells it.
@@ -136,6 +137,8 @@ pub struct NewRun {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricPoint {
     pub key: String,
+    /// NaN when undefined (`null` in JSON).
+    #[serde(with = "json_f64::value")]
     pub value: f64,
     pub step: i64,
     pub timestamp: i64,
@@ -155,7 +158,9 @@ pub struct RunSummary {
     /// `end_time - start_time`, once the run has ended.
     pub duration_ms: Option<i64>,
     pub data_version: Option<String>,
-    /// Latest value per metric key: highest step, then latest timestamp.
+    /// Latest value per metric key: highest step, then latest timestamp. NaN when undefined
+    /// (`null` in JSON).
+    #[serde(with = "json_f64::map")]
     pub metrics: BTreeMap<String, f64>,
     pub params: BTreeMap<String, String>,
     /// The run's tags (on an MLflow server without cerebro's `cerebro.run.*` bookkeeping), for

@@ -11,8 +11,8 @@ use super::SqliteStore;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::registry::{
-    AuditRecord, ModelUri, ModelVersion, NewVersion, RegisteredModel, RegistryStore, Stage,
-    Transition, check_deletable_alias, check_name, check_settable_alias,
+    Alias, AuditRecord, ModelUri, ModelVersion, NewVersion, RegisteredModel, RegistryStore, Stage,
+    Transition, check_deletable_alias, check_settable_alias,
 };
 
 const VERSION_COLUMNS: &str = "name, version, run_id, stage, artifact_digest, signature, \
@@ -50,13 +50,18 @@ fn version_from_row(row: &Row<'_>) -> rusqlite::Result<(ModelVersion, String, St
     ))
 }
 
+/// The `metrics` column: a JSON object whose undefined values are `"NaN"` (or `null`, as
+/// versions registered before undefined metrics were handled may hold).
+#[derive(serde::Deserialize)]
+struct MetricsColumn(#[serde(with = "super::json_f64::map")] BTreeMap<String, f64>);
+
 fn finish_version(
     conn: &Connection,
     raw: (ModelVersion, String, String, String),
 ) -> Result<ModelVersion> {
     let (mut v, signature, metrics, tags) = raw;
     v.signature = serde_json::from_str(&signature)?;
-    v.metrics = serde_json::from_str(&metrics)?;
+    v.metrics = serde_json::from_str::<MetricsColumn>(&metrics)?.0;
     v.tags = serde_json::from_str(&tags)?;
     let mut stmt = conn.prepare_cached(
         "SELECT alias FROM model_aliases WHERE name = ?1 AND version = ?2 ORDER BY alias",
@@ -223,14 +228,13 @@ fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<(AuditRecord, Option<String
 
 impl RegistryStore for SqliteStore {
     fn create_version(&mut self, new: &NewVersion) -> Result<ModelVersion> {
-        check_name("model name", &new.name)?;
         let tx = self.write_tx()?;
         let now = now_ms();
         if let Some(run) = &new.run_id {
             let existing: Option<i64> = tx
                 .query_row(
                     "SELECT version FROM model_versions WHERE name = ?1 AND run_id = ?2",
-                    params![new.name, run],
+                    params![new.name.as_str(), run],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -244,11 +248,11 @@ impl RegistryStore for SqliteStore {
         tx.execute(
             "INSERT INTO registered_models (name, created_at, updated_at) VALUES (?1, ?2, ?2) \
              ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
-            params![new.name, now],
+            params![new.name.as_str(), now],
         )?;
         let version: i64 = tx.query_row(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?1",
-            [&new.name],
+            [new.name.as_str()],
             |r| r.get(0),
         )?;
         tx.execute(
@@ -257,13 +261,13 @@ impl RegistryStore for SqliteStore {
                  (?1, ?2, ?3, 'None', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
             ),
             params![
-                new.name,
+                new.name.as_str(),
                 version,
                 new.run_id,
                 new.artifact_digest,
                 serde_json::to_string(&new.signature)?,
                 new.data_version,
-                serde_json::to_string(&new.metrics)?,
+                super::json_f64::to_text(&new.metrics),
                 serde_json::to_string(&new.tags)?,
                 new.description,
                 new.source,
@@ -384,6 +388,14 @@ impl RegistryStore for SqliteStore {
             ModelUri::Stage(_, stage) => stage_version(&tx, name, *stage)?.ok_or_else(|| {
                 Error::not_found("model version in stage", format!("{name}/{stage}"))
             })?,
+            // MLflow's `models:/NAME/latest`: the newest version whatever its stage.
+            ModelUri::Latest(_) => tx
+                .query_row(
+                    "SELECT MAX(version) FROM model_versions WHERE name = ?1",
+                    [name],
+                    |r| r.get::<_, Option<i64>>(0),
+                )?
+                .ok_or_else(|| Error::not_found("model version", format!("{name}/latest")))?,
         };
         load_version(&tx, name, version)
     }
@@ -456,11 +468,12 @@ impl RegistryStore for SqliteStore {
     fn set_alias(
         &mut self,
         name: &str,
-        alias: &str,
+        alias: &Alias,
         version: i64,
         actor: &str,
     ) -> Result<AuditRecord> {
         check_settable_alias(alias)?;
+        let alias = alias.as_str();
         let tx = self.write_tx()?;
         load_version(&tx, name, version)?;
         point_alias(&tx, name, alias, Some(version))?;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::config::Direction;
 use crate::store::RunSummary;
 
 /// Params and metrics of runs side by side (the `runs compare --json` shape).
@@ -66,23 +67,16 @@ pub fn compare(runs: &[&RunSummary], only_diff: bool) -> Comparison {
         if only_diff && vals.windows(2).all(|w| w[0] == w[1]) {
             continue;
         }
-        let lower = lower_is_better(k);
+        let direction = if lower_is_better(k) {
+            Direction::Minimize
+        } else {
+            Direction::Maximize
+        };
         let mut best_i: Option<(usize, f64)> = None;
         for (i, v) in vals.iter().enumerate() {
-            let Some(v) = v.filter(|v| !v.is_nan()) else {
-                continue;
-            };
-            let better = match best_i {
-                None => true,
-                Some((_, b)) => {
-                    if lower {
-                        v < b
-                    } else {
-                        v > b
-                    }
-                }
-            };
-            if better {
+            if let Some(v) = *v
+                && direction.better(v, best_i.map(|b| b.1))
+            {
                 best_i = Some((i, v));
             }
         }

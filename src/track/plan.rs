@@ -49,6 +49,8 @@ pub fn specs(config: &LoadedConfig, req: &TrainRequest) -> Result<Vec<RunSpec>> 
         .clone()
         .unwrap_or_else(|| config.config.train.experiment.clone());
     let seed = req.seed.unwrap_or(config.config.train.seed);
+    crate::names::check_experiment_name(&experiment)?;
+    check_param_keys(req)?;
     let mut out = Vec::new();
     for combo in grid(&req.sweeps) {
         let mut overrides = req.sets.clone();
@@ -64,6 +66,7 @@ pub fn specs(config: &LoadedConfig, req: &TrainRequest) -> Result<Vec<RunSpec>> 
             let suffix: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("{base_name} {}", suffix.join(" "))
         };
+        crate::names::check_run_name(&name)?;
         out.push(RunSpec {
             experiment: experiment.clone(),
             name,
@@ -92,6 +95,40 @@ pub fn grid(axes: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
         combos = next;
     }
     combos
+}
+
+/// Each param key once: a key set twice with different values, set and swept, or swept twice
+/// is refused, as MLflow refuses to log a param again with another value (a run's params are
+/// write-once). The same value twice is harmless and kept once.
+fn check_param_keys(req: &TrainRequest) -> Result<()> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (k, v) in &req.sets {
+        crate::names::check_param_key(k)?;
+        crate::names::check_param_value(k, v)?;
+        if let Some(prev) = seen.insert(k, v)
+            && prev != v
+        {
+            return Err(Error::invalid(format!(
+                "param `{k}` is given twice with different values (`{prev}` and `{v}`): a run \
+                 logs each param once (MLflow refuses to change a logged param); give it once"
+            )));
+        }
+    }
+    let mut swept: BTreeMap<&str, ()> = BTreeMap::new();
+    for (k, _) in &req.sweeps {
+        crate::names::check_param_key(k)?;
+        if seen.contains_key(k.as_str()) {
+            return Err(Error::invalid(format!(
+                "param `{k}` is both set (--set) and swept (--sweep): give it once"
+            )));
+        }
+        if swept.insert(k, ()).is_some() {
+            return Err(Error::invalid(format!(
+                "param `{k}` is swept twice: list all its values in one --sweep {k}=V1,V2"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Prepares (and snapshots) the configured data and the context `jobs_at_once` parallel fits
@@ -191,5 +228,53 @@ max_depth = 3
             vec![("a".into(), "2".into()), ("b".into(), "z".into())]
         );
         assert_eq!(grid(&[]), vec![Vec::<(String, String)>::new()]);
+    }
+
+    #[test]
+    fn a_param_given_twice_with_different_values_is_refused_as_mlflow_does() {
+        let set = |pairs: &[(&str, &str)]| {
+            let mut req = TrainRequest::new(ModelKind::Tree);
+            req.sets = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            req
+        };
+        let e = specs(&config(), &set(&[("max_depth", "4"), ("max_depth", "6")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`max_depth` is given twice with different values (`4` and `6`)"),
+            "{e}"
+        );
+        // The same value twice is one param.
+        let ok = specs(&config(), &set(&[("max_depth", "4"), ("max_depth", "4")])).unwrap();
+        assert_eq!(ok[0].params.to_map()["max_depth"], "4");
+        let mut both = set(&[("max_depth", "4")]);
+        both.sweeps = vec![("max_depth".into(), vec!["2".into(), "3".into()])];
+        let e = specs(&config(), &both).unwrap_err().to_string();
+        assert!(e.contains("both set (--set) and swept"), "{e}");
+        let mut twice = TrainRequest::new(ModelKind::Tree);
+        twice.sweeps = vec![
+            ("max_depth".into(), vec!["2".into()]),
+            ("max_depth".into(), vec!["3".into()]),
+        ];
+        assert!(specs(&config(), &twice).is_err());
+        // MLflow's key rule applies before the kind's own check.
+        let e = specs(&config(), &set(&[("a//b", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid param key `a//b`"), "{e}");
+    }
+
+    #[test]
+    fn experiment_and_run_names_follow_mlflows_limits() {
+        let mut req = TrainRequest::new(ModelKind::Tree);
+        req.experiment = Some(" ".into());
+        assert!(specs(&config(), &req).is_err());
+        req.experiment = None;
+        req.name = Some("r".repeat(251));
+        let e = specs(&config(), &req).unwrap_err().to_string();
+        assert!(e.contains("run name has 251 characters"), "{e}");
     }
 }

@@ -14,7 +14,7 @@ use cerebro::registry::Stage;
 use cerebro::registry::ops::{self, PromoteError};
 use cerebro::serve::status::StatusTable;
 use cerebro::serve::{self, EndpointOptions};
-use cerebro::store::RunFilter;
+use cerebro::store::{RunFilter, SqliteStore};
 use cerebro::track::plan::{self, TrainRequest};
 use cerebro::workflow::{self, Agent, AgentEvent, AgentHandle, AgentOptions};
 use cerebro::workspace::Workspace;
@@ -513,16 +513,19 @@ impl Runtime {
                 self.blocking(move |c| {
                     // Read every tick: the config once, then only the local database (the
                     // tracking backend is not opened: a tracking server that is down must not
-                    // hide the endpoints).
+                    // hide the endpoints). The first read opens the local store, which creates
+                    // or migrates it: on a fresh clone, or a store of an older schema, the
+                    // `endpoints` table may not exist yet, and this can run before any other
+                    // effect opened the workspace.
                     let path = match db.get() {
                         Some(p) => Ok(p.clone()),
                         None => cerebro::config::Config::load(c)
-                            .map(|cfg| {
-                                // Workspace::db_path, on either backend.
-                                db.get_or_init(|| cfg.store_path().join("cerebro.db"))
-                                    .clone()
-                            })
-                            .map_err(|e| e.to_string()),
+                            .map_err(|e| e.to_string())
+                            .and_then(|cfg| {
+                                let store = SqliteStore::open(&cfg.store_path())
+                                    .map_err(|e| format!("opening the store: {e}"))?;
+                                Ok(db.get_or_init(|| store.db_path().to_path_buf()).clone())
+                            }),
                     };
                     let listed = path.and_then(|p| {
                         StatusTable::open(&p)

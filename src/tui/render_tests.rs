@@ -707,7 +707,7 @@ fn monitoring_tab_shows_drift_table_charts_predictions_quality_and_alerts() {
                 "window 1m",
                 "DATASET DRIFT",
                 "1 open alert",
-                "1/2 features drifted",
+                "1 of 2 features drifted",
                 "Feature drift vs training data",
                 "num",
                 "ks",

@@ -365,12 +365,9 @@ pub fn validate(pipelines: &BTreeMap<String, PipelineConfig>) -> Result<(), Prob
 
 fn validate_one(name: &str, p: &PipelineConfig) -> Result<(), Problem> {
     let base = format!("pipelines.{name}");
-    if crate::registry::check_name("pipeline", name).is_err() {
-        return Err(problem(
-            base,
-            format!("pipeline name `{name}`: use letters, digits, `-`, `_` or `.`"),
-            None,
-        ));
+    // Pipeline names follow the model-name rule (they name folders and appear in URIs).
+    if let Err(e) = crate::names::ModelName::parse_as("pipeline name", name) {
+        return Err(problem(base, e.to_string(), None));
     }
     if p.steps.is_empty() {
         return Err(problem(
@@ -595,7 +592,7 @@ fn check_kind_keys(s: &StepConfig, at: &str, who: &str) -> Result<(), Problem> {
         ));
     }
     if let Some(m) = &s.registered_model
-        && let Err(e) = crate::registry::check_name("model", m)
+        && let Err(e) = m.parse::<crate::names::ModelName>()
     {
         return Err(problem(
             format!("{at}.registered_model"),

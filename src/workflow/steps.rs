@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{PipelineConfig, StepConfig, StepKind, nearest_upstream};
 use super::store::WorkflowStore;
-use crate::config::Direction;
 use crate::error::{Error, Result};
 use crate::jobs::sweep::{JobOutcome, Sweep};
 use crate::registry::ops::{self, PromoteError};
@@ -179,7 +178,7 @@ fn execute_inner(
                     step.name
                 ))
             })?;
-            let name = registered_model(ws, &step);
+            let name: crate::names::ModelName = registered_model(ws, &step).parse()?;
             let tags = BTreeMap::from([
                 (PIPELINE_TAG.to_string(), run.pipeline.clone()),
                 (PIPELINE_RUN_TAG.to_string(), run.run_id.clone()),
@@ -352,12 +351,7 @@ fn train(
         let Some(&v) = r.summary.metrics.get(&gate.metric) else {
             continue;
         };
-        let better = match (&best, gate.direction) {
-            (None, _) => true,
-            (Some((b, _)), Direction::Maximize) => v > *b,
-            (Some((b, _)), Direction::Minimize) => v < *b,
-        };
-        if better {
+        if gate.direction.better(v, best.as_ref().map(|b| b.0)) {
             best = Some((v, id.clone()));
         }
     }

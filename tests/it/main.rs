@@ -13,6 +13,7 @@ mod mlflow;
 mod monitor;
 mod monitor_cli;
 mod registry;
+mod robust;
 mod runs;
 mod serving;
 mod simulate;

@@ -606,3 +606,112 @@ fn the_sqlite_store_pages_runs_like_the_mlflow_one() {
     assert_eq!(second.next_page_token, None);
     assert!(store.list_runs_page(&capped, 3, Some("x")).is_err());
 }
+
+const READ_NAN: &str = r#"
+import json, math
+from mlflow import MlflowClient
+c = MlflowClient()
+exp = c.get_experiment_by_name("nan")
+out = {"runs": []}
+for r in c.search_runs([exp.experiment_id]):
+    hist = c.get_metric_history(r.info.run_id, "roc_auc")
+    out["runs"].append({"latest_is_nan": math.isnan(r.data.metrics["roc_auc"]),
+                        "history_is_nan": [math.isnan(m.value) for m in hist],
+                        "accuracy": r.data.metrics["accuracy"]})
+vs = c.search_model_versions("name = 'churn'")
+out["version_metrics"] = [v.tags.get("cerebro.metrics") for v in vs]
+print(json.dumps(out))
+"#;
+
+/// MLflow stores NaN metrics (its SQL store keeps them since mlflow/mlflow#1573): an undefined
+/// ROC AUC logged by cerebro, directly or through `sync export`, is NaN in MLflow's client and
+/// `null` again when cerebro reads it back; a version registered on the server keeps it.
+#[test]
+fn undefined_metrics_round_trip_through_mlflow_as_nan() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let uri = server.uri.as_str();
+    // 40 rows with one positive: the test split has none, so ROC AUC is undefined.
+    let mut csv = String::from("id,age,plan,churned\n");
+    for i in 0..40 {
+        let y = if i == 17 { "yes" } else { "no" };
+        csv.push_str(&format!("C{i:03},{},{},{y}\n", 20 + i, ["a", "b"][i % 2]));
+    }
+    let config = "[dataset]\npath = \"data.csv\"\nid = \"id\"\ntarget = \"churned\"\n\
+                  positive = \"yes\"\nnumeric = [\"age\"]\ncategorical = [\"plan\"]\n\
+                  [split]\ntest_fraction = 0.25\nseed = 7\n[train]\nexperiment = \"nan\"\n";
+    let direct = Workspace::with_config(config);
+    direct.write("data.csv", csv.as_bytes());
+    let out = direct.json(&["train", "--json", "--model", "tree", "--tracking-uri", uri]);
+    let remote_run = out[0]["run"]["run_id"].as_str().unwrap().to_string();
+    assert!(out[0]["run"]["metrics"]["roc_auc"].is_null(), "{out}");
+    let shown = direct.json(&["runs", "show", &remote_run, "--json", "--tracking-uri", uri]);
+    assert!(shown["summary"]["metrics"]["roc_auc"].is_null(), "{shown}");
+    let v = direct.json(&[
+        "models",
+        "register",
+        &remote_run,
+        "--name",
+        "churn",
+        "--json",
+        "--tracking-uri",
+        uri,
+    ]);
+    assert!(v["metrics"]["roc_auc"].is_null(), "{v}");
+    let gate = direct
+        .cmd(&[
+            "models",
+            "gate",
+            "churn",
+            "1",
+            "--json",
+            "--tracking-uri",
+            uri,
+        ])
+        .output()
+        .unwrap();
+    let gate: Value = serde_json::from_slice(&gate.stdout).unwrap();
+    assert_eq!(gate["passed"], false, "{gate}");
+    assert!(
+        gate["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("metric roc_auc is undefined for this version")
+    );
+
+    // The same through `sync export` from a local store.
+    let local = Workspace::with_config(config);
+    local.write("data.csv", csv.as_bytes());
+    let out = local.json(&["train", "--json", "--model", "tree"]);
+    assert!(out[0]["run"]["metrics"]["roc_auc"].is_null(), "{out}");
+    let synced = local.json(&["sync", "export", "--to", uri, "--json"]);
+    assert_eq!(synced["runs_copied"], 1, "{synced}");
+
+    let read = server.py(READ_NAN, &[]);
+    let runs = read["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{read}");
+    for run in runs {
+        assert_eq!(run["latest_is_nan"], true, "{read}");
+        let history = run["history_is_nan"].as_array().unwrap();
+        assert!(
+            !history.is_empty() && history.iter().all(|b| b == true),
+            "{read}"
+        );
+        assert!(run["accuracy"].is_f64(), "{read}");
+    }
+    let tag = read["version_metrics"][0].as_str().unwrap();
+    assert!(tag.contains("\"roc_auc\":\"NaN\""), "{tag}");
+    // And back: a fresh workspace importing from the server sees null again.
+    let back = Workspace::with_config(config);
+    back.write("data.csv", csv.as_bytes());
+    back.json(&["sync", "import", "--from", uri, "--json"]);
+    let listed = back.json(&["runs", "list", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    for r in listed.as_array().unwrap() {
+        assert!(r["metrics"]["roc_auc"].is_null(), "{r}");
+        assert!(r["metrics"]["accuracy"].is_f64(), "{r}");
+    }
+    let v = back.json(&["models", "show", "churn", "--json"]);
+    assert!(v["versions"][0]["metrics"]["roc_auc"].is_null(), "{v}");
+}

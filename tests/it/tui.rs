@@ -537,3 +537,81 @@ fn tui_filters_runs_by_an_or_expression() {
     tui.screen.wait_for("Runs 4/4", 10);
     tui.quit(10);
 }
+
+/// Words of an error message: looked for in the status line (the second line from the bottom;
+/// without colours nothing else marks an error there) and, the first three, anywhere on the
+/// screen (a tab can show its read's error in its body).
+const ERROR_WORDS: [&str; 8] = [
+    "no such",
+    "store:",
+    "error:",
+    "error",
+    "failed",
+    "cannot",
+    "invalid",
+    "not found",
+];
+
+/// Visits every tab, watching each for a while, and returns every error-looking line seen.
+fn error_lines_on_every_tab(tui: &mut Tui) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut look = |text: String| {
+        let lines: Vec<&str> = text.lines().collect();
+        let status = lines.len().saturating_sub(2);
+        for (i, line) in lines.iter().enumerate() {
+            let lower = line.to_lowercase();
+            let words = if i == status {
+                &ERROR_WORDS[..]
+            } else {
+                &ERROR_WORDS[..3]
+            };
+            if words.iter().any(|w| lower.contains(w)) && !seen.contains(&line.to_string()) {
+                seen.push(line.to_string());
+            }
+        }
+    };
+    for tab in ["2", "1", "3", "4", "5", "6", "2"] {
+        tui.press(tab);
+        let until = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < until {
+            look(tui.screen.text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    seen
+}
+
+/// First launch: on a fresh workspace (no store yet) and on stores left by older schemas, every
+/// tab's first read shows its empty state, never an error (it once showed `reading endpoint
+/// status: store: no such table: endpoints`, read before the store was migrated).
+#[test]
+fn tui_first_launch_shows_empty_states_not_errors() {
+    use cerebro::store::{SCHEMA_VERSION, create_at_version};
+    for schema in [None, Some(2), Some(SCHEMA_VERSION - 1)] {
+        let ws = Workspace::with_config(&small_config(""));
+        ws.write("data.csv", small_csv(200).as_bytes());
+        if let Some(v) = schema {
+            std::fs::create_dir_all(ws.path().join(".cerebro")).unwrap();
+            create_at_version(&ws.db(), v).unwrap();
+        }
+        let mut tui = Tui::start(ws.path(), &["tui"]);
+        tui.screen.wait_for("2 Experiments", 15);
+        let errors = error_lines_on_every_tab(&mut tui);
+        assert!(
+            errors.is_empty(),
+            "schema {schema:?}: error lines on the first screens:\n{}",
+            errors.join("\n")
+        );
+        tui.press("3");
+        tui.screen.wait_for("No registered models", 10);
+        tui.press("4");
+        tui.screen.wait_for("No endpoints yet", 10);
+        tui.quit(10);
+        // The store is at the current schema now.
+        let conn = rusqlite::Connection::open(ws.db()).unwrap();
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION, "schema {schema:?}");
+    }
+}

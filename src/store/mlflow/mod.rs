@@ -37,6 +37,8 @@ pub use client::{CallError, Client};
 
 use super::{ArtifactStore, Backend, SqliteStore, host_name};
 use crate::error::{Error, Result};
+// Doubles cross MLflow's proto JSON as numbers or "NaN" / "Infinity" / "-Infinity".
+use super::json_f64::{double, proto as double_json};
 
 /// An MLflow tracking server: its base URI and an optional bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,32 +209,6 @@ fn int(v: &Value) -> Option<i64> {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
-    }
-}
-
-/// A double MLflow sends as a number or as "NaN" / "Infinity" / "-Infinity".
-fn double(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-        Value::String(s) => match s.as_str() {
-            "Infinity" | "inf" => f64::INFINITY,
-            "-Infinity" | "-inf" => f64::NEG_INFINITY,
-            other => other.parse().unwrap_or(f64::NAN),
-        },
-        _ => f64::NAN,
-    }
-}
-
-/// A double as MLflow's proto JSON takes it.
-fn double_json(x: f64) -> Value {
-    if x.is_nan() {
-        json!("NaN")
-    } else if x == f64::INFINITY {
-        json!("Infinity")
-    } else if x == f64::NEG_INFINITY {
-        json!("-Infinity")
-    } else {
-        json!(x)
     }
 }
 

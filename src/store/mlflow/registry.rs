@@ -13,8 +13,8 @@ use crate::clock::now_ms;
 use crate::data::schema::Signature;
 use crate::error::{Error, Result};
 use crate::registry::{
-    AuditRecord, CHALLENGER, CHAMPION, ModelUri, ModelVersion, NewVersion, RegisteredModel,
-    RegistryStore, Stage, Transition, check_deletable_alias, check_name, check_settable_alias,
+    Alias, AuditRecord, CHALLENGER, CHAMPION, ModelUri, ModelVersion, NewVersion, RegisteredModel,
+    RegistryStore, Stage, Transition, check_deletable_alias, check_settable_alias,
 };
 
 pub(crate) const TAG_DIGEST: &str = "cerebro.artifact_digest";
@@ -157,11 +157,7 @@ pub(crate) fn version_tags(
     let mut tags = user_tags.clone();
     tags.insert(TAG_DIGEST.into(), digest.to_string());
     tags.insert(TAG_SIGNATURE.into(), serde_json::to_string(signature)?);
-    let metrics: BTreeMap<&String, Value> = metrics
-        .iter()
-        .map(|(k, v)| (k, super::double_json(*v)))
-        .collect();
-    tags.insert(TAG_METRICS.into(), serde_json::to_string(&metrics)?);
+    tags.insert(TAG_METRICS.into(), crate::store::json_f64::to_text(metrics));
     tags.insert(TAG_SOURCE.into(), source.to_string());
     tags.insert(TAG_CREATED_BY.into(), created_by.to_string());
     if let Some(dv) = data_version {
@@ -382,7 +378,6 @@ fn audit(name: &str, version: Option<i64>, action: &str, actor: &str) -> AuditRe
 
 impl RegistryStore for MlflowStore {
     fn create_version(&mut self, new: &NewVersion) -> Result<ModelVersion> {
-        check_name("model name", &new.name)?;
         self.ensure_registered_model(&new.name)?;
         if let Some(run) = &new.run_id
             && let Some(v) = self
@@ -471,6 +466,14 @@ impl RegistryStore for MlflowStore {
                     Error::not_found("model version in stage", format!("{name}/{stage}"))
                 })?
             }
+            ModelUri::Latest(_) => {
+                self.registered_model(name)?;
+                self.search_versions(name)?
+                    .iter()
+                    .map(|v| v.version)
+                    .max()
+                    .ok_or_else(|| Error::not_found("model version", format!("{name}/latest")))?
+            }
         };
         self.get_version(name, version)
     }
@@ -519,11 +522,12 @@ impl RegistryStore for MlflowStore {
     fn set_alias(
         &mut self,
         name: &str,
-        alias: &str,
+        alias: &Alias,
         version: i64,
         actor: &str,
     ) -> Result<AuditRecord> {
         check_settable_alias(alias)?;
+        let alias = alias.as_str();
         self.get_version(name, version)?;
         self.point_alias(name, alias, Some(version))?;
         let mut record = audit(name, Some(version), "alias_set", actor);

@@ -234,9 +234,18 @@ impl ExperimentsState {
             }
             _ => {
                 // Every numeric key as f64: times and durations in ms are exact below 2^53; a
-                // missing duration sorts first, a missing metric (NaN) last, as `total_cmp`.
+                // missing duration sorts first. A missing or undefined metric (NaN) sorts last
+                // either way: `total_cmp` puts +NaN above everything and -NaN below, and the
+                // descending order is the ascending one reversed.
+                let undefined = if self.descending { -f64::NAN } else { f64::NAN };
                 let number = |r: &RunSummary| -> f64 {
-                    let metric = |k: &str| r.metrics.get(k).copied().unwrap_or(f64::NAN);
+                    let metric = |k: &str| {
+                        r.metrics
+                            .get(k)
+                            .copied()
+                            .filter(|v| !v.is_nan())
+                            .unwrap_or(undefined)
+                    };
                     match self.sort {
                         SortColumn::Started => r.start_time as f64,
                         SortColumn::Duration => {
@@ -1064,4 +1073,37 @@ fn render_series(frame: &mut Frame, area: Rect, theme: &Theme, view: &CompareVie
         .legend_position(Some(ratatui::widgets::LegendPosition::BottomRight))
         .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)));
     frame.render_widget(chart, area);
+}
+
+#[cfg(test)]
+mod nan_sort_tests {
+    use super::*;
+    use crate::tui::fixtures::run;
+    use cerebro::store::RunStatus;
+
+    /// An undefined ROC AUC (NaN: a test set with one class) sorts last whether the column is
+    /// sorted ascending or descending.
+    #[test]
+    fn undefined_metrics_sort_last_both_ways() {
+        let mut e = ExperimentsState {
+            runs: vec![
+                run("a", "low", 0.6, RunStatus::Finished),
+                run("b", "undefined", f64::NAN, RunStatus::Finished),
+                run("c", "high", 0.9, RunStatus::Finished),
+            ],
+            sort: SortColumn::RocAuc,
+            ..ExperimentsState::default()
+        };
+        let names = |e: &ExperimentsState| -> Vec<String> {
+            e.rows.iter().map(|&i| e.runs[i].name.clone()).collect()
+        };
+        for (descending, want) in [
+            (true, ["high", "low", "undefined"]),
+            (false, ["low", "high", "undefined"]),
+        ] {
+            e.descending = descending;
+            e.refresh_rows(10);
+            assert_eq!(names(&e), want, "descending {descending}");
+        }
+    }
 }

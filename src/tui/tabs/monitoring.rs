@@ -340,9 +340,8 @@ fn summary<'a>(state: &State, s: &'a Overview) -> Vec<Line<'a>> {
             match &d.note {
                 Some(note) => second.push(Span::styled(note.clone(), theme.get("dim"))),
                 None => second.push(Span::raw(format!(
-                    "{}/{} features drifted ({:.0}%, dataset at {:.0}%)",
-                    d.drifted,
-                    d.features.len(),
+                    "{} ({:.0}%, dataset at {:.0}%)",
+                    d.drifted_text(),
                     d.share * 100.0,
                     d.threshold * 100.0
                 ))),
@@ -391,7 +390,11 @@ fn render_table(frame: &mut Frame, area: Rect, state: &State, s: &Overview) {
                 Cell::from(d.test.as_str()),
                 Cell::from(number(d.score)),
                 Cell::from(format!("{rule} {}", number(d.threshold))),
-                Cell::from(Line::from(verdict(theme, d.drifted))),
+                Cell::from(Line::from(if f.has_data() {
+                    verdict(theme, d.drifted)
+                } else {
+                    Span::styled("no data", theme.get("dim"))
+                })),
                 Cell::from(format!("{:.3}", d.psi)),
             ])
             .style(if d.drifted {

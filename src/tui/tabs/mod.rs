@@ -27,9 +27,12 @@ pub fn duration(ms: Option<i64>) -> String {
     }
 }
 
-/// A metric value with 4 decimals, or `-`.
+/// A metric value with 4 decimals, or `-` when missing or undefined (NaN), as the CLI's tables.
 pub fn value(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.4}"))
+    match v {
+        Some(v) if !v.is_nan() => format!("{v:.4}"),
+        _ => "-".into(),
+    }
 }
 
 #[cfg(test)]
@@ -42,5 +45,6 @@ mod tests {
         assert_eq!(duration(Some(65_000)), "65s");
         assert_eq!(duration(None), "-");
         assert_eq!(value(Some(0.5)), "0.5000");
+        assert_eq!(value(Some(f64::NAN)), "-");
     }
 }

@@ -44,11 +44,16 @@ pub fn gate_lines(theme: &Theme, g: &GateResult) -> Vec<Line<'static>> {
             g.metric,
             g.data_version.get(..8).unwrap_or(&g.data_version)
         )),
-        Line::from(format!(
-            "  candidate v{:<4} {:.4}",
-            g.candidate_version, g.candidate_value
-        )),
+        Line::from(if g.candidate_value.is_nan() {
+            format!("  candidate v{:<4} undefined", g.candidate_version)
+        } else {
+            format!(
+                "  candidate v{:<4} {:.4}",
+                g.candidate_version, g.candidate_value
+            )
+        }),
         Line::from(match (g.champion_version, g.champion_value) {
+            (Some(v), Some(x)) if x.is_nan() => format!("  champion  v{v:<4} undefined"),
             (Some(v), Some(x)) => format!("  champion  v{v:<4} {x:.4}"),
             (Some(v), None) => format!("  champion  v{v:<4} not comparable"),
             _ => "  champion  none (first Production version)".to_string(),
@@ -171,4 +176,27 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, dialog: &Dialog) {
             .block(frame_block(theme, title)),
         rect,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gate on an undefined metric says so instead of printing NaN.
+    #[test]
+    fn an_undefined_gate_value_reads_undefined() {
+        let mut g = crate::tui::fixtures::gate(false);
+        g.candidate_value = f64::NAN;
+        g.champion_value = Some(f64::NAN);
+        g.delta = None;
+        let theme = crate::tui::fixtures::state().theme;
+        let text: Vec<String> = gate_lines(&theme, &g)
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect();
+        let all = text.join("\n");
+        assert!(all.contains("candidate v2    undefined"), "{all}");
+        assert!(all.contains("champion  v1    undefined"), "{all}");
+        assert!(!all.contains("NaN"), "{all}");
+    }
 }

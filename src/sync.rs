@@ -19,13 +19,14 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::data::DataVersion;
 use crate::error::{Error, Result};
 use crate::registry::RegistryStore;
 use crate::store::mlflow::registry::{SOURCE_VERSION_TAG, TAG_CREATED_AT, TAG_STAGE, version_tags};
 use crate::store::mlflow::tracking::{RemoteRun, TAG_DATA_VERSION_RECORD, tags_of_detail};
 use crate::store::mlflow::{MlflowStore, MlflowTarget, SOURCE_RUN_TAG, VersionImport};
 use crate::store::{
-    Backend, DataVersion, MetricPoint, RunDetail, RunFilter, RunStatus, SqliteStore, TrackingStore,
+    Backend, MetricPoint, RunDetail, RunFilter, RunStatus, SqliteStore, TrackingStore,
 };
 
 /// What one sync did.

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::config::{Config, LoadedConfig};
-use crate::data::{self, Prepared};
+use crate::data::{self, DataVersion, Prepared};
 use crate::error::{Error, Result};
 use crate::store::mlflow::MlflowTarget;
-use crate::store::{Backend, DataVersion, RunStatus, open_backend};
+use crate::store::{Backend, RunStatus, open_backend};
 
 /// Runs whose heartbeat is older than this are failed even if their pid looks alive
 /// (pid reuse, or a process on another host sharing the folder).

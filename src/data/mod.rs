@@ -19,12 +19,11 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
-use crate::store::DataVersion;
 use schema::{FeatureTable, Signature, TrainData};
 
 pub use load::Loaded;
@@ -58,6 +57,22 @@ pub struct NearMiss {
 /// Below this many rows of a class in the test split, test metrics are noise (one row moves
 /// recall by a tenth or more).
 pub const MIN_TEST_CLASS_ROWS: usize = 10;
+
+/// A prepared, split dataset, identified by a fingerprint of its content and preparation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataVersion {
+    /// Content fingerprint, lowercase hex.
+    pub id: String,
+    pub dataset_path: String,
+    pub train_rows: i64,
+    pub test_rows: i64,
+    pub columns: Vec<String>,
+    pub config_hash: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Where the snapshot lives, relative to the store root.
+    pub snapshot_dir: String,
+}
 
 /// What `cerebro data prepare` reports.
 #[derive(Debug, Clone, Serialize)]

@@ -28,6 +28,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::DataVersion;
 use crate::error::{Error, Result};
 
 pub use artifacts::ArtifactStore;
@@ -194,22 +195,6 @@ pub struct RunDetail {
     pub host: String,
     pub last_heartbeat: Option<i64>,
     pub source: Option<String>,
-}
-
-/// A prepared, split dataset, identified by a fingerprint of its content and preparation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DataVersion {
-    /// Content fingerprint, lowercase hex.
-    pub id: String,
-    pub dataset_path: String,
-    pub train_rows: i64,
-    pub test_rows: i64,
-    pub columns: Vec<String>,
-    pub config_hash: String,
-    /// Unix milliseconds.
-    pub created_at: i64,
-    /// Where the snapshot lives, relative to the store root.
-    pub snapshot_dir: String,
 }
 
 /// A data version with the runs that trained on it.

@@ -24,11 +24,12 @@ use rusqlite::{
 };
 
 use super::{
-    Artifact, ArtifactStore, DataVersion, DataVersionSummary, Environment, Experiment,
-    MIN_PREFIX_LEN, MetricPoint, NewRun, RunDetail, RunFilter, RunStatus, RunSummary,
-    TrackingStore, host_name, migrations, new_run_id, pid_alive,
+    Artifact, ArtifactStore, DataVersionSummary, Environment, Experiment, MIN_PREFIX_LEN,
+    MetricPoint, NewRun, RunDetail, RunFilter, RunStatus, RunSummary, TrackingStore, host_name,
+    migrations, new_run_id, pid_alive,
 };
 use crate::clock::now_ms;
+use crate::data::DataVersion;
 use crate::error::{Error, Result};
 
 /// File name of the database inside the store root.

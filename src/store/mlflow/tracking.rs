@@ -9,12 +9,12 @@ use super::{
     SOURCE_RUN_TAG, double, double_json, int, key_value_list, key_values,
 };
 use crate::clock::now_ms;
+use crate::data::DataVersion;
 use crate::error::{Error, Result};
 use crate::store::query::{self, Query};
 use crate::store::{
-    Artifact, DataVersion, DataVersionSummary, Environment, Experiment, MIN_PREFIX_LEN,
-    MetricPoint, NewRun, RunDetail, RunFilter, RunPage, RunStatus, RunSummary, TrackingStore,
-    pid_alive,
+    Artifact, DataVersionSummary, Environment, Experiment, MIN_PREFIX_LEN, MetricPoint, NewRun,
+    RunDetail, RunFilter, RunPage, RunStatus, RunSummary, TrackingStore, pid_alive,
 };
 
 const TAG_DATA_VERSION: &str = "cerebro.run.data_version";

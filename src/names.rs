@@ -11,7 +11,7 @@
 //! | run name | at most 250 | a 250-character column |
 //! | param, tag and metric keys | letters, digits, `_ - . / :` and spaces; not a path that normalises to another name; at most 250 | the same |
 //! | param value | at most 6,000 characters | the same |
-//! | tag value | at most 8,000 characters | the same |
+//! | tag value | at most 8,000 characters (100,000 on a model version) | the same |
 //!
 //! Model and endpoint names share one rule because an endpoint is named after its model by
 //! default and each endpoint writes its inference log under `<log_dir>/<name>/`: a name made of
@@ -39,6 +39,8 @@ pub const MAX_KEY: usize = 250;
 pub const MAX_PARAM_VALUE: usize = 6000;
 /// Longest run tag value (MLflow's `MAX_TAG_VAL_LENGTH`).
 pub const MAX_TAG_VALUE: usize = 8000;
+/// Longest model version tag value (MLflow's `MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH`).
+pub const MAX_VERSION_TAG_VALUE: usize = 100_000;
 
 /// The name of a registered model or of a serving endpoint: ASCII letters, digits, `-`, `_`
 /// and `.`, not starting with `.`, not only digits, at most [`MAX_MODEL_NAME`] characters.
@@ -221,6 +223,15 @@ pub fn check_tag_value(key: &str, value: &str) -> Result<()> {
     check_length(&format!("value of tag `{key}`"), value, MAX_TAG_VALUE)
 }
 
+/// A model version tag value: at most [`MAX_VERSION_TAG_VALUE`] characters.
+pub fn check_version_tag_value(key: &str, value: &str) -> Result<()> {
+    check_length(
+        &format!("value of tag `{key}`"),
+        value,
+        MAX_VERSION_TAG_VALUE,
+    )
+}
+
 /// A metric key (MLflow's `_validate_metric_name` and key length).
 pub fn check_metric_key(key: &str) -> Result<()> {
     check_key("metric key", key)
@@ -369,6 +380,8 @@ mod tests {
         assert!(check_param_value("k", &"v".repeat(6000)).is_ok());
         assert!(check_param_value("k", &"v".repeat(6001)).is_err());
         assert!(check_tag_value("k", &"v".repeat(8001)).is_err());
+        assert!(check_version_tag_value("k", &"v".repeat(100_000)).is_ok());
+        assert!(check_version_tag_value("k", &"v".repeat(100_001)).is_err());
     }
 
     #[test]

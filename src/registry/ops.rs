@@ -23,8 +23,9 @@ pub fn register(
     description: &str,
     tags: BTreeMap<String, String>,
 ) -> Result<ModelVersion> {
-    for k in tags.keys() {
+    for (k, v) in &tags {
         crate::names::check_tag_key(k)?;
+        crate::names::check_version_tag_value(k, v)?;
     }
     let run = ws.store.get_run(run_ref)?;
     let s = &run.summary;

@@ -4,6 +4,9 @@
 //!   per-column test choice and the dataset-drift rule, on raw samples and on binned windows;
 //!   [`ks`]: the exact and finite-n KS p-value; [`special`]: ln Γ, incomplete gamma, chi-square
 //!   and Kolmogorov survival functions.
+//! - [`sample`]: a window's numeric values, exact up to a cap, then a KLL sketch; [`values`]:
+//!   drift of those values against the exact training baseline, the few-distinct-values rule,
+//!   and the no-drift bands of each score.
 //! - [`ingest`]: exactly-once ingestion of the inference log into per-window aggregates in the
 //!   store.
 //! - [`labels`]: exactly-once ingestion of late ground truth (CSV or JSON lines) by record id.
@@ -24,9 +27,11 @@ pub mod ks;
 pub mod labels;
 pub mod quality;
 pub mod report;
+pub mod sample;
 pub mod service;
 pub mod special;
 pub mod stats;
+pub mod values;
 pub mod watch;
 
 /// Test helper: asserts that `got` is within relative tolerance `rel` of `want` (absolute below

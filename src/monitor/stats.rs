@@ -141,6 +141,15 @@ pub fn ks_2samp_sorted(a: &[f64], b: &[f64]) -> Ks {
     ks_result(d, n as f64, m as f64)
 }
 
+/// A KS statistic `d` of samples of `n` and `m` values with its p-value
+/// (`scipy.stats.ks_2samp(method="auto")`).
+pub(crate) fn ks_result_pub(d: f64, n: u64, m: u64) -> Ks {
+    Ks {
+        statistic: d,
+        p_value: super::ks::ks_2samp_p_value(d, n, m),
+    }
+}
+
 fn ks_result(d: f64, n: f64, m: f64) -> Ks {
     Ks {
         statistic: d,
@@ -183,6 +192,66 @@ pub fn wasserstein_sorted(a: &[f64], b: &[f64]) -> f64 {
         }
     }
     w
+}
+
+/// Two-sample KS statistic between weighted samples given as ascending distinct values with
+/// their counts (a window's values or a sketch's retained items, see `sample`): the largest gap
+/// between the two right-continuous CDFs, `scipy.stats.ks_2samp`'s statistic on the expanded
+/// samples.
+pub fn ks_statistic_weighted(a: &[(f64, u64)], b: &[(f64, u64)]) -> f64 {
+    let (na, nb) = (total(a), total(b));
+    if na == 0 || nb == 0 {
+        return 0.0;
+    }
+    let (mut i, mut j, mut ca, mut cb, mut d) = (0usize, 0usize, 0u64, 0u64, 0.0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].0.min(b[j].0);
+        if a[i].0 <= x {
+            ca += a[i].1;
+            i += 1;
+        }
+        if b[j].0 <= x {
+            cb += b[j].1;
+            j += 1;
+        }
+        d = d.max((ca as f64 / na as f64 - cb as f64 / nb as f64).abs());
+    }
+    d
+}
+
+/// Wasserstein-1 distance between weighted samples (ascending distinct values with counts):
+/// ∫|F_a − F_b|, `scipy.stats.wasserstein_distance` on the expanded samples.
+pub fn wasserstein_weighted(a: &[(f64, u64)], b: &[(f64, u64)]) -> f64 {
+    let (na, nb) = (total(a), total(b));
+    if na == 0 || nb == 0 {
+        return 0.0;
+    }
+    let (mut i, mut j, mut ca, mut cb) = (0usize, 0usize, 0u64, 0u64);
+    let mut x = a[0].0.min(b[0].0);
+    let mut w = 0.0;
+    while i < a.len() || j < b.len() {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(p), Some(q)) => p.0.min(q.0),
+            (Some(p), None) => p.0,
+            (None, Some(q)) => q.0,
+            (None, None) => unreachable!(),
+        };
+        w += (next - x) * (ca as f64 / na as f64 - cb as f64 / nb as f64).abs();
+        x = next;
+        if i < a.len() && a[i].0 <= x {
+            ca += a[i].1;
+            i += 1;
+        }
+        if j < b.len() && b[j].0 <= x {
+            cb += b[j].1;
+            j += 1;
+        }
+    }
+    w
+}
+
+fn total(v: &[(f64, u64)]) -> u64 {
+    v.iter().map(|p| p.1).sum()
 }
 
 fn sorted(x: &[f64]) -> Vec<f64> {
@@ -450,9 +519,19 @@ pub struct ColumnDrift {
     pub jensen_shannon: Option<f64>,
     pub rows: u64,
     pub nulls: u64,
+    /// How the window's values were held: `Some(0.0)` exact values (the statistics equal
+    /// scipy's), `Some(ε)` a KLL sketch whose ranks are within ε of the truth (99% confidence;
+    /// see `values` for what ε means for each statistic), `None` percentile-bin counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank_error: Option<f64>,
+    /// The 5th and 95th percentiles of the test's score on windows of this size drawn from the
+    /// baseline itself (no drift): the score's sampling spread (NannyML's idea of sampling
+    /// error). Distance tests only; a p-value already accounts for the window's size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub band: Option<[f64; 2]>,
 }
 
-fn verdict(test: StatTest, threshold: f64, score: f64) -> bool {
+pub(crate) fn verdict(test: StatTest, threshold: f64, score: f64) -> bool {
     if test.is_p_value() {
         score < threshold
     } else {
@@ -546,6 +625,8 @@ pub fn numeric_drift(
         jensen_shannon: js,
         rows: nc as u64,
         nulls: cur.nulls,
+        rank_error: None,
+        band: None,
     }
 }
 
@@ -592,6 +673,8 @@ pub fn categorical_drift(
         jensen_shannon: Some(js),
         rows: total,
         nulls,
+        rank_error: None,
+        band: None,
     }
 }
 

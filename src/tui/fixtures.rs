@@ -212,6 +212,8 @@ pub fn monitoring_snapshot(windows: usize) -> cerebro::monitor::service::Overvie
         jensen_shannon: None,
         rows: 400,
         nulls: 0,
+        rank_error: Some(0.0),
+        band: None,
     };
     let hist = |shift: f64| Histogram {
         labels: (0..10).map(|i| format!("<{i}.0")).collect(),

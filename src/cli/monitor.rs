@@ -320,6 +320,9 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
                 ]);
             }
             t.print();
+            if q.iter().any(|w| w.estimated.is_some()) {
+                println!("EST: {}", cerebro::monitor::cbpe::ASSUMPTION);
+            }
         }
         MonitorCommand::Alerts(a) => {
             let list = m.alerts(a.open, endpoint)?;

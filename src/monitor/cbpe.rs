@@ -17,6 +17,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// What CBPE can and cannot see, shown next to every estimate (CLI, TUI, HTML report).
+pub const ASSUMPTION: &str = "CBPE assumes the model's calibration on its test set still holds: \
+     it follows covariate shift (inputs move, the label's relation to them does not) and cannot \
+     see concept shift (the same inputs now mean another label), where realised quality falls \
+     and the estimate does not.";
+
+/// [`ASSUMPTION`] in one short line, for a chart title.
+pub const ASSUMPTION_SHORT: &str = "CBPE sees covariate shift, not concept shift";
+
 /// An isotonic calibration map: non-decreasing step function over raw scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {

@@ -470,6 +470,9 @@ pub fn render_html(r: &ReportData) -> String {
         if !q.is_empty() {
             let xs: Vec<i64> = q.iter().map(|p| p.window_start).collect();
             h.push_str("<h3>Quality over time</h3>");
+            if q.iter().any(|w| w.estimated.is_some()) {
+                let _ = write!(h, "<p class=\"meta\">{}</p>", esc(super::cbpe::ASSUMPTION));
+            }
             h.push_str(&legend(&[
                 ("realised", LINES[0]),
                 ("estimated (CBPE)", LINES[1]),

@@ -1311,17 +1311,20 @@ fn histogram(profile: &FeatureProfile, counts: &FeatureCounts) -> Histogram {
                     .copied()
                     .unwrap_or(f64::NAN)
             };
-            let labels = (0..PSI_BINS)
-                .map(|i| match i {
-                    0 => format!("< {}", edge_label(edge(1))),
-                    i if i == PSI_BINS - 1 => format!(">= {}", edge_label(edge(i))),
-                    i => format!("{}..{}", edge_label(edge(i)), edge_label(edge(i + 1))),
-                })
-                .collect();
+            // Bins between equal deciles can hold nothing: left out, so labels are distinct.
+            let edges: Vec<f64> = (1..PSI_BINS).map(edge).collect();
+            let keep = super::values::bin_labels(&edges);
+            let pick = |v: Vec<f64>| -> Vec<f64> {
+                v.into_iter()
+                    .zip(&keep)
+                    .filter(|(_, l)| l.is_some())
+                    .map(|(x, _)| x)
+                    .collect()
+            };
             Histogram {
-                labels,
-                baseline: shares(&coarse(&baseline.counts)),
-                current: shares(&coarse(counts)),
+                labels: keep.iter().flatten().cloned().collect(),
+                baseline: pick(shares(&coarse(&baseline.counts))),
+                current: pick(shares(&coarse(counts))),
             }
         }
         (
@@ -1365,21 +1368,6 @@ fn histogram(profile: &FeatureProfile, counts: &FeatureCounts) -> Histogram {
             baseline: vec![],
             current: vec![],
         },
-    }
-}
-
-/// A bin edge as a short label.
-fn edge_label(x: f64) -> String {
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    let a = x.abs();
-    if a != 0.0 && !(0.01..1e6).contains(&a) {
-        format!("{x:.2e}")
-    } else if x.fract() == 0.0 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.2}")
     }
 }
 

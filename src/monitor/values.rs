@@ -284,6 +284,42 @@ pub fn no_drift_band(base: &BaselineValues, rows: u64, test: StatTest) -> Option
     ])
 }
 
+/// Labels of the bins `(-∞, e₁), [e₁, e₂), …, [e_k, ∞)` a value can fall in: a bin between two
+/// equal edges can hold nothing (a value equal to an edge goes past every equal edge, as
+/// `np.searchsorted(edges, x, side="right")`), so it gets `None` and is left out of histograms;
+/// the others read `< e₁`, `a..b` and `>= e_k` with distinct edges.
+pub fn bin_labels(edges: &[f64]) -> Vec<Option<String>> {
+    let k = edges.len();
+    (0..=k)
+        .map(|i| match i {
+            0 => Some(format!("< {}", edge_label(edges.first().copied()?))),
+            i if i == k => Some(format!(">= {}", edge_label(edges[k - 1]))),
+            i if edges[i - 1] == edges[i] => None,
+            i => Some(format!(
+                "{}..{}",
+                edge_label(edges[i - 1]),
+                edge_label(edges[i])
+            )),
+        })
+        .collect()
+}
+
+/// A bin edge for a label: integers plainly, small and huge values in scientific notation, two
+/// decimals otherwise.
+pub fn edge_label(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    if a != 0.0 && !(0.01..1e6).contains(&a) {
+        format!("{x:.2e}")
+    } else if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,5 +546,22 @@ mod tests {
         // P-value tests carry no band.
         let r = values_drift(&base, &big, Some(StatTest::Ks), None);
         assert_eq!(r.band, None);
+    }
+
+    #[test]
+    fn bins_between_equal_edges_are_left_out_of_labels() {
+        // A count feature's deciles: 0 0 1 1 1 2 3 5 9.
+        let edges = [0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 3.0, 5.0, 9.0];
+        let labels: Vec<String> = bin_labels(&edges).into_iter().flatten().collect();
+        assert_eq!(
+            labels,
+            ["< 0", "0..1", "1..2", "2..3", "3..5", "5..9", ">= 9"]
+        );
+        assert_eq!(bin_labels(&edges).len(), 10);
+        assert_eq!(
+            bin_labels(&[0.5, 1234567.0])[2].as_deref(),
+            Some(">= 1.23e6")
+        );
+        assert_eq!(bin_labels(&[]), [None]);
     }
 }

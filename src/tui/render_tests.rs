@@ -768,6 +768,42 @@ fn monitoring_tab_shows_drift_table_charts_predictions_quality_and_alerts() {
 }
 
 #[test]
+fn monitoring_table_keeps_test_names_whole_at_80_120_and_200_columns() {
+    use cerebro::monitor::stats::StatTest;
+    let mut s = loaded();
+    update(&mut s, Action::TabMonitoring);
+    let mut snap = fixtures::monitoring_snapshot(6);
+    let tests = [StatTest::Wasserstein, StatTest::JensenShannon];
+    for d in &mut snap.drift {
+        for (f, t) in d.features.iter_mut().zip(tests) {
+            f.drift.test = t;
+            f.drift.threshold = 0.1;
+            f.drift.band = Some([0.01, 0.0834]);
+        }
+    }
+    update(&mut s, Action::MonitorLoaded(Ok(Box::new(snap))));
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+        assert_shows(
+            &screen(&s, w, h),
+            &[
+                "wasserstein",
+                "jensen_shannon",
+                "noise ≤",
+                "0.0834",
+                ">= 0.1000",
+            ],
+            &format!("drift table at {w}x{h}"),
+        );
+    }
+    // Wide screens keep the charts beside the table.
+    assert_shows(
+        &screen(&s, 200, 60),
+        &["baseline", "current"],
+        "charts at 200",
+    );
+}
+
+#[test]
 fn monitoring_tab_without_logs_says_what_it_watches() {
     let mut s = loaded();
     update(&mut s, Action::TabMonitoring);

@@ -356,6 +356,22 @@ granularity = "1m"
     let test_acc = w["test"]["accuracy"].as_f64().unwrap();
     assert!(test_acc > 0.5, "{w}");
     assert!((w["accuracy_drop"].as_f64().unwrap() - (test_acc - 0.1)).abs() < 1e-9);
+    // The table says what the estimate cannot see.
+    let table = ws.ok(&["monitor", "quality", "--window", "1m", "--no-refresh"]);
+    assert!(table.contains("EST ACC"), "{table}");
+    assert!(table.contains("cannot see concept shift"), "{table}");
+    let report = ws.path().join("out/quality.html");
+    ws.ok(&[
+        "monitor",
+        "report",
+        "--window",
+        "1m",
+        "--no-refresh",
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("cannot see concept shift"), "{html}");
     let s = ws.json(&["monitor", "status", "--json"]);
     assert_eq!(s["labels"], 21);
     assert_eq!(s["labels_unmatched"], 1);

@@ -261,8 +261,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         render_alerts(frame, alerts_area, theme, s);
         return;
     }
+    // The table gets the width its columns need (test names uncut), the charts the rest.
+    let need = table_width(state).max(upper.width * 48 / 100);
     let [table_area, charts] =
-        Layout::horizontal([Constraint::Percentage(48), Constraint::Percentage(52)]).areas(upper);
+        Layout::horizontal([Constraint::Length(need), Constraint::Min(40)]).areas(upper);
     render_table(frame, table_area, state, s);
     if charts.height >= 10 {
         let [over_time, hist] =
@@ -375,6 +377,24 @@ fn number(x: f64) -> String {
     }
 }
 
+/// Widths of the drift table's columns after the feature name: test (the longest name,
+/// `jensen_shannon`), value, drift if, no-drift band top, status, psi.
+const TABLE_COLUMNS: [u16; 6] = [14, 9, 11, 9, 7, 6];
+
+/// Columns the drift table needs: the longest feature name, the fixed columns, the spacing
+/// between them and the borders.
+fn table_width(state: &State) -> u16 {
+    let name = state
+        .monitoring
+        .features()
+        .iter()
+        .map(|f| f.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(7, 30) as u16;
+    name + TABLE_COLUMNS.iter().sum::<u16>() + TABLE_COLUMNS.len() as u16 + 2
+}
+
 fn render_table(frame: &mut Frame, area: Rect, state: &State, s: &Overview) {
     let theme = &state.theme;
     let m = &state.monitoring;
@@ -390,6 +410,10 @@ fn render_table(frame: &mut Frame, area: Rect, state: &State, s: &Overview) {
                 Cell::from(d.test.as_str()),
                 Cell::from(number(d.score)),
                 Cell::from(format!("{rule} {}", number(d.threshold))),
+                Cell::from(match d.band {
+                    Some([_, hi]) => number(hi),
+                    None => "-".to_string(),
+                }),
                 Cell::from(Line::from(if f.has_data() {
                     verdict(theme, d.drifted)
                 } else {
@@ -405,16 +429,16 @@ fn render_table(frame: &mut Frame, area: Rect, state: &State, s: &Overview) {
         })
         .collect();
     let header = Row::new(vec![
-        "feature", "test", "value", "drift if", "status", "psi",
+        "feature",
+        "test",
+        "value",
+        "drift if",
+        "noise ≤",
+        "status",
+        "psi",
     ]);
-    let widths = [
-        Constraint::Min(10),
-        Constraint::Length(14),
-        Constraint::Length(9),
-        Constraint::Length(11),
-        Constraint::Length(6),
-        Constraint::Length(6),
-    ];
+    let mut widths = vec![Constraint::Min(7)];
+    widths.extend(TABLE_COLUMNS.map(Constraint::Length));
     let title = match s.drift.first() {
         Some(d) if d.note.is_none() => format!("Feature drift vs {}", baseline_name(d)),
         Some(_) => "Feature drift".to_string(),
@@ -624,8 +648,9 @@ fn render_quality(frame: &mut Frame, area: Rect, theme: &Theme, s: &Overview) {
         "Quality: no window yet".to_string()
     } else {
         format!(
-            "Accuracy by window: realised ({} labelled) vs estimated (CBPE), test",
-            s.quality.iter().map(|q| q.labelled).sum::<u64>()
+            "Accuracy by window: realised ({} labelled) vs estimated ({}), test",
+            s.quality.iter().map(|q| q.labelled).sum::<u64>(),
+            cerebro::monitor::cbpe::ASSUMPTION_SHORT
         )
     };
     if realised.is_empty() && estimated.is_empty() {

@@ -174,6 +174,7 @@ fn bench(c: &mut Criterion) {
                 )
             }))
             .collect(),
+        preparation: None,
     });
     let mut text = Vec::new();
     for r in 0..INGEST_LINES {

@@ -25,6 +25,7 @@ fn seed(dir: &std::path::Path) {
         id: Some("page_id".into()),
         target: "ALIVE".into(),
         positive: "Living".into(),
+        raw_inputs: None,
     };
     let metrics: BTreeMap<String, f64> = [("roc_auc".to_string(), 0.7), ("f1".to_string(), 0.8)]
         .into_iter()

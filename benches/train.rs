@@ -14,7 +14,7 @@ use cerebro::train::{self, ModelKind, ModelParams, cart};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
 
-fn marvel_data() -> cerebro::data::schema::TrainData {
+fn marvel_data() -> cerebro::data::prepare::TrainData {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let csv = std::env::var_os("CEREBRO_BENCH_CSV")
         .map(PathBuf::from)

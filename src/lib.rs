@@ -12,6 +12,7 @@
 //!   the demo data generator.
 //! - [`train`]: model kinds, encoders, fitting, metrics and the versioned model artifact.
 //! - [`store`]: the tracking store (SQLite, WAL, migrations) and content-addressed artifacts.
+//! - [`batch`]: batch scoring of a file of raw records (`cerebro predict`), streamed in chunks.
 //! - [`registry`]: registered models, versions, stages and aliases, the promotion gate, audit
 //!   trail, rollback, lineage, export and import.
 //! - [`track`]: the run lifecycle around a fit: lineage, environment, heartbeat, reproduction.
@@ -27,6 +28,7 @@
 //! - [`workflow`]: pipelines of steps (a DAG in the config) run now, on a schedule or on a
 //!   trigger (new file, monitoring alert, new Production version), with their history in the store.
 
+pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod data;

@@ -7,13 +7,16 @@
 //! own keep-alive connection). A request sent more than [`LATE_AFTER`] after it was due (the
 //! pool was busy, the machine overloaded) counts as `late`; it is still sent.
 //!
-//! **Records** are drawn with replacement from the held-out test set of the workspace's prepared
-//! data ([`SimData::from_config`]). Each send gets a fresh record id `<test id>~<run>-<seq>`
-//! (the signature's id column, which the endpoint logs), so labels join exactly one prediction.
+//! **Records** are raw records, as an application holds them: rows of the dataset file drawn
+//! with replacement from the held-out test split of the workspace's prepared data
+//! ([`SimData::from_config`]), every column but the target; the endpoint's model prepares them.
+//! Each send gets a fresh record id `<test id>~<run>-<seq>` (the signature's id column, which
+//! the endpoint logs), so labels join exactly one prediction.
 //!
-//! **Scenarios** ([`Scenario`]): `none`; `scale:FEATURE=1.5` (a numeric feature times the
-//! factor, as the Databricks MLOps course does); `skew:FEATURE=VALUE:0.7` (a categorical feature
-//! set to VALUE in 70% of records, the rest unchanged); `concept` (inputs unchanged, but the
+//! **Scenarios** ([`Scenario`]): `none`; `scale:COLUMN=1.5` (a numeric column of the raw record
+//! times the factor, as the Databricks MLOps course does); `skew:COLUMN=VALUE:0.7` (a text
+//! column set to VALUE, a raw value such as `Bad Characters`, in 70% of records, the rest
+//! unchanged); `concept` (inputs unchanged, but the
 //! true label is inverted for records the model is confident about — its probability at least
 //! 0.75 or at most 0.25 — so quality drops while inputs look stable).
 //!
@@ -35,6 +38,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::config::LoadedConfig;
+use crate::data::raw::{Cell, RawColumn, RawType};
 use crate::error::{Error, Result};
 
 /// A send later than this after its due time counts as late.
@@ -126,27 +130,27 @@ impl FromStr for Scenario {
     }
 }
 
-/// The records to draw from: the test set, columns in signature order.
+/// The records to draw from: the raw rows of the test split, as the dataset file holds them
+/// (every column but the target).
 #[derive(Debug, Clone)]
 pub struct SimData {
     pub id_column: String,
-    pub numeric: Vec<String>,
-    pub categorical: Vec<String>,
+    /// Column names and types, in the file's order (the id and the target left out).
+    pub columns: Vec<RawColumn>,
+    /// Per column, the value of every test row.
+    pub values: Vec<Vec<Cell>>,
     pub ids: Vec<String>,
-    pub numeric_values: Vec<Vec<Option<f64>>>,
-    pub categorical_values: Vec<Vec<Option<String>>>,
     /// 1 = the positive class.
     pub labels: Vec<u8>,
 }
 
 impl SimData {
-    /// The held-out test set of the workspace's prepared data.
+    /// The raw rows of the held-out test split of the workspace's prepared data.
     pub fn from_config(config: &LoadedConfig) -> Result<SimData> {
         let prepared = crate::data::prepare(config)?;
         let sig = &prepared.signature;
         let test = &prepared.test;
-        let table = crate::data::feature_table(test, sig)?;
-        let labels = crate::data::labels(test, sig)?;
+        let labels = prepared.preparation.labels_frame(test)?;
         let id_column = sig.id.clone().unwrap_or_else(|| "id".to_string());
         let ids = match &sig.id {
             Some(id) => crate::data::prepare::strings(test, id)?
@@ -161,29 +165,61 @@ impl SimData {
                 "the prepared test set is empty: nothing to simulate from",
             ));
         }
+        let mut columns = Vec::new();
+        let mut values = Vec::new();
+        for col in test.columns() {
+            let name = col.name().as_str();
+            if name == sig.target || Some(name) == sig.id.as_deref() {
+                continue;
+            }
+            columns.push(RawColumn {
+                name: name.to_string(),
+                ty: RawType::of(col.dtype()),
+            });
+            values.push(crate::data::raw::column_cells(col)?);
+        }
         Ok(SimData {
             id_column,
-            numeric: sig.numeric.clone(),
-            categorical: sig.categorical.clone(),
+            columns,
+            values,
             ids,
-            numeric_values: table.numeric,
-            categorical_values: table.categorical,
             labels,
         })
     }
 
+    fn column(&self, name: &str) -> Option<&RawColumn> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
     fn check(&self, scenario: &Scenario) -> Result<()> {
+        let of = |ty: RawType| -> Vec<&str> {
+            self.columns
+                .iter()
+                .filter(|c| c.ty == ty)
+                .map(|c| c.name.as_str())
+                .collect()
+        };
         match scenario {
-            Scenario::Scale { feature, .. } if !self.numeric.contains(feature) => {
+            Scenario::Scale { feature, .. }
+                if !self
+                    .column(feature)
+                    .is_some_and(|c| matches!(c.ty, RawType::Double | RawType::Long)) =>
+            {
+                let mut numeric = of(RawType::Double);
+                numeric.extend(of(RawType::Long));
                 Err(Error::invalid(format!(
-                    "scale:{feature}: not a numeric feature of the model (numeric: {})",
-                    self.numeric.join(", ")
+                    "scale:{feature}: not a numeric column of the raw records (numeric: {})",
+                    numeric.join(", ")
                 )))
             }
-            Scenario::Skew { feature, .. } if !self.categorical.contains(feature) => {
+            Scenario::Skew { feature, .. }
+                if !self
+                    .column(feature)
+                    .is_some_and(|c| c.ty == RawType::String) =>
+            {
                 Err(Error::invalid(format!(
-                    "skew:{feature}: not a categorical feature of the model (categorical: {})",
-                    self.categorical.join(", ")
+                    "skew:{feature}: not a text column of the raw records (text: {})",
+                    of(RawType::String).join(", ")
                 )))
             }
             _ => Ok(()),
@@ -194,24 +230,24 @@ impl SimData {
     fn record(&self, row: usize, id: &str, scenario: &Scenario, skewed: bool) -> serde_json::Value {
         let mut m = serde_json::Map::new();
         m.insert(self.id_column.clone(), id.into());
-        for (name, col) in self.numeric.iter().zip(&self.numeric_values) {
-            let mut v = col[row];
-            if let (Scenario::Scale { feature, factor }, Some(x)) = (scenario, v)
-                && feature == name
-            {
-                v = Some(x * factor);
-            }
-            m.insert(name.clone(), v.into());
-        }
-        for (name, col) in self.categorical.iter().zip(&self.categorical_values) {
-            let mut v = col[row].clone();
-            if let Scenario::Skew { feature, value, .. } = scenario
-                && feature == name
-                && skewed
-            {
-                v = Some(value.clone());
-            }
-            m.insert(name.clone(), v.into());
+        for (c, col) in self.columns.iter().zip(&self.values) {
+            let v = match (&col[row], scenario) {
+                (Cell::Num(x), Scenario::Scale { feature, factor }) if *feature == c.name => {
+                    serde_json::json!(x * factor)
+                }
+                (Cell::Int(x), Scenario::Scale { feature, factor }) if *feature == c.name => {
+                    serde_json::json!((*x as f64 * factor).round() as i64)
+                }
+                (_, Scenario::Skew { feature, value, .. }) if skewed && *feature == c.name => {
+                    serde_json::json!(value)
+                }
+                (Cell::Null, _) => serde_json::Value::Null,
+                (Cell::Num(x), _) => serde_json::json!(x),
+                (Cell::Int(x), _) => serde_json::json!(x),
+                (Cell::Bool(b), _) => serde_json::json!(b),
+                (Cell::Text(t), _) => serde_json::json!(t),
+            };
+            m.insert(c.name.clone(), v);
         }
         serde_json::Value::Object(m)
     }

@@ -36,7 +36,7 @@ pub fn run(config: &Path, cmd: DataCommand) -> Result<i32> {
         DataCommand::Profile { prepared, json } => {
             let cfg = cerebro::config::Config::load(config)?;
             let df = if prepared {
-                cerebro::data::prepare(&cfg)?.train
+                cerebro::data::prepare(&cfg)?.prepared_train()?
             } else {
                 cerebro::data::load_raw(&cfg)?.df
             };
@@ -102,6 +102,14 @@ pub fn run(config: &Path, cmd: DataCommand) -> Result<i32> {
                 }
             );
             println!("  {} raw rows from {}", report.raw_rows, report.dataset);
+            println!(
+                "  steps fitted on {} (fit_statistics_on)",
+                if report.fit_statistics_on == "all" {
+                    "the whole table"
+                } else {
+                    "the training split"
+                }
+            );
             for s in &report.steps {
                 println!("  {:<15} {} [{}]", s.step, s.summary, s.affected);
             }
@@ -118,6 +126,12 @@ pub fn run(config: &Path, cmd: DataCommand) -> Result<i32> {
                 report.test_rows,
                 report.test_positive_rate * 100.0
             );
+            let inputs: Vec<String> = report
+                .inputs
+                .iter()
+                .map(|c| format!("{} ({})", c.name, c.ty))
+                .collect();
+            println!("  raw inputs {}", inputs.join(", "));
             println!("  snapshot {}", report.snapshot);
             Ok(0)
         }

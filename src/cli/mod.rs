@@ -8,6 +8,7 @@ mod models;
 mod monitor;
 mod output;
 mod pipeline;
+mod predict;
 mod runs;
 mod serve;
 mod simulate;
@@ -75,6 +76,9 @@ pub enum Command {
     /// Open the full-screen workbench (data, experiments, registry, endpoints, jobs) on this
     /// workspace; also what `cerebro` with no arguments does in a terminal.
     Tui,
+    /// Score a file of raw records (CSV, Parquet, JSON lines) with a model version, streamed:
+    /// predictions (and probabilities) to Parquet or CSV, keeping the id column.
+    Predict(predict::PredictArgs),
     /// Serve the Production model over HTTP (MLflow-compatible) until Ctrl-C or SIGTERM.
     Serve(serve::ServeArgs),
     /// Serving endpoints and their state (up, stale, down).
@@ -136,6 +140,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Runs(cmd)) => runs::run(&cli.config, cmd),
         Some(Command::Models(cmd)) => models::run(&cli.config, cmd),
         Some(Command::Tui) => crate::tui::run(&cli.config),
+        Some(Command::Predict(args)) => predict::run(&cli.config, args),
         Some(Command::Serve(args)) => serve::serve(&cli.config, args),
         Some(Command::Endpoints(cmd)) => serve::endpoints(&cli.config, cmd),
         Some(Command::Simulate(args)) => simulate::run(&cli.config, args),

@@ -122,6 +122,33 @@ fn stage_cell(v: Option<i64>) -> String {
     v.map_or("-".into(), |v| v.to_string())
 }
 
+/// The raw inputs (MLflow column specs) and the features of a version.
+fn print_signature(sig: &cerebro::data::schema::Signature) {
+    let inputs: Vec<String> = sig
+        .inputs()
+        .into_iter()
+        .map(|(n, t)| format!("{n} ({t})"))
+        .collect();
+    let kind = if sig.raw_inputs.is_some() {
+        "raw inputs "
+    } else {
+        "inputs     "
+    };
+    println!("{kind} {}", inputs.join(", "));
+    let features: Vec<&str> = sig
+        .numeric
+        .iter()
+        .chain(&sig.categorical)
+        .map(String::as_str)
+        .collect();
+    println!(
+        "features    {} -> {} = {}",
+        features.join(", "),
+        sig.target,
+        sig.positive
+    );
+}
+
 fn print_gate(g: &GateResult) {
     println!(
         "gate for {}/{} on data version {} ({} {:?}):",
@@ -248,6 +275,10 @@ pub fn run(config: &Path, cmd: ModelsCommand) -> Result<i32> {
                 ]);
             }
             t.print();
+            if let Some(v) = versions.iter().max_by_key(|v| v.version) {
+                println!("version {}:", v.version);
+                print_signature(&v.signature);
+            }
             Ok(0)
         }
         ModelsCommand::Gate {
@@ -390,6 +421,9 @@ pub fn run(config: &Path, cmd: ModelsCommand) -> Result<i32> {
                 l.data_version.as_deref().unwrap_or("-"),
                 present(l.data_snapshot_present)
             );
+            if let Some(sig) = &l.signature {
+                print_signature(sig);
+            }
             println!(
                 "git         {} {}{}",
                 l.git_commit.as_deref().unwrap_or("-"),

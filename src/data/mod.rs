@@ -1,18 +1,25 @@
 //! Datasets: load, profile, prepare, split, fingerprint and snapshot.
 //!
-//! [`prepare`] turns the configured file into a train and a test table holding exactly the
-//! model's columns (id, numeric features as Float64, categorical features and target as text).
-//! Their content fingerprint is the **data version**: the same file, steps and split give the
-//! same id, and [`snapshot`] writes each version once as Parquet into the store, so a run's
-//! exact data can be reloaded by [`load_version`] long after the source file changed.
+//! [`prepare()`] chooses the rows of the configured file (drop steps, missing targets), splits
+//! them into train and test, and fits the preparation steps ([`prepare::Preparation`]) that turn
+//! a raw row into the model's features. The content fingerprint of the raw rows of both splits
+//! and of the fitted preparation is the **data version**: the same file, steps, option and
+//! split give the same id, and [`snapshot`] writes each version once into the store (the raw
+//! rows as Parquet, the preparation as JSON), so a run's exact data can be reloaded by
+//! [`load_version`] long after the source file changed. [`raw`] holds the raw input schema and
+//! the cells raw values travel in.
 //! [`schema`] holds the model's input contract (signature, feature table, train data), which
 //! training, the registry, the stores and serving all share.
 
 pub mod demo;
+pub mod fit;
 pub mod load;
 pub mod prepare;
 pub mod profile;
+pub mod raw;
 pub mod schema;
+pub mod steps;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 
@@ -22,19 +29,25 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::LoadedConfig;
+use crate::config::{FitStatisticsOn, LoadedConfig};
 use crate::error::{Error, Result};
-use schema::{FeatureTable, Signature, TrainData};
+use prepare::TrainData;
+use schema::{FeatureTable, Signature};
 
 pub use load::Loaded;
-pub use prepare::StepReport;
+pub use prepare::{Preparation, StepReport};
+pub use raw::{Cell, RawBatch, RawColumn, RawSchema, RawType};
 
 /// The prepared, split data of one version.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub id: String,
     pub signature: Signature,
+    /// The fitted preparation: what turns the raw rows below (and any raw record) into features.
+    pub preparation: Preparation,
+    /// The raw rows of the training split: every column of the dataset file, as loaded.
     pub train: DataFrame,
+    /// The raw rows of the test split.
     pub test: DataFrame,
     pub raw_rows: usize,
     pub steps: Vec<StepReport>,
@@ -46,7 +59,6 @@ pub struct Prepared {
     /// What the user should know before training on this version (see [`warnings`]).
     pub warnings: Vec<String>,
 }
-
 /// A target value that is almost the positive class, and how many rows hold it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NearMiss {
@@ -91,6 +103,10 @@ pub struct PrepareReport {
     /// Target values that differ from `dataset.positive` only by case or spaces, with their
     /// row counts; they were counted as negatives.
     pub positive_near_misses: Vec<NearMiss>,
+    /// Where the steps learned their statistics: `train` or `all`.
+    pub fit_statistics_on: String,
+    /// The raw input schema: the dataset columns the model reads, with their types.
+    pub inputs: Vec<RawColumn>,
     pub steps: Vec<StepReport>,
     pub snapshot: String,
     pub new_version: bool,
@@ -98,7 +114,6 @@ pub struct PrepareReport {
     /// very few rows of one); empty when all is well.
     pub warnings: Vec<String>,
 }
-
 /// Rows of each class in a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ClassCounts {
@@ -130,51 +145,42 @@ pub fn signature(config: &LoadedConfig) -> Signature {
         id: d.id.clone(),
         target: d.target.clone(),
         positive: d.positive.clone(),
+        raw_inputs: None,
     }
 }
 
-/// Load, prepare and split the configured dataset; computes the data version id.
+/// Load the configured dataset, choose its rows (drop steps, missing targets), split them, fit
+/// the preparation (on the training split or the whole table, `[split] fit_statistics_on`) and
+/// compute the data version id.
 pub fn prepare(config: &LoadedConfig) -> Result<Prepared> {
     let loaded = load_raw(config)?;
-    let raw_rows = loaded.df.height();
-    let (df, steps) = prepare::apply(config, loaded.df.clone())?;
+    let df = loaded.df;
+    let raw_rows = df.height();
     let sig = signature(config);
-    check_columns(config, &df, &sig)?;
-
-    // Keep the model's columns only, typed uniformly.
-    let mut cols: Vec<Column> = Vec::new();
-    if let Some(id) = &sig.id {
-        cols.push(df.column(id)?.cast(&DataType::String)?);
-    }
-    for n in &sig.numeric {
-        let c = df.column(n)?;
-        if c.dtype() == &DataType::String {
-            return Err(config.error_at(
-                "dataset.numeric",
-                format!("numeric feature `{n}` holds text after preparation"),
-                Some("list it under `categorical`, or fix its values".into()),
-            ));
+    // Rows are chosen on the whole table: drop steps and the target never depend on what the
+    // steps learn (the fit refuses such configs), so this choice is the same in both modes.
+    let whole = Preparation::fit(config, &df, None)?;
+    let mut rows: Vec<u32> = Vec::new();
+    let mut labels: Vec<u8> = Vec::new();
+    let mut dropped_missing_target = 0;
+    let mut targets: Vec<Option<String>> = Vec::new();
+    for (i, (kept, target)) in whole.kept.iter().zip(&whole.target).enumerate() {
+        if !kept {
+            continue;
         }
-        cols.push(c.cast(&DataType::Float64)?);
+        match target {
+            Some(t) if !t.trim().is_empty() => {
+                rows.push(i as u32);
+                labels.push(u8::from(*t == sig.positive));
+                targets.push(Some(t.clone()));
+            }
+            _ => dropped_missing_target += 1,
+        }
     }
-    for n in sig.categorical.iter().chain(std::iter::once(&sig.target)) {
-        cols.push(df.column(n)?.cast(&DataType::String)?);
-    }
-    let df = DataFrame::new(df.height(), cols)?;
-
-    // Rows with an unknown target cannot be learned from.
-    let target = prepare::strings(&df, &sig.target)?;
-    let keep: Vec<bool> = target
-        .iter()
-        .map(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
-        .collect();
-    let dropped_missing_target = keep.iter().filter(|k| !**k).count();
-    let df = df.filter(&BooleanChunked::from_slice(PlSmallStr::from("keep"), &keep))?;
-    let labels = labels(&df, &sig)?;
-    let positive_near_misses = near_misses(&prepare::strings(&df, &sig.target)?, &sig.positive);
+    let positive_near_misses = near_misses(&targets, &sig.positive);
     let positives = labels.iter().filter(|&&y| y == 1).count();
     if positives == 0 {
-        let values = prepare::value_counts(&prepare::strings(&df, &sig.target)?);
+        let values = prepare::value_counts(&targets);
         let seen: Vec<String> = values
             .iter()
             .take(5)
@@ -208,38 +214,45 @@ pub fn prepare(config: &LoadedConfig) -> Result<Prepared> {
         ));
     }
     let split = &config.config.split;
-    let (train_idx, test_idx) =
+    let (train_pos, test_pos) =
         split_indices(&labels, split.test_fraction, split.seed, split.stratify);
+    let train_idx: Vec<u32> = train_pos.iter().map(|&p| rows[p as usize]).collect();
+    let test_idx: Vec<u32> = test_pos.iter().map(|&p| rows[p as usize]).collect();
+    if train_idx.is_empty() || test_idx.is_empty() {
+        return Err(config.error_at(
+            "split.test_fraction",
+            format!(
+                "the split leaves {} train and {} test rows: too few rows for this test_fraction",
+                train_idx.len(),
+                test_idx.len()
+            ),
+            None,
+        ));
+    }
+    let fit = match split.fit_statistics_on {
+        FitStatisticsOn::All => whole,
+        FitStatisticsOn::Train => Preparation::fit(config, &df, Some(&train_idx))?,
+    };
     let take = |idx: &[u32]| -> Result<DataFrame> {
         let ca = IdxCa::from_vec(PlSmallStr::from("idx"), idx.to_vec());
         Ok(df.take(&ca)?)
     };
     let train = take(&train_idx)?;
     let test = take(&test_idx)?;
-    if train.height() == 0 || test.height() == 0 {
-        return Err(config.error_at(
-            "split.test_fraction",
-            format!(
-                "the split leaves {} train and {} test rows: too few rows for this test_fraction",
-                train.height(),
-                test.height()
-            ),
-            None,
-        ));
-    }
-    let id = fingerprint(&sig, &train, &test)?;
+    let id = fingerprint(&sig, &fit.preparation, &train, &test)?;
     let warnings = warnings(
         &sig,
         &positive_near_misses,
-        ClassCounts::of(&labels_at(&labels, &test_idx)),
+        ClassCounts::of(&labels_at(&labels, &test_pos)),
     );
     Ok(Prepared {
         id,
         signature: sig,
+        preparation: fit.preparation,
         train,
         test,
         raw_rows,
-        steps,
+        steps: fit.reports,
         dropped_missing_target,
         positive_near_misses,
         warnings,
@@ -296,39 +309,6 @@ fn warnings(sig: &Signature, near: &[NearMiss], test: ClassCounts) -> Vec<String
     out
 }
 
-/// Every column the config names must exist after preparation.
-fn check_columns(config: &LoadedConfig, df: &DataFrame, sig: &Signature) -> Result<()> {
-    let available: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let refs: Vec<&str> = available.iter().map(String::as_str).collect();
-    let mut wanted: Vec<(&str, &String)> = Vec::new();
-    wanted.push(("dataset.target", &sig.target));
-    if let Some(id) = &sig.id {
-        wanted.push(("dataset.id", id));
-    }
-    wanted.extend(sig.numeric.iter().map(|n| ("dataset.numeric", n)));
-    wanted.extend(sig.categorical.iter().map(|n| ("dataset.categorical", n)));
-    for (key, col) in wanted {
-        if !available.contains(col) {
-            let hint = crate::error::closest(col, &refs)
-                .map(|c| format!("did you mean `{c}`?"))
-                .unwrap_or_else(|| format!("columns are: {}", available.join(", ")));
-            return Err(config.error_at(
-                key,
-                format!(
-                    "`{col}` is not a column of {} (after preparation)",
-                    config.dataset_path().display()
-                ),
-                Some(hint),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// 0/1 labels of a prepared table.
 pub fn labels(df: &DataFrame, sig: &Signature) -> Result<Vec<u8>> {
     Ok(prepare::strings(df, &sig.target)?
@@ -372,11 +352,18 @@ pub fn split_indices(
     (train, test)
 }
 
-/// sha256 over the signature and every value of train then test, in order.
-pub fn fingerprint(sig: &Signature, train: &DataFrame, test: &DataFrame) -> Result<String> {
+/// sha256 over the signature, the fitted preparation (its steps, what they learned and where:
+/// `fit_statistics_on`) and every raw value of train then test, in order.
+pub fn fingerprint(
+    sig: &Signature,
+    preparation: &Preparation,
+    train: &DataFrame,
+    test: &DataFrame,
+) -> Result<String> {
     let mut h = Sha256::new();
-    h.update(b"cerebro-data-v1\n");
+    h.update(b"cerebro-data-v2\n");
     h.update(serde_json::to_vec(sig)?);
+    h.update(serde_json::to_vec(preparation)?);
     for df in [train, test] {
         h.update((df.height() as u64).to_le_bytes());
         for col in df.columns() {
@@ -418,8 +405,12 @@ pub fn snapshot_dir(store_root: &Path, id: &str) -> PathBuf {
     store_root.join("data").join(id)
 }
 
-/// Writes the version's train and test tables as Parquet, once. Returns the store record and
-/// whether the snapshot was new.
+/// The file of a snapshot holding the fitted preparation. Snapshots written before preparation
+/// was fitted lack it: their tables hold the prepared columns instead of the raw ones.
+pub const PREPARATION_FILE: &str = "preparation.json";
+
+/// Writes the version's raw train and test rows as Parquet and its fitted preparation as JSON,
+/// once. Returns the store record and whether the snapshot was new.
 pub fn snapshot(
     store_root: &Path,
     config: &LoadedConfig,
@@ -427,7 +418,7 @@ pub fn snapshot(
 ) -> Result<(DataVersion, bool)> {
     let dir = snapshot_dir(store_root, &prepared.id);
     let rel = PathBuf::from("data").join(&prepared.id);
-    let created = if dir.join("test.parquet").exists() {
+    let created = if dir.join(PREPARATION_FILE).exists() {
         false
     } else {
         let tmp =
@@ -443,10 +434,13 @@ pub fn snapshot(
             let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
             ParquetWriter::new(file).finish(&mut df.clone())?;
         }
+        let path = tmp.join(PREPARATION_FILE);
+        std::fs::write(&path, serde_json::to_vec_pretty(&prepared.preparation)?)
+            .map_err(|e| Error::io(&path, e))?;
         match std::fs::rename(&tmp, &dir) {
             Ok(()) => true,
             // Another process snapshotted the same version first: same content, keep theirs.
-            Err(_) if dir.join("test.parquet").exists() => {
+            Err(_) if dir.join(PREPARATION_FILE).exists() => {
                 let _ = std::fs::remove_dir_all(&tmp);
                 false
             }
@@ -471,46 +465,129 @@ pub fn snapshot(
     Ok((version, created))
 }
 
-/// Reloads a version's train and test tables from its snapshot.
-pub fn load_version(store_root: &Path, version: &DataVersion) -> Result<(DataFrame, DataFrame)> {
+/// A data version's tables as snapshotted.
+#[derive(Debug, Clone)]
+pub struct VersionData {
+    pub train: DataFrame,
+    pub test: DataFrame,
+    /// The fitted preparation; `None` for a snapshot from before preparation was fitted, whose
+    /// tables hold the prepared columns.
+    pub preparation: Option<Preparation>,
+}
+
+impl VersionData {
+    /// The preparation that turns these tables into `sig`'s features: the fitted one, or for an
+    /// older snapshot the identity (its tables are prepared already).
+    pub fn preparation_for(&self, sig: &Signature) -> Preparation {
+        self.preparation
+            .clone()
+            .unwrap_or_else(|| Preparation::identity(sig))
+    }
+
+    /// 0/1 labels of one of the tables.
+    pub fn labels(&self, df: &DataFrame, sig: &Signature) -> Result<Vec<u8>> {
+        match &self.preparation {
+            Some(p) => p.labels_frame(df),
+            None => labels(df, sig),
+        }
+    }
+
+    /// Training input of the version, through its preparation.
+    pub fn train_data(&self, sig: &Signature, id: &str) -> Result<TrainData> {
+        let preparation = self.preparation_for(sig);
+        Ok(TrainData {
+            signature: sig.clone(),
+            train: preparation.transform_frame(&self.train)?,
+            train_y: self.labels(&self.train, sig)?,
+            test: preparation.transform_frame(&self.test)?,
+            test_y: self.labels(&self.test, sig)?,
+            data_version: id.to_string(),
+            preparation,
+        })
+    }
+
+    /// The prepared table of `df` (id, features, target after the steps), to show or export.
+    pub fn prepared_frame(&self, df: &DataFrame) -> Result<DataFrame> {
+        match &self.preparation {
+            Some(p) => p.prepared_frame(df),
+            None => Ok(df.clone()),
+        }
+    }
+}
+
+/// Reloads a version's tables (and fitted preparation) from its snapshot.
+pub fn load_version(store_root: &Path, version: &DataVersion) -> Result<VersionData> {
     let dir = store_root.join(&version.snapshot_dir);
+    let missing = |path: &Path| {
+        Error::invalid(format!(
+            "the snapshot of data version {} is missing ({} not found)",
+            &version.id[..12.min(version.id.len())],
+            path.display()
+        ))
+    };
     let read = |name: &str| -> Result<DataFrame> {
         let path = dir.join(name);
         let file = std::fs::File::open(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::invalid(format!(
-                    "the snapshot of data version {} is missing ({} not found)",
-                    &version.id[..12.min(version.id.len())],
-                    path.display()
-                ))
+                missing(&path)
             } else {
                 Error::io(&path, e)
             }
         })?;
         Ok(ParquetReader::new(file).finish()?)
     };
-    Ok((read("train.parquet")?, read("test.parquet")?))
+    let path = dir.join(PREPARATION_FILE);
+    let preparation = match std::fs::read(&path) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
+            Error::data_at(
+                &path,
+                e.line(),
+                Some(e.column()),
+                format!("not a fitted preparation: {e}"),
+            )
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    Ok(VersionData {
+        train: read("train.parquet")?,
+        test: read("test.parquet")?,
+        preparation,
+    })
 }
 
-/// Writes a version's snapshot as `train.csv` and `test.csv` into `dir` (for other tools).
+/// Writes a version's prepared tables as `train.csv` and `test.csv` into `dir` (for other
+/// tools), and for a fitted snapshot its raw rows as `raw_train.csv`, `raw_test.csv` and the
+/// preparation as `preparation.json`.
 pub fn export_version(
     store_root: &Path,
     version: &DataVersion,
     dir: &Path,
 ) -> Result<Vec<PathBuf>> {
-    let (train, test) = load_version(store_root, version)?;
+    let data = load_version(store_root, version)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut written = Vec::new();
-    for (name, df) in [("train.csv", train), ("test.csv", test)] {
+    let mut tables = vec![
+        ("train.csv", data.prepared_frame(&data.train)?),
+        ("test.csv", data.prepared_frame(&data.test)?),
+    ];
+    if let Some(p) = &data.preparation {
+        tables.push(("raw_train.csv", data.train.clone()));
+        tables.push(("raw_test.csv", data.test.clone()));
+        let path = dir.join(PREPARATION_FILE);
+        std::fs::write(&path, serde_json::to_vec_pretty(p)?).map_err(|e| Error::io(&path, e))?;
+        written.push(path);
+    }
+    for (name, mut df) in tables {
         let path = dir.join(name);
         let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        CsvWriter::new(file).finish(&mut df.clone())?;
+        CsvWriter::new(file).finish(&mut df)?;
         written.push(path);
     }
     Ok(written)
 }
 
-/// Feature table of a prepared frame, in signature order.
+/// Feature table of a prepared frame (an older snapshot's), in signature order.
 pub fn feature_table(df: &DataFrame, sig: &Signature) -> Result<FeatureTable> {
     Ok(FeatureTable {
         rows: df.height(),
@@ -527,26 +604,20 @@ pub fn feature_table(df: &DataFrame, sig: &Signature) -> Result<FeatureTable> {
     })
 }
 
-/// Training input of a version's tables.
-pub fn train_data(
-    sig: &Signature,
-    id: &str,
-    train: &DataFrame,
-    test: &DataFrame,
-) -> Result<TrainData> {
-    Ok(TrainData {
-        signature: sig.clone(),
-        train: feature_table(train, sig)?,
-        train_y: labels(train, sig)?,
-        test: feature_table(test, sig)?,
-        test_y: labels(test, sig)?,
-        data_version: id.to_string(),
-    })
-}
-
 impl Prepared {
+    /// Training input: the raw rows of both splits through the fitted preparation.
     pub fn train_data(&self) -> Result<TrainData> {
-        train_data(&self.signature, &self.id, &self.train, &self.test)
+        VersionData {
+            train: self.train.clone(),
+            test: self.test.clone(),
+            preparation: Some(self.preparation.clone()),
+        }
+        .train_data(&self.signature, &self.id)
+    }
+
+    /// The prepared training table (id, features, target after the steps), to show.
+    pub fn prepared_train(&self) -> Result<DataFrame> {
+        self.preparation.prepared_frame(&self.train)
     }
 
     pub fn report(
@@ -556,7 +627,7 @@ impl Prepared {
         new_version: bool,
     ) -> Result<PrepareReport> {
         let rate = |df: &DataFrame| -> Result<f64> {
-            let l = labels(df, &self.signature)?;
+            let l = self.preparation.labels_frame(df)?;
             Ok(l.iter().map(|&v| f64::from(v)).sum::<f64>() / l.len().max(1) as f64)
         };
         Ok(PrepareReport {
@@ -568,9 +639,11 @@ impl Prepared {
             train_positive_rate: rate(&self.train)?,
             test_positive_rate: rate(&self.test)?,
             dropped_missing_target: self.dropped_missing_target,
-            train_classes: ClassCounts::of(&labels(&self.train, &self.signature)?),
-            test_classes: ClassCounts::of(&labels(&self.test, &self.signature)?),
+            train_classes: ClassCounts::of(&self.preparation.labels_frame(&self.train)?),
+            test_classes: ClassCounts::of(&self.preparation.labels_frame(&self.test)?),
             positive_near_misses: self.positive_near_misses.clone(),
+            fit_statistics_on: self.preparation.fit_statistics_on.as_str().to_string(),
+            inputs: self.preparation.schema.inputs.clone(),
             steps: self.steps.clone(),
             snapshot: snapshot.display().to_string(),
             new_version,
@@ -596,88 +669,5 @@ mod tests {
             (train.clone(), test.clone())
         );
         assert_ne!(split_indices(&labels, 0.2, 43, true).1, test);
-    }
-
-    #[test]
-    fn near_misses_of_the_positive_class_are_counted() {
-        let target: Vec<Option<String>> = ["yes", "Yes", "no", " yes", "YES ", "Yes", "yess", "No"]
-            .iter()
-            .map(|s| Some(s.to_string()))
-            .chain([None])
-            .collect();
-        assert_eq!(
-            near_misses(&target, "yes"),
-            vec![
-                NearMiss {
-                    value: "Yes".into(),
-                    rows: 2
-                },
-                NearMiss {
-                    value: " yes".into(),
-                    rows: 1
-                },
-                NearMiss {
-                    value: "YES ".into(),
-                    rows: 1
-                },
-            ]
-        );
-        assert!(near_misses(&target, "maybe").is_empty());
-    }
-
-    #[test]
-    fn a_test_split_with_one_class_or_few_rows_of_one_is_warned_about() {
-        let sig = Signature {
-            numeric: vec![],
-            categorical: vec![],
-            id: None,
-            target: "churned".into(),
-            positive: "yes".into(),
-        };
-        let none = warnings(
-            &sig,
-            &[],
-            ClassCounts {
-                positive: 0,
-                negative: 10,
-            },
-        );
-        assert_eq!(none.len(), 1, "{none:?}");
-        assert!(none[0].contains("no positive (`yes`) rows"), "{none:?}");
-        assert!(none[0].contains("ROC AUC will be undefined"), "{none:?}");
-        let few = warnings(
-            &sig,
-            &[],
-            ClassCounts {
-                positive: 9,
-                negative: 3,
-            },
-        );
-        assert_eq!(few.len(), 2, "{few:?}");
-        assert!(few[0].contains("only 9 positive"), "{few:?}");
-        assert!(few[1].contains("only 3 negative"), "{few:?}");
-        let fine = warnings(
-            &sig,
-            &[],
-            ClassCounts {
-                positive: 10,
-                negative: 10,
-            },
-        );
-        assert!(fine.is_empty(), "{fine:?}");
-        let near = [NearMiss {
-            value: "Yes".into(),
-            rows: 4,
-        }];
-        let w = warnings(
-            &sig,
-            &near,
-            ClassCounts {
-                positive: 10,
-                negative: 10,
-            },
-        );
-        assert_eq!(w.len(), 1);
-        assert!(w[0].contains("4 row(s) hold `Yes`"), "{w:?}");
     }
 }

@@ -2,17 +2,22 @@
 //! verdict (`stats`), and dataset drift when the share of drifted features reaches a threshold.
 //!
 //! The baseline [`Profile`] is built from the training table of the data version the served
-//! model was trained on ([`profile_from_table`]); the window is what ingestion aggregated
-//! (`ingest::WindowAggregates`).
+//! model was trained on ([`profile_from_table`]): the features its preparation made of the raw
+//! training rows, and for a pipeline model also the raw columns whose values differ from those
+//! features ([`raw_profiles`]). The window is what ingestion aggregated
+//! (`ingest::WindowAggregates`), deriving each logged raw record's features the same way.
+//! Dataset drift counts the features only.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::ingest::{FeatureCounts, FeatureProfile, Profile, WindowAggregates};
+use super::ingest::{FeatureCounts, FeatureProfile, Profile, RAW_PREFIX, WindowAggregates};
 use super::stats::{
     ColumnDrift, NumericCounts, TestOverride, categorical_drift, dataset_drift, numeric_drift,
 };
+use crate::data::prepare::Preparation;
+use crate::data::raw::RawType;
 use crate::data::schema::{FeatureTable, Signature};
 
 /// Drift of one window.
@@ -41,7 +46,69 @@ pub fn profile_from_table(sig: &Signature, table: &FeatureTable) -> Profile {
         let v: Vec<Option<&str>> = values.iter().map(|x| x.as_deref()).collect();
         features.push(FeatureProfile::categorical(name, &v));
     }
-    Profile { features }
+    Profile {
+        features,
+        preparation: None,
+    }
+}
+
+/// A raw column with more distinct training values than this is free text (names, slugs): no
+/// baseline is kept for it, since nearly every new value would be unseen.
+pub const MAX_RAW_CATEGORIES: usize = 200;
+
+/// The baselines of a pipeline model's raw input columns, named [`RAW_PREFIX`]`COLUMN`, for
+/// those whose raw values differ from the feature of the same name (a column no feature is
+/// named after always differs): numeric columns on percentile bins, text as category counts.
+/// `train` holds the raw training rows; `features` the features the preparation made of them.
+pub fn raw_profiles(
+    preparation: &Preparation,
+    train: &polars::prelude::DataFrame,
+    features: &FeatureTable,
+) -> crate::error::Result<Vec<FeatureProfile>> {
+    let batch = preparation.batch_of_frame(train)?;
+    let sig = &preparation.features;
+    let mut out = Vec::new();
+    for (col, cells) in preparation.schema.inputs.iter().zip(&batch.columns) {
+        let name = format!("{RAW_PREFIX}{}", col.name);
+        match col.ty {
+            RawType::Double | RawType::Long => {
+                let v: Vec<f64> = cells
+                    .iter()
+                    .map(|c| c.number().ok().flatten().unwrap_or(f64::NAN))
+                    .collect();
+                let same = sig
+                    .numeric
+                    .iter()
+                    .position(|n| *n == col.name)
+                    .is_some_and(|i| {
+                        features.numeric[i]
+                            .iter()
+                            .zip(&v)
+                            .all(|(f, r)| f.unwrap_or(f64::NAN).to_bits() == r.to_bits())
+                    });
+                if !same {
+                    out.push(FeatureProfile::numeric(&name, &v));
+                }
+            }
+            RawType::String | RawType::Boolean => {
+                let texts: Vec<Option<String>> = cells
+                    .iter()
+                    .map(|c| c.text().map(|t| t.into_owned()))
+                    .collect();
+                let same = sig
+                    .categorical
+                    .iter()
+                    .position(|n| *n == col.name)
+                    .is_some_and(|i| features.categorical[i] == texts);
+                let distinct: std::collections::HashSet<&Option<String>> = texts.iter().collect();
+                if !same && distinct.len() <= MAX_RAW_CATEGORIES {
+                    let v: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
+                    out.push(FeatureProfile::categorical(&name, &v));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Drift of `window` against `profile`, with optional per-feature test overrides.
@@ -81,8 +148,10 @@ pub fn window_drift(
         };
         features.push((f.name().to_string(), d));
     }
+    // Dataset drift is judged on the model's features; raw columns are reported beside them.
     let tested: Vec<&ColumnDrift> = features
         .iter()
+        .filter(|f| !f.0.starts_with(RAW_PREFIX))
         .map(|f| &f.1)
         .filter(|d| d.rows > 0)
         .collect();
@@ -114,6 +183,7 @@ mod tests {
             id: None,
             target: "y".into(),
             positive: "1".into(),
+            raw_inputs: None,
         }
     }
 

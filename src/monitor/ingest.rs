@@ -38,6 +38,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use super::stats::{Binner, FINE_BINS, NumericBaseline, NumericCounts};
+use crate::data::raw::Cell;
 use crate::error::{Error, Result};
 
 /// Window granularities used when none are configured: 5 minutes, 1 hour, 1 day.
@@ -52,11 +53,22 @@ const READ_CHUNK: usize = 8 << 20;
 /// Quarantined text is cut here.
 const QUARANTINE_TEXT: usize = 4096;
 
-/// What a model version's inputs are compared with: one entry per input feature.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a model version's inputs are compared with: one entry per feature, and for a pipeline
+/// model also one per raw column that differs from the feature made of it, named
+/// [`RAW_PREFIX`]`COLUMN`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Profile {
     pub features: Vec<FeatureProfile>,
+    /// The model's fitted preparation when its log records hold raw inputs: each record's
+    /// features are derived through it, the way the model derived them. `None`: the records
+    /// hold the features (format-1 models).
+    #[serde(skip)]
+    pub preparation: Option<Arc<crate::data::prepare::Preparation>>,
 }
+
+/// Names the profile entry of a raw input column (`raw:ALIGN`), read from the record as
+/// received, beside the feature derived from it.
+pub const RAW_PREFIX: &str = "raw:";
 
 /// The baseline of one feature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -582,9 +594,24 @@ fn collect_files(dir: &Path, exts: &[&str], depth: usize, out: &mut Vec<PathBuf>
 struct Prepared {
     profile: Arc<Profile>,
     binners: Vec<Option<Binner>>,
-    /// Feature names as bytes, to match record keys without decoding them.
+    /// The record keys read, as bytes, to match them without decoding: the features, or the
+    /// raw input columns of a pipeline model.
     names: Vec<Box<[u8]>>,
     index: Vec<CategoryIndex>,
+    /// Where each profile entry's value comes from.
+    sources: Vec<Source>,
+}
+
+/// Where a profile entry's value comes from in a record.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// The record key at this position of `Prepared::names`.
+    Key(usize),
+    /// A feature derived through the preparation: numeric or categorical, by position.
+    Numeric(usize),
+    Categorical(usize),
+    /// Nothing in the record feeds it.
+    Missing,
 }
 
 /// Finds a category's position: a linear scan for a few categories, a map beyond.
@@ -631,16 +658,91 @@ impl Prepared {
                 FeatureProfile::Numeric { .. } => CategoryIndex::None,
             })
             .collect();
-        let names = profile
-            .features
-            .iter()
-            .map(|f| f.name().as_bytes().into())
-            .collect();
+        let (names, sources): (Vec<Box<[u8]>>, Vec<Source>) = match &profile.preparation {
+            None => (
+                profile
+                    .features
+                    .iter()
+                    .map(|f| f.name().as_bytes().into())
+                    .collect(),
+                (0..profile.features.len()).map(Source::Key).collect(),
+            ),
+            Some(prep) => {
+                let raw = prep.schema.names();
+                let sources = profile
+                    .features
+                    .iter()
+                    .map(|f| {
+                        let name = f.name();
+                        if let Some(col) = name.strip_prefix(RAW_PREFIX) {
+                            raw.iter()
+                                .position(|r| r == col)
+                                .map_or(Source::Missing, Source::Key)
+                        } else if let Some(i) = prep.features.numeric.iter().position(|n| n == name)
+                        {
+                            Source::Numeric(i)
+                        } else if let Some(i) =
+                            prep.features.categorical.iter().position(|n| n == name)
+                        {
+                            Source::Categorical(i)
+                        } else {
+                            Source::Missing
+                        }
+                    })
+                    .collect();
+                (raw.iter().map(|n| n.as_bytes().into()).collect(), sources)
+            }
+        };
         Prepared {
             profile,
             binners,
             names,
             index,
+            sources,
+        }
+    }
+
+    /// One hit per profile entry for a record whose value of key `k` is `val(k)`: read directly,
+    /// or for a pipeline model derived through its preparation (the scoring path), so the
+    /// window counts the features the model saw.
+    fn record_hits<'a>(&self, val: impl Fn(usize) -> Val<'a>, out: &mut Vec<Hit>) {
+        let Some(prep) = &self.profile.preparation else {
+            for (i, s) in self.sources.iter().enumerate() {
+                let v = match *s {
+                    Source::Key(k) => val(k),
+                    _ => Val::Null,
+                };
+                out.push(self.hit(i, &v));
+            }
+            return;
+        };
+        let mut batch = crate::data::raw::RawBatch::new(self.names.len());
+        batch.rows = 1;
+        for (k, col) in batch.columns.iter_mut().enumerate() {
+            let cell = match val(k) {
+                Val::Num(x) => Cell::Num(x),
+                Val::Str(t) => Cell::Text(t.to_string()),
+                Val::Bool(b) => Cell::Bool(b),
+                Val::Null | Val::Other => Cell::Null,
+            };
+            let ty = prep.schema.inputs[k].ty;
+            col.push(crate::data::raw::coerce(cell, ty).unwrap_or(Cell::Null));
+        }
+        let features = prep.transform(&batch).ok();
+        for (i, s) in self.sources.iter().enumerate() {
+            let hit = match (*s, &features) {
+                (Source::Key(k), _) => self.hit(i, &val(k)),
+                (Source::Numeric(j), Some(f)) => match f.numeric[j][0] {
+                    Some(x) => self.hit(i, &Val::Num(x)),
+                    None => Hit::Null,
+                },
+                (Source::Categorical(j), Some(f)) => match &f.categorical[j][0] {
+                    Some(t) => self.hit(i, &Val::Str(t)),
+                    None => Hit::Null,
+                },
+                _ => Hit::Null,
+            };
+            out.push(hit);
         }
     }
 
@@ -1236,10 +1338,18 @@ fn slow_line<'a>(
     let inputs = line.inputs.unwrap_or_default();
     if let Some(prep) = profiles.get(&line.model, version) {
         for rec in &inputs {
-            for (i, name) in prep.profile.features.iter().map(|f| f.name()).enumerate() {
-                let v = rec.get(name).map(Scalar::val).unwrap_or(Val::Null);
-                scratch.hits.push(prep.hit(i, &v));
-            }
+            let vals: Vec<Val<'_>> = prep
+                .names
+                .iter()
+                .map(|n| {
+                    std::str::from_utf8(n)
+                        .ok()
+                        .and_then(|n| rec.get(n))
+                        .map(Scalar::val)
+                        .unwrap_or(Val::Null)
+                })
+                .collect();
+            prep.record_hits(|k| vals[k], &mut scratch.hits);
         }
     }
     if let Some(Some(id_column)) = capture {
@@ -1823,10 +1933,8 @@ mod fast {
                 }
             }
             if let Some(p) = prep {
-                for i in 0..nf {
-                    let hit = p.hit(i, &sc.slots[i].val(c.s));
-                    sc.hits.push(hit);
-                }
+                let slots = &sc.slots;
+                p.record_hits(|k| slots[k].val(c.s), &mut sc.hits);
             }
             if id_column.is_some() {
                 sc.ids.push(id.and_then(|v| v.val(c.s).id()));
@@ -1918,6 +2026,7 @@ mod tests {
                 FeatureProfile::numeric("x", &(0..100).map(f64::from).collect::<Vec<_>>()),
                 FeatureProfile::categorical("c", &[Some("a"), Some("b")]),
             ],
+            preparation: None,
         });
         let mut ing = Ingestor::open(
             store.db_path(),
@@ -1953,6 +2062,7 @@ mod tests {
                 FeatureProfile::numeric("x", &(0..100).map(f64::from).collect::<Vec<_>>()),
                 FeatureProfile::categorical("c", &[Some("a"), Some("b"), Some("1.5")]),
             ],
+            preparation: None,
         });
         let mut profiles = Profiles {
             loader: Box::new(move |m, v| (m == "m" && v == 1).then(|| profile.clone())),

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::alerts::{self, Alert, AlertChanges, Observation};
 use super::cbpe::{Calibration, Estimate};
 use super::config::{AlertKind, AlertRule, BaselineMode, MonitoringConfig, parse_duration_ms};
-use super::drift::{DriftReport, profile_from_table, window_drift};
+use super::drift::{DriftReport, profile_from_table, raw_profiles, window_drift};
 use super::ingest::{
     FeatureCounts, FeatureProfile, IngestReport, Ingestor, PROBA_BINS, Profile, Window,
     WindowAggregates, WindowKey,
@@ -1137,9 +1137,18 @@ pub fn load_profile(store_root: &Path, model: &str, version: i64) -> Result<Prof
         Error::invalid(format!("{model}/{version} has no data version to profile"))
     })?;
     let dv = store.get_data_version(&id)?;
-    let (train, _) = crate::data::load_version(store_root, &dv)?;
-    let table = crate::data::feature_table(&train, &v.signature)?;
-    Ok(profile_from_table(&v.signature, &table))
+    let data = crate::data::load_version(store_root, &dv)?;
+    let m = Model::from_bytes(&store.artifacts().get(&v.artifact_digest)?)?;
+    // The features the model was trained on, made of the raw rows by its own preparation.
+    let table = m.preparation.transform_frame(&data.train)?;
+    let mut profile = profile_from_table(&m.signature, &table);
+    if !m.preparation.is_identity() {
+        profile
+            .features
+            .extend(raw_profiles(&m.preparation, &data.train, &table)?);
+        profile.preparation = Some(Arc::new(m.preparation));
+    }
+    Ok(profile)
 }
 
 /// The prediction and quality reference of `model/version`: its test table scored by its
@@ -1152,11 +1161,10 @@ pub fn load_reference(store_root: &Path, model: &str, version: i64) -> Result<Re
         .clone()
         .ok_or_else(|| Error::invalid(format!("{model}/{version} has no data version to score")))?;
     let dv = store.get_data_version(&id)?;
-    let (_, test) = crate::data::load_version(store_root, &dv)?;
+    let data = crate::data::load_version(store_root, &dv)?;
     let m = Model::from_bytes(&store.artifacts().get(&v.artifact_digest)?)?;
-    let table = crate::data::feature_table(&test, &m.signature)?;
-    let truth = crate::data::labels(&test, &m.signature)?;
-    let (proba, _) = m.predict_proba(&table);
+    let truth = data.labels(&data.test, &m.signature.features_only())?;
+    let proba = m.score_frame(&data.test)?.probabilities;
     let mut bins = vec![0u64; PROBA_BINS];
     let mut positive = 0u64;
     for p in &proba {
@@ -1283,7 +1291,10 @@ fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
             },
         })
         .collect();
-    Profile { features }
+    Profile {
+        features,
+        preparation: training.preparation.clone(),
+    }
 }
 
 /// Most categories a histogram shows; the rest are summed into `(other)`.

@@ -100,14 +100,20 @@ pub struct GateResult {
     pub reasons: Vec<String>,
 }
 
-/// Columns the champion takes that the candidate does not take with the same type, and the
-/// reverse: clients of the champion send exactly the champion's columns.
-fn signature_problems(candidate: &Signature, champion: &Signature) -> Vec<String> {
-    let cand: BTreeMap<String, &str> = candidate.inputs().into_iter().collect();
-    let champ: BTreeMap<String, &str> = champion.inputs().into_iter().collect();
+/// Why the candidate cannot take the champion's traffic. Format-1 models take exactly their
+/// columns, so the columns and types must match both ways. A pipeline model reads raw records,
+/// and a raw column it does not read is accepted and ignored: the candidate may read fewer
+/// columns, but not one the champion does not read (the champion's clients may not send it,
+/// and it would silently be missing), nor a shared column with another type.
+fn signature_problems(candidate: &Model, champion: &Model) -> Vec<String> {
+    let (cs, hs) = (&candidate.signature, &champion.signature);
+    let cand: BTreeMap<String, &str> = cs.inputs().into_iter().collect();
+    let champ: BTreeMap<String, &str> = hs.inputs().into_iter().collect();
+    let lenient = !candidate.preparation.schema.required && !champion.preparation.schema.required;
     let mut problems = Vec::new();
     for (col, ty) in &champ {
         match cand.get(col) {
+            None if lenient => {}
             None => problems.push(format!(
                 "the candidate's signature lacks column `{col}` ({ty}) that the champion takes"
             )),
@@ -124,16 +130,15 @@ fn signature_problems(candidate: &Signature, champion: &Signature) -> Vec<String
             ));
         }
     }
-    if candidate.target != champion.target || candidate.positive != champion.positive {
+    if cs.target != hs.target || cs.positive != hs.positive {
         problems.push(format!(
             "the candidate predicts {}={} but the champion {}={}",
-            candidate.target, candidate.positive, champion.target, champion.positive
+            cs.target, cs.positive, hs.target, hs.positive
         ));
     }
     problems
 }
 
-/// The artifact bytes of a version; a missing file is an error naming the digest.
 fn artifact_bytes(ws: &Workspace, v: &ModelVersion) -> Result<Vec<u8>> {
     ws.store
         .artifact_bytes(v.run_id.as_deref(), "model.json", &v.artifact_digest)
@@ -150,22 +155,24 @@ fn load_model(ws: &Workspace, v: &ModelVersion) -> Result<Model> {
     Model::from_bytes(&artifact_bytes(ws, v)?)
 }
 
-/// Why a metric is undefined on a test table: the usual cause is a test set with one class.
-fn undefined_why(test: &polars::prelude::DataFrame, sig: &Signature) -> String {
-    match crate::data::labels(test, sig) {
-        Ok(labels) => {
-            let c = crate::data::ClassCounts::of(&labels);
-            if c.positive == 0 || c.negative == 0 {
-                format!(
-                    "its test set has {} positive and {} negative rows, and the metric needs both classes",
-                    c.positive, c.negative
-                )
-            } else {
-                "the model's scores are not finite".to_string()
-            }
-        }
-        Err(e) => format!("cannot read its test labels: {e}"),
+/// Why a metric is undefined on a test set with labels `truth`: the usual cause is one class.
+fn undefined_why(truth: &[u8]) -> String {
+    let c = crate::data::ClassCounts::of(truth);
+    if c.positive == 0 || c.negative == 0 {
+        format!(
+            "its test set has {} positive and {} negative rows, and the metric needs both classes",
+            c.positive, c.negative
+        )
+    } else {
+        "the model's scores are not finite".to_string()
     }
+}
+
+/// The version `uri` names and its model artifact.
+pub fn load_model_at(ws: &Workspace, uri: &ModelUri) -> Result<(ModelVersion, Model)> {
+    let v = ws.store.resolve(uri)?;
+    let m = load_model(ws, &v)?;
+    Ok((v, m))
 }
 
 fn metric_value(metrics: &crate::train::Metrics, name: &str) -> Result<f64> {
@@ -192,12 +199,13 @@ pub fn evaluate_gate(ws: &Workspace, name: &str, version: i64) -> Result<GateRes
         ))
     })?;
     let dv = ws.store.get_data_version(&data_version)?;
-    let (_, test) = crate::data::load_version(&ws.store_root(), &dv)?;
+    let data = crate::data::load_version(&ws.store_root(), &dv)?;
     let cand_model = load_model(ws, &candidate)?;
+    // The labels come from the data version; each model scores its raw rows through its own
+    // preparation (the one scoring path).
+    let truth = data.labels(&data.test, &cand_model.signature.features_only())?;
     let score = |model: &Model| -> Result<f64> {
-        let table = crate::data::feature_table(&test, &model.signature)?;
-        let truth = crate::data::labels(&test, &model.signature)?;
-        let (proba, _) = model.predict_proba(&table);
+        let proba = model.score_frame(&data.test)?.probabilities;
         metric_value(
             &crate::train::metrics::evaluate(&truth, &proba),
             &gate.metric,
@@ -213,14 +221,14 @@ pub fn evaluate_gate(ws: &Workspace, name: &str, version: i64) -> Result<GateRes
             "metric {} is undefined for this version (on data version {}: {})",
             gate.metric,
             &data_version[..12.min(data_version.len())],
-            undefined_why(&test, &cand_model.signature)
+            undefined_why(&truth)
         ));
     }
     let mut signature_compatible = true;
     let (mut champion_value, mut delta) = (None, None);
     if let Some(champ) = &champion {
         let champ_model = load_model(ws, champ)?;
-        let problems = signature_problems(&cand_model.signature, &champ_model.signature);
+        let problems = signature_problems(&cand_model, &champ_model);
         if problems.is_empty() {
             let cv = score(&champ_model)?;
             champion_value = Some(cv);
@@ -443,6 +451,10 @@ pub struct Lineage {
     pub config_hash: Option<String>,
     pub environment: Option<Environment>,
     pub params: BTreeMap<String, String>,
+    /// The version's signature: its features and, for a pipeline model, the raw input schema
+    /// (the dataset columns it reads). Absent from manifests written before it was recorded.
+    #[serde(default)]
+    pub signature: Option<Signature>,
 }
 
 pub fn lineage(ws: &Workspace, uri: &ModelUri) -> Result<Lineage> {
@@ -481,6 +493,7 @@ pub fn lineage(ws: &Workspace, uri: &ModelUri) -> Result<Lineage> {
             .map(|r| r.summary.params.clone())
             .unwrap_or_default(),
         environment: env,
+        signature: Some(v.signature.clone()),
     })
 }
 

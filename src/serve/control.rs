@@ -147,7 +147,7 @@ impl Control {
             .resolve(&ModelUri::Version(self.app.model.to_string(), version))?;
         let bytes = self.store.artifacts().get(&v.artifact_digest)?;
         let model = Model::from_bytes(&bytes)?;
-        let schema = InputSchema::new(&model.signature);
+        let schema = InputSchema::new(&model.preparation.schema);
         Ok(Arc::new(Arm {
             role,
             version,

@@ -18,7 +18,8 @@
 //! without its newline, which it does.
 //!
 //! Line fields: `request_id`, `client_request_id`, `timestamp_ms`, `endpoint`, `model`,
-//! `version`, `arm`, `status`, `latency_us`, `inputs` (records, id included), `predictions`
+//! `version`, `arm`, `status`, `latency_us`, `inputs` (the raw records as received: the id and
+//! every input column the model reads, as the request typed them), `predictions`
 //! (0/1), `probabilities` (positive class), `unseen_categories`, `error`.
 
 use std::fs::{self, File};
@@ -305,19 +306,26 @@ impl Serialize for Record<'_> {
             m.serialize_entry(id, &p.ids.get(r).cloned().flatten())?;
         }
         for (c, name) in schema.inputs.iter().enumerate() {
-            if c < schema.numeric {
-                let v = p.table.numeric.get(c).and_then(|col| col.get(r)).copied();
-                m.serialize_entry(name, &v.flatten())?;
-            } else {
-                let v = p
-                    .table
-                    .categorical
-                    .get(c - schema.numeric)
-                    .and_then(|col| col.get(r));
-                m.serialize_entry(name, &v.cloned().flatten())?;
-            }
+            let v = p.batch.columns.get(c).and_then(|col| col.get(r));
+            m.serialize_entry(name, &LoggedCell(v))?;
         }
         m.end()
+    }
+}
+
+/// A raw input value as received: null, a number, a boolean or a string.
+struct LoggedCell<'a>(Option<&'a crate::data::raw::Cell>);
+
+impl Serialize for LoggedCell<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use crate::data::raw::Cell;
+        match self.0 {
+            None | Some(Cell::Null) => s.serialize_none(),
+            Some(Cell::Num(x)) => s.serialize_f64(*x),
+            Some(Cell::Int(i)) => s.serialize_i64(*i),
+            Some(Cell::Bool(b)) => s.serialize_bool(*b),
+            Some(Cell::Text(t)) => s.serialize_str(t),
+        }
     }
 }
 

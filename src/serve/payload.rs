@@ -1,16 +1,21 @@
 //! Request payloads of MLflow's scoring server (and Databricks serving endpoints), read into a
-//! [`FeatureTable`] in the model signature's order and checked against that signature.
+//! [`RawBatch`] in the order of the model's raw input schema ([`RawSchema`]) and checked
+//! against it.
 //!
 //! A JSON body is an object with exactly one of `dataframe_split` (`{columns, data}`),
 //! `dataframe_records` (`[{column: value}]`), `instances` or `inputs` (records, rows of values in
-//! signature order, or for `inputs` also an object of columns), plus optionally `params` and
-//! `client_request_id`. A `text/csv` body has a header row. Values are checked strictly: numeric
-//! inputs take numbers, booleans (as 1/0) and null (missing: the encoder imputes it);
-//! categorical inputs take strings and null; NaN and infinities are refused (they are not JSON,
-//! and in CSV they are refused explicitly). The record id column (if the signature has one) may be
-//! sent and is used for sticky routing; any other column the model does not take is an error, as
-//! is a column it takes that is absent from the whole request. A key missing from a single
-//! record is a missing value, as pandas reads it.
+//! input order, or for `inputs` also an object of columns), plus optionally `params` and
+//! `client_request_id`. A `text/csv` body has a header row. Values are checked strictly against
+//! the input's MLflow type: `double` takes numbers, booleans (as 1/0) and null; `long` takes
+//! integers and null; `string` takes strings and null; `boolean` takes true, false and null.
+//! NaN and infinities are refused (they are not JSON, and in CSV they are refused explicitly).
+//! A pipeline model reads raw records, as the dataset file holds them: the other columns of
+//! the dataset file (the target, free text it does not read) are accepted and ignored, and a
+//! column absent from the whole request is missing in every record (MLflow's optional
+//! columns). A format-1 model takes its prepared features, and each of them must appear
+//! somewhere in the request. The record id column (if the model has one) may be sent and is
+//! used for sticky routing; a column that is none of these is an error naming it. A key missing
+//! from a single record is a missing value, as pandas reads it.
 //!
 //! Parsing never panics on any input (a seeded fuzz test feeds it random bytes).
 
@@ -19,7 +24,8 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use crate::data::schema::{FeatureTable, Signature};
+use crate::data::raw::{Cell, RawBatch, RawSchema, RawType};
+use crate::data::raw::{json_cell, parse_field};
 
 /// Why a payload was refused. Each maps to an HTTP status and an MLflow-style error code.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -70,46 +76,46 @@ fn schema_err(message: impl Into<String>) -> PayloadError {
 /// Where a column of the request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
-    Numeric(usize),
-    Categorical(usize),
+    /// Raw input `i`, of its type.
+    Input(usize, RawType),
     Id,
+    /// A dataset column the model does not read.
+    Ignored,
 }
 
-/// A signature prepared for parsing: names in input order and the slot of every accepted column.
-/// Built once per loaded model.
+/// A raw input schema prepared for parsing: names in input order and the slot of every accepted
+/// column. Built once per loaded model.
 #[derive(Debug, Clone)]
 pub struct InputSchema {
-    /// Input columns, numeric first, then categorical (the signature's order).
+    /// Input columns, in the raw schema's order.
     pub inputs: Vec<String>,
-    pub numeric: usize,
-    pub categorical: usize,
+    pub types: Vec<RawType>,
+    /// Whether each input must appear in a request (format-1 models).
+    pub required: bool,
     /// The record id column, accepted for routing and logging (not a model input).
     pub id: Option<String>,
+    ignored: usize,
     slots: HashMap<String, Slot>,
 }
 
 impl InputSchema {
-    pub fn new(sig: &Signature) -> InputSchema {
+    pub fn new(raw: &RawSchema) -> InputSchema {
         let mut slots = HashMap::new();
-        for (i, n) in sig.numeric.iter().enumerate() {
-            slots.insert(n.clone(), Slot::Numeric(i));
+        for (i, c) in raw.inputs.iter().enumerate() {
+            slots.insert(c.name.clone(), Slot::Input(i, c.ty));
         }
-        for (i, c) in sig.categorical.iter().enumerate() {
-            slots.insert(c.clone(), Slot::Categorical(i));
-        }
-        if let Some(id) = &sig.id {
+        if let Some(id) = &raw.id {
             slots.entry(id.clone()).or_insert(Slot::Id);
         }
+        for name in &raw.ignored {
+            slots.entry(name.clone()).or_insert(Slot::Ignored);
+        }
         InputSchema {
-            inputs: sig
-                .numeric
-                .iter()
-                .chain(&sig.categorical)
-                .cloned()
-                .collect(),
-            numeric: sig.numeric.len(),
-            categorical: sig.categorical.len(),
-            id: sig.id.clone(),
+            inputs: raw.names(),
+            types: raw.inputs.iter().map(|c| c.ty).collect(),
+            required: raw.required,
+            id: raw.id.clone(),
+            ignored: raw.ignored.len(),
             slots,
         }
     }
@@ -117,22 +123,30 @@ impl InputSchema {
     /// True when both take the same input columns with the same types (so one parse serves
     /// both arms of a traffic split).
     pub fn same_inputs(&self, other: &InputSchema) -> bool {
-        self.inputs == other.inputs && self.numeric == other.numeric
+        self.inputs == other.inputs && self.types == other.types && self.required == other.required
     }
 
     fn slot(&self, name: &str, at: &str) -> Result<Slot> {
         self.slots.get(name).copied().ok_or_else(|| {
-            let names: Vec<&str> = self.inputs.iter().map(String::as_str).collect();
+            let names: Vec<&str> = self.slots.keys().map(String::as_str).collect();
             let hint = crate::error::closest(name, &names)
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
             schema_err(format!(
-                "{at}: unknown column `{name}`{hint}; the model takes {}{}",
+                "{at}: unknown column `{name}`{hint}; the model reads {}{}{}",
                 quoted(&self.inputs),
                 self.id
                     .as_ref()
                     .map(|i| format!(" and the record id `{i}`"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if self.ignored > 0 {
+                    format!(
+                        " (the {} other columns of its dataset file are accepted and ignored)",
+                        self.ignored
+                    )
+                } else {
+                    String::new()
+                }
             ))
         })
     }
@@ -158,10 +172,10 @@ pub struct Options {
     pub predict_proba: bool,
 }
 
-/// A parsed request: the features in signature order, the record ids if sent, and options.
+/// A parsed request: the raw records in input order, the record ids if sent, and options.
 #[derive(Debug, Clone)]
 pub struct Parsed {
-    pub table: FeatureTable,
+    pub batch: RawBatch,
     pub ids: Vec<Option<String>>,
     pub options: Options,
     /// Databricks' `client_request_id` field, if the body had one.
@@ -170,26 +184,12 @@ pub struct Parsed {
 
 impl Parsed {
     pub fn rows(&self) -> usize {
-        self.table.rows
+        self.batch.rows
     }
 
     /// The rows at `index`, in that order (for one arm of a split request).
-    pub fn select(&self, index: &[usize]) -> FeatureTable {
-        FeatureTable {
-            rows: index.len(),
-            numeric: self
-                .table
-                .numeric
-                .iter()
-                .map(|c| index.iter().map(|&i| c[i]).collect())
-                .collect(),
-            categorical: self
-                .table
-                .categorical
-                .iter()
-                .map(|c| index.iter().map(|&i| c[i].clone()).collect())
-                .collect(),
-        }
+    pub fn select(&self, index: &[usize]) -> RawBatch {
+        self.batch.select(index)
     }
 }
 
@@ -375,7 +375,7 @@ fn kind(v: &Value) -> &'static str {
 /// Accumulates columns while a payload is read.
 struct Builder<'a> {
     schema: &'a InputSchema,
-    table: FeatureTable,
+    batch: RawBatch,
     ids: Vec<Option<String>>,
     /// Which inputs appeared anywhere in the request.
     seen: Vec<bool>,
@@ -385,13 +385,9 @@ impl<'a> Builder<'a> {
     fn new(schema: &'a InputSchema) -> Builder<'a> {
         Builder {
             schema,
-            table: FeatureTable {
-                rows: 0,
-                numeric: vec![Vec::new(); schema.numeric],
-                categorical: vec![Vec::new(); schema.categorical],
-            },
+            batch: RawBatch::new(schema.inputs.len()),
             ids: Vec::new(),
-            seen: vec![false; schema.numeric + schema.categorical],
+            seen: vec![false; schema.inputs.len()],
         }
     }
 
@@ -406,10 +402,7 @@ impl<'a> Builder<'a> {
     }
 
     fn reserve(&mut self, n: usize) {
-        for c in &mut self.table.numeric {
-            c.reserve(n);
-        }
-        for c in &mut self.table.categorical {
+        for c in &mut self.batch.columns {
             c.reserve(n);
         }
         self.ids.reserve(n);
@@ -417,31 +410,30 @@ impl<'a> Builder<'a> {
 
     /// Appends a row of missing values.
     fn push_empty(&mut self) {
-        for c in &mut self.table.numeric {
-            c.push(None);
-        }
-        for c in &mut self.table.categorical {
-            c.push(None);
+        for c in &mut self.batch.columns {
+            c.push(Cell::Null);
         }
         self.ids.push(None);
-        self.table.rows += 1;
+        self.batch.rows += 1;
+    }
+
+    /// Sets column `slot` of row `row`.
+    fn set_at(&mut self, row: usize, slot: Slot, v: &Value, at: &dyn Fn() -> String) -> Result<()> {
+        match slot {
+            Slot::Input(i, ty) => {
+                self.seen[i] = true;
+                self.batch.columns[i][row] = cell(v, ty, at)?;
+            }
+            Slot::Id => self.ids[row] = id(v, at)?,
+            Slot::Ignored => {}
+        }
+        Ok(())
     }
 
     /// Sets column `slot` of the last row.
     fn set(&mut self, slot: Slot, v: &Value, at: &dyn Fn() -> String) -> Result<()> {
-        let last = self.table.rows - 1;
-        match slot {
-            Slot::Numeric(i) => {
-                self.seen[i] = true;
-                self.table.numeric[i][last] = numeric(v, at)?;
-            }
-            Slot::Categorical(i) => {
-                self.seen[self.schema.numeric + i] = true;
-                self.table.categorical[i][last] = categorical(v, at)?;
-            }
-            Slot::Id => self.ids[last] = id(v, at)?,
-        }
-        Ok(())
+        let last = self.batch.rows - 1;
+        self.set_at(last, slot, v, at)
     }
 
     /// Records (objects keyed by column) or, when `positional`, rows of values in input order.
@@ -467,11 +459,7 @@ impl<'a> Builder<'a> {
                         )));
                     }
                     for (c, v) in vals.iter().enumerate() {
-                        let slot = if c < self.schema.numeric {
-                            Slot::Numeric(c)
-                        } else {
-                            Slot::Categorical(c - self.schema.numeric)
-                        };
+                        let slot = Slot::Input(c, self.schema.types[c]);
                         let name = &self.schema.inputs[c];
                         self.set(slot, v, &|| format!("{field}[{r}][{c}] ({name})"))?;
                     }
@@ -585,24 +573,21 @@ impl<'a> Builder<'a> {
             let Value::Array(vals) = v else { continue };
             for (r, v) in vals.iter().enumerate() {
                 // Sets row r directly (push_empty made them all).
-                let at = || format!("{field}.{name}[{r}]");
-                match slot {
-                    Slot::Numeric(i) => {
-                        self.seen[i] = true;
-                        self.table.numeric[i][r] = numeric(v, &at)?;
-                    }
-                    Slot::Categorical(i) => {
-                        self.seen[self.schema.numeric + i] = true;
-                        self.table.categorical[i][r] = categorical(v, &at)?;
-                    }
-                    Slot::Id => self.ids[r] = id(v, &at)?,
-                }
+                self.set_at(r, slot, v, &|| format!("{field}.{name}[{r}]"))?;
             }
         }
         Ok(())
     }
 
     fn finish(self, options: Options, client_request_id: Option<String>) -> Result<Parsed> {
+        if !self.schema.required {
+            return Ok(Parsed {
+                batch: self.batch,
+                ids: self.ids,
+                options,
+                client_request_id,
+            });
+        }
         let missing: Vec<String> = self
             .seen
             .iter()
@@ -618,7 +603,7 @@ impl<'a> Builder<'a> {
             )));
         }
         Ok(Parsed {
-            table: self.table,
+            batch: self.batch,
             ids: self.ids,
             options,
             client_request_id,
@@ -626,32 +611,18 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn numeric(v: &Value, at: &dyn Fn() -> String) -> Result<Option<f64>> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Bool(b) => Ok(Some(f64::from(u8::from(*b)))),
-        Value::Number(n) => match n.as_f64() {
-            Some(x) if x.is_finite() => Ok(Some(x)),
-            _ => Err(schema_err(format!("{}: number {n} is out of range", at()))),
-        },
-        other => Err(schema_err(format!(
-            "{}: expected a number (or null), got {}",
+/// A JSON value as a cell of an input of type `ty`; the error names the place.
+fn cell(v: &Value, ty: RawType, at: &dyn Fn() -> String) -> Result<Cell> {
+    json_cell(v, ty).map_err(|expected| match v {
+        Value::Number(n) if ty == RawType::Double => {
+            schema_err(format!("{}: number {n} is out of range", at()))
+        }
+        other => schema_err(format!(
+            "{}: expected {expected}, got {}",
             at(),
             describe(other)
-        ))),
-    }
-}
-
-fn categorical(v: &Value, at: &dyn Fn() -> String) -> Result<Option<String>> {
-    match v {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
-        other => Err(schema_err(format!(
-            "{}: expected a string (or null), got {}",
-            at(),
-            describe(other)
-        ))),
-    }
+        )),
+    })
 }
 
 fn id(v: &Value, at: &dyn Fn() -> String) -> Result<Option<String>> {
@@ -719,52 +690,46 @@ pub fn parse_csv(body: &[u8], schema: &InputSchema, max_rows: usize) -> Result<P
     }
     let mut b = Builder::new(schema);
     for &slot in &slots {
-        match slot {
-            Slot::Numeric(i) => b.seen[i] = true,
-            Slot::Categorical(i) => b.seen[schema.numeric + i] = true,
-            Slot::Id => {}
+        if let Slot::Input(i, _) = slot {
+            b.seen[i] = true;
         }
     }
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record).map_err(csv_err)? {
-        if b.table.rows >= max_rows {
+        if b.batch.rows >= max_rows {
             return Err(PayloadError::TooManyRows {
-                rows: b.table.rows + 1,
+                rows: b.batch.rows + 1,
                 limit: max_rows,
             });
         }
         let line = record.position().map_or(0, |p| p.line());
         b.push_empty();
-        let last = b.table.rows - 1;
+        let last = b.batch.rows - 1;
         for (c, field) in record.iter().enumerate() {
             let Some(&slot) = slots.get(c) else { break };
-            let field = field.trim();
-            if field.is_empty() {
-                continue;
-            }
+            // Format-1 models trimmed every field; raw text is kept as the loader keeps it.
+            let field = if schema.required { field.trim() } else { field };
             match slot {
-                Slot::Numeric(i) => {
-                    let x = field
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|x| x.is_finite())
-                        .ok_or_else(|| PayloadError::Csv {
+                Slot::Input(i, ty) => {
+                    b.batch.columns[i][last] =
+                        parse_field(field, ty).map_err(|expected| PayloadError::Csv {
                             line,
                             column: Some(c + 1),
                             message: format!(
-                                "`{}`: expected a finite number or an empty field, got {:?}",
+                                "`{}`: expected {expected}, got {:?}",
                                 schema.inputs[i],
                                 field.chars().take(40).collect::<String>()
                             ),
                         })?;
-                    b.table.numeric[i][last] = Some(x);
                 }
-                Slot::Categorical(i) => b.table.categorical[i][last] = Some(field.to_string()),
-                Slot::Id => b.ids[last] = Some(field.to_string()),
+                Slot::Id if !field.trim().is_empty() => {
+                    b.ids[last] = Some(field.trim().to_string())
+                }
+                Slot::Id | Slot::Ignored => {}
             }
         }
     }
-    if b.table.rows == 0 {
+    if b.batch.rows == 0 {
         return Err(schema_err("no records: the CSV body has a header only"));
     }
     b.finish(Options::default(), None)
@@ -775,12 +740,36 @@ mod tests {
     use super::*;
 
     fn schema() -> InputSchema {
-        InputSchema::new(&Signature {
-            numeric: vec!["age".into(), "n".into()],
-            categorical: vec!["color".into()],
-            id: Some("id".into()),
-            target: "y".into(),
-            positive: "yes".into(),
+        InputSchema::new(
+            &crate::data::prepare::Preparation::identity(&crate::data::schema::Signature {
+                numeric: vec!["age".into(), "n".into()],
+                categorical: vec!["color".into()],
+                id: Some("id".into()),
+                target: "y".into(),
+                positive: "yes".into(),
+                raw_inputs: None,
+            })
+            .schema,
+        )
+    }
+
+    /// A pipeline model's raw schema: optional inputs, other dataset columns ignored.
+    fn raw_schema() -> InputSchema {
+        use crate::data::raw::RawColumn;
+        let col = |name: &str, ty| RawColumn {
+            name: name.into(),
+            ty,
+        };
+        InputSchema::new(&RawSchema {
+            inputs: vec![
+                col("name", RawType::String),
+                col("ALIGN", RawType::String),
+                col("Year", RawType::Double),
+                col("N", RawType::Long),
+            ],
+            required: false,
+            id: Some("page_id".into()),
+            ignored: vec!["urlslug".into(), "ALIVE".into()],
         })
     }
 
@@ -790,8 +779,62 @@ mod tests {
 
     fn check_one(p: &Parsed) {
         assert_eq!(p.rows(), 1);
-        assert_eq!(p.table.numeric, vec![vec![Some(3.0)], vec![None]]);
-        assert_eq!(p.table.categorical, vec![vec![Some("red".to_string())]]);
+        assert_eq!(
+            p.batch.columns,
+            vec![
+                vec![Cell::Num(3.0)],
+                vec![Cell::Null],
+                vec![Cell::Text("red".into())]
+            ]
+        );
+    }
+
+    #[test]
+    fn raw_records_accept_dataset_columns_and_miss_absent_ones() {
+        let s = raw_schema();
+        let body = br#"{"dataframe_records": [{"page_id": 7, "name": "Ada (Earth-616)", "urlslug": "x", "ALIVE": "Living Characters", "ALIGN": null, "N": 2}]}"#;
+        let p = parse(Some("application/json"), body, &s, 10).unwrap();
+        assert_eq!(p.ids, vec![Some("7".into())]);
+        assert_eq!(
+            p.batch.columns,
+            vec![
+                vec![Cell::Text("Ada (Earth-616)".into())],
+                vec![Cell::Null],
+                vec![Cell::Null],
+                vec![Cell::Int(2)]
+            ]
+        );
+        let e = parse(
+            Some("application/json"),
+            br#"{"dataframe_records": [{"GSM": "x"}]}"#,
+            &s,
+            10,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown column `GSM`"), "{e}");
+        let e = parse(
+            Some("application/json"),
+            br#"{"dataframe_records": [{"N": 2.5}]}"#,
+            &s,
+            10,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("dataframe_records[0].N: expected an integer"),
+            "{e}"
+        );
+        // CSV keeps text as the dataset loader does (untrimmed), numbers parse as it parses them.
+        let p = parse(
+            Some("text/csv"),
+            b"page_id,name,urlslug,Year,N\n1, Ada ,x, 1990 ,\n",
+            &s,
+            10,
+        )
+        .unwrap();
+        assert_eq!(p.batch.columns[0], vec![Cell::Text(" Ada ".into())]);
+        assert_eq!(p.batch.columns[2], vec![Cell::Num(1990.0)]);
+        assert_eq!(p.batch.columns[3], vec![Cell::Null]);
     }
 
     #[test]

@@ -74,10 +74,12 @@ pub(super) fn predict(
     let mut predictions = vec![0u8; rows];
     let mut out = Vec::with_capacity(groups.len());
     for (arm, index) in groups {
-        let (p, unseen) = match &index {
-            None => arm.model.predict_proba(&parsed.table),
-            Some(ix) => arm.model.predict_proba(&parsed.select(ix)),
-        };
+        let scored = match &index {
+            None => arm.model.score(&parsed.batch),
+            Some(ix) => arm.model.score(&parsed.select(ix)),
+        }
+        .map_err(|e| ApiError::new(400, "BAD_REQUEST", e.to_string()))?;
+        let (p, unseen) = (scored.probabilities, scored.unseen);
         let labels: Vec<u8> = p
             .iter()
             .map(|&x| u8::from(x >= arm.model.threshold))

@@ -34,6 +34,7 @@ fn version_from_row(row: &Row<'_>) -> rusqlite::Result<(ModelVersion, String, St
                 id: None,
                 target: String::new(),
                 positive: String::new(),
+                raw_inputs: None,
             },
             data_version: row.get(6)?,
             metrics: BTreeMap::new(),

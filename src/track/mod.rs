@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::data::schema::TrainData;
+use crate::data::prepare::TrainData;
 use crate::error::{Error, Result};
 use crate::store::mlflow::MlflowTarget;
 use crate::store::{
@@ -176,6 +176,19 @@ fn train_and_log(
             path,
         },
     )?;
+    // MLflow's model metadata beside it, so MLflow tools (the UI's schema view, the model
+    // version page, `mlflow.models.get_model_info`) show the raw input schema.
+    let mlmodel = mlmodel(&outcome.model, run_id, now);
+    let (ml_digest, ml_path) = store.artifacts().put_bytes(mlmodel.as_bytes())?;
+    store.log_artifact(
+        run_id,
+        &Artifact {
+            name: "MLmodel".into(),
+            digest: ml_digest,
+            size: mlmodel.len() as u64,
+            path: ml_path,
+        },
+    )?;
     let importance = serde_json::to_vec_pretty(&outcome.model.feature_importance)?;
     let (imp_digest, imp_path) = store.artifacts().put_bytes(&importance)?;
     store.log_artifact(
@@ -209,6 +222,27 @@ fn train_and_log(
         artifact: digest,
         test_unseen: outcome.test_unseen,
     })
+}
+
+/// An `MLmodel` file (MLflow's model metadata, YAML) for a run's model: a `cerebro` flavor
+/// pointing at `model.json`, and the model signature (the raw input schema as `inputs`, the
+/// predicted class as `outputs`), as MLflow writes them (JSON strings are valid YAML scalars).
+pub fn mlmodel(model: &crate::train::Model, run_id: &str, now_ms: i64) -> String {
+    let sig = model.mlflow_signature();
+    let q = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    let created = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+        .unwrap_or_default();
+    format!(
+        "artifact_path: model\nflavors:\n  cerebro:\n    data: model.json\n    format_version: {}\n    cerebro_version: {}\n    kind: {}\nrun_id: {}\nsignature:\n  inputs: {}\n  outputs: {}\n  params: null\nutc_time_created: {}\n",
+        model.format_version,
+        q(&model.cerebro_version),
+        model.kind,
+        q(run_id),
+        q(&sig.inputs),
+        q(&sig.outputs),
+        q(&created),
+    )
 }
 
 /// A thread that refreshes a run's heartbeat until stopped.

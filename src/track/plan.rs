@@ -155,8 +155,8 @@ pub fn reproduction(ws: &Workspace, run: &RunDetail) -> Result<(RunSpec, TrainCo
         .ok_or_else(|| Error::invalid("the run has no recorded data version"))?;
     let version = ws.store.get_data_version(&version_id)?;
     let model = load_model(ws.store.as_ref(), run)?;
-    let (train, test) = crate::data::load_version(&ws.store_root(), &version)?;
-    let data = crate::data::train_data(&model.signature, &version.id, &train, &test)?;
+    let data = crate::data::load_version(&ws.store_root(), &version)?
+        .train_data(&model.signature.features_only(), &version.id)?;
     let ctx = TrainContext {
         store_root: ws.store_root(),
         tracking: ws.tracking.clone(),

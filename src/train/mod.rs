@@ -13,6 +13,7 @@
 //!   handled natively, categorical levels as their target-ordered codes.
 
 pub mod artifact;
+pub mod boost;
 pub mod cart;
 pub mod encode;
 pub mod metrics;
@@ -24,7 +25,7 @@ use ndarray::{Array1, Array2};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::schema::TrainData;
+use crate::data::prepare::TrainData;
 use crate::error::{Error, Result};
 pub use artifact::Model;
 pub use encode::{Encoder, Layout};
@@ -385,6 +386,9 @@ pub enum Estimator {
     },
     Gbt {
         booster: Box<forust_ml::GradientBooster>,
+        /// The trees compiled for scoring, built on first use.
+        #[serde(skip)]
+        compiled: std::sync::OnceLock<Option<boost::Compiled>>,
     },
 }
 
@@ -394,7 +398,7 @@ impl std::fmt::Debug for Estimator {
             Estimator::Tree { tree } => write!(f, "Tree({} leaves)", tree.n_leaves()),
             Estimator::Forest { forest } => write!(f, "Forest({} trees)", forest.trees.len()),
             Estimator::Logistic { coef, .. } => write!(f, "Logistic({} coefficients)", coef.len()),
-            Estimator::Gbt { booster } => {
+            Estimator::Gbt { booster, .. } => {
                 write!(f, "Gbt({} trees)", booster.trees.len())
             }
         }
@@ -410,14 +414,20 @@ impl Estimator {
             Estimator::Logistic { intercept, coef } => rows_map(x, |r| {
                 sigmoid(intercept + r.iter().zip(coef).map(|(a, b)| a * b).sum::<f64>())
             }),
-            Estimator::Gbt { booster } => {
-                let data = x.column_major();
-                let m = forust_ml::Matrix::new(&data, x.rows, x.columns.len());
-                booster
-                    .predict(&m, false)
-                    .into_iter()
-                    .map(sigmoid)
-                    .collect()
+            Estimator::Gbt { booster, compiled } => {
+                let columns = x.columns.len();
+                match compiled.get_or_init(|| boost::Compiled::new(booster, columns)) {
+                    Some(c) => c.predict(x).into_iter().map(sigmoid).collect(),
+                    None => {
+                        let data = x.column_major();
+                        let m = forust_ml::Matrix::new(&data, x.rows, columns);
+                        booster
+                            .predict(&m, false)
+                            .into_iter()
+                            .map(sigmoid)
+                            .collect()
+                    }
+                }
             }
         }
     }
@@ -427,14 +437,34 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-fn rows_map(x: &encode::Encoded, f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
-    let mut row = Vec::with_capacity(x.columns.len());
-    (0..x.rows)
-        .map(|r| {
-            x.row(r, &mut row);
-            f(&row)
-        })
-        .collect()
+/// `f` of every row; a large batch is split across the cores (rows are independent, so the
+/// result does not depend on the split).
+fn rows_map(x: &encode::Encoded, f: impl Fn(&[f64]) -> f64 + Sync) -> Vec<f64> {
+    let mut out = vec![0.0; x.rows];
+    let run = |start: usize, out: &mut [f64]| {
+        let mut row = Vec::with_capacity(x.columns.len());
+        for (k, o) in out.iter_mut().enumerate() {
+            x.row(start + k, &mut row);
+            *o = f(&row);
+        }
+    };
+    let threads = if x.rows >= 8192 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    };
+    if threads <= 1 {
+        run(0, &mut out);
+        return out;
+    }
+    let per = x.rows.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (i, chunk) in out.chunks_mut(per).enumerate() {
+            let run = &run;
+            s.spawn(move || run(i * per, chunk));
+        }
+    });
+    out
 }
 
 /// Fits `params` on `data.train`, evaluates on `data.test`.
@@ -606,6 +636,7 @@ pub fn fit(
             }
             Estimator::Gbt {
                 booster: Box::new(booster),
+                compiled: std::sync::OnceLock::new(),
             }
         }
     };
@@ -623,6 +654,7 @@ pub fn fit(
         params.clone(),
         data.signature.clone(),
         data.data_version.clone(),
+        data.preparation.clone(),
         encoder,
         estimator,
         importance,
@@ -649,7 +681,7 @@ fn feature_importance(estimator: &Estimator, encoder: &Encoder) -> Vec<(String, 
         Estimator::Tree { tree } => tree.importance().to_vec(),
         Estimator::Forest { forest } => forest.importance(),
         Estimator::Logistic { coef, .. } => coef.iter().map(|c| c.abs()).collect(),
-        Estimator::Gbt { booster } => {
+        Estimator::Gbt { booster, .. } => {
             let map = booster.calculate_feature_importance(
                 forust_ml::gradientbooster::ImportanceMethod::TotalGain,
                 false,
@@ -725,14 +757,17 @@ mod tests {
                 *y = 1 - *y;
             }
         }
+        let signature = Signature {
+            numeric: vec!["x".into()],
+            categorical: vec!["c".into()],
+            id: None,
+            target: "y".into(),
+            positive: "yes".into(),
+            raw_inputs: None,
+        };
         TrainData {
-            signature: Signature {
-                numeric: vec!["x".into()],
-                categorical: vec!["c".into()],
-                id: None,
-                target: "y".into(),
-                positive: "yes".into(),
-            },
+            preparation: crate::data::Preparation::identity(&signature),
+            signature,
             train,
             train_y,
             test,

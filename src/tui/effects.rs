@@ -183,7 +183,7 @@ fn with_workspace<T>(
 fn data_frame(config: &Path, prepared: bool) -> cerebro::Result<polars::prelude::DataFrame> {
     let cfg = cerebro::config::Config::load(config)?;
     Ok(if prepared {
-        cerebro::data::prepare(&cfg)?.train
+        cerebro::data::prepare(&cfg)?.prepared_train()?
     } else {
         cerebro::data::load_raw(&cfg)?.df
     })
@@ -261,9 +261,13 @@ fn simulate_demo(
     use cerebro::simulate::{self, Scenario, SimData, SimOptions};
     let loaded = cerebro::config::Config::load(config)?;
     let data = SimData::from_config(&loaded)?;
-    let scenario = match data.numeric.first() {
-        Some(f) => Scenario::Scale {
-            feature: f.clone(),
+    // The first numeric feature that is also a raw column of the records.
+    let numeric = data.columns.iter().find(|c| {
+        c.ty == cerebro::data::RawType::Double && loaded.config.dataset.numeric.contains(&c.name)
+    });
+    let scenario = match numeric {
+        Some(c) => Scenario::Scale {
+            feature: c.name.clone(),
             factor: super::demo::TRAFFIC_SCALE,
         },
         None => Scenario::None,

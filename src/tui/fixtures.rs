@@ -85,6 +85,7 @@ pub fn version(v: i64, stage: Stage) -> ModelVersion {
             id: None,
             target: "y".into(),
             positive: "1".into(),
+            raw_inputs: None,
         },
         data_version: None,
         metrics: BTreeMap::from([("roc_auc".into(), 0.7)]),

@@ -44,7 +44,7 @@ fn init_writes_a_starter_that_prepares() {
 fn parquet_datasets_load_like_csv() {
     let ws = Workspace::demo();
     let report = ws.json(&["data", "prepare", "--json"]);
-    // The snapshot of the prepared training table is a Parquet file with the model's columns.
+    // The snapshot of the training split is a Parquet file of its raw rows.
     let snapshot = std::path::Path::new(report["snapshot"].as_str().unwrap()).join("train.parquet");
     let config = std::fs::read_to_string(ws.path().join("config.toml"))
         .unwrap()
@@ -56,14 +56,6 @@ fn parquet_datasets_load_like_csv() {
             ),
         );
     let pq = Workspace::with_config(&config);
-    // Preparation steps already ran on that table; only the target filter and split remain.
-    let config = config
-        .split("# Preparation steps")
-        .next()
-        .unwrap()
-        .to_string()
-        + "\n[split]\ntest_fraction = 0.25\n";
-    pq.write("config.toml", config.as_bytes());
     let r = pq.json(&["data", "prepare", "--json"]);
     assert_eq!(
         r["raw_rows"].as_u64().unwrap(),

@@ -12,6 +12,7 @@ mod marvel;
 mod mlflow;
 mod monitor;
 mod monitor_cli;
+mod pipeline;
 mod registry;
 mod robust;
 mod runs;

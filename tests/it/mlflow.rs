@@ -164,7 +164,9 @@ for run_id in sys.argv[1:]:
     d = tempfile.mkdtemp()
     path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model.json", dst_path=d)
     digest = "sha256:" + hashlib.sha256(open(path, "rb").read()).hexdigest()
-    out.append({"run_id": run_id, "experiment": exp.name, "name": r.info.run_name,
+    info = mlflow.models.get_model_info(f"runs:/{run_id}")
+    inputs = info.signature.inputs.to_dict()
+    out.append({"inputs": inputs, "run_id": run_id, "experiment": exp.name, "name": r.info.run_name,
                 "status": r.info.status, "start_time": r.info.start_time,
                 "end_time": r.info.end_time, "params": r.data.params,
                 "metrics": r.data.metrics, "tags": r.data.tags, "history": hist,
@@ -208,6 +210,34 @@ fn runs_logged_by_cerebro_read_back_equal_in_the_mlflow_client() {
             .find(|a| a["name"] == "model.json")
             .unwrap();
         assert_eq!(theirs["model_digest"], model["digest"]);
+        // MLflow reads the model signature: the raw input schema, as column specs.
+        let names: Vec<&str> = theirs["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "name",
+                "ID",
+                "ALIGN",
+                "EYE",
+                "HAIR",
+                "SEX",
+                "GSM",
+                "APPEARANCES",
+                "Year"
+            ],
+            "{}",
+            theirs["inputs"]
+        );
+        assert_eq!(
+            theirs["inputs"][0],
+            serde_json::json!({"type": "string", "name": "name", "required": false})
+        );
+        assert_eq!(theirs["inputs"][7]["type"], "double");
         // Lineage tags MLflow users can read.
         let tags = &theirs["tags"];
         assert_eq!(tags["cerebro.run.data_version"], s["data_version"]);

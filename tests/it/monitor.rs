@@ -33,6 +33,7 @@ fn ingestor(db: &Path) -> Ingestor {
             FeatureProfile::numeric("x", &(0..50).map(f64::from).collect::<Vec<_>>()),
             FeatureProfile::categorical("c", &[Some("a"), Some("b")]),
         ],
+        preparation: None,
     });
     Ingestor::open(
         db,

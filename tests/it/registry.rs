@@ -132,22 +132,26 @@ fn register_promote_gate_rollback_and_audit() {
 }
 
 #[test]
-fn a_candidate_lacking_a_column_the_champion_needs_is_refused() {
+fn a_candidate_needing_a_column_the_champions_clients_do_not_send_is_refused() {
     let ws = Workspace::demo();
+    // The champion does without HAS_GSM, so it reads no GSM column.
+    let full = std::fs::read_to_string(ws.path().join("config.toml")).unwrap();
+    let without = full.replace("\"HAS_GSM\", \"EARTH616\"]", "\"EARTH616\"]");
+    ws.write("config.toml", without.as_bytes());
     let runs = ws.train_trees(1..=1, &[]);
     ws.register(&runs[0], "chars");
     ws.ok(&["models", "promote", "chars", "1"]);
-    // Same data, one feature fewer.
-    let config = std::fs::read_to_string(ws.path().join("config.toml"))
-        .unwrap()
-        .replace("\"HAS_GSM\", \"EARTH616\"]", "\"HAS_GSM\"]");
-    ws.write("config.toml", config.as_bytes());
+    // The candidate reads GSM again: the champion's clients may not send it.
+    ws.write("config.toml", full.as_bytes());
     let out = ws.json(&["train", "--json", "--model", "tree", "--set", "max_depth=6"]);
     let run = out[0]["run"]["run_id"].as_str().unwrap();
     ws.register(run, "chars");
     let before = state(&ws);
     let err = ws.fails(&["models", "promote", "chars", "2"]);
-    assert!(err.contains("lacks column `EARTH616`"), "{err}");
+    assert!(
+        err.contains("the candidate needs column `GSM` (string)"),
+        "{err}"
+    );
     assert_eq!(state(&ws), before);
 }
 

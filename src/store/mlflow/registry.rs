@@ -49,6 +49,7 @@ fn empty_signature() -> Signature {
         id: None,
         target: String::new(),
         positive: String::new(),
+        raw_inputs: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Batch scoring, as `mlflow models predict` and Databricks batch inference do it: a file of raw
-//! records in, a file of predictions out, through the model's whole pipeline (`cerebro predict`).
+//! records in, a file of predictions out, through the model's whole pipeline (`cerebro predict`,
+//! the `predict` workflow step, the TUI's Registry tab).
 //!
 //! The input (CSV, Parquet or JSON lines, by extension) is read a chunk of records at a time
 //! ([`crate::data::stream`]) and each chunk is scored by [`Model::score`], the function the

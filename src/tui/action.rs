@@ -54,6 +54,8 @@ pub enum Action {
     Promote,
     Rollback,
     Archive,
+    /// Score a file with the selected version: opens `:predict NAME/VERSION `.
+    Score,
     TogglePrepared,
     TogglePreview,
     StartEndpoint,
@@ -223,6 +225,11 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
     ("promote", Action::Promote, "promote through the gate"),
     ("rollback", Action::Rollback, "roll back Production"),
     ("archive", Action::Archive, "archive the selected version"),
+    (
+        "score",
+        Action::Score,
+        "score a file of raw records with the selected version (:predict)",
+    ),
     (
         "toggle_prepared",
         Action::TogglePrepared,

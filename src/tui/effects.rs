@@ -71,6 +71,14 @@ pub enum Effect {
         name: String,
         version: i64,
     },
+    /// Score the file `input` of raw records with `model` (a model URI) into `output`, both
+    /// relative to the workspace folder, with probabilities (`cerebro::batch`, as `cerebro
+    /// predict`).
+    Predict {
+        model: String,
+        input: String,
+        output: String,
+    },
     Train(TrainRequest),
     Reproduce(String),
     /// Compare a reproduction's metrics with the original's.
@@ -472,6 +480,39 @@ impl Runtime {
                     ops::archive(ws, &name, version, None)
                         .map(|_| format!("{name}/{version} archived"))
                 }))
+            }),
+            Effect::Predict {
+                model,
+                input,
+                output,
+            } => self.blocking(move |c| {
+                let result = with_workspace(c, |ws| {
+                    use cerebro::batch::{self, BatchOptions, OnError};
+                    let (m, name) = batch::load_model(ws, &model.parse()?)?;
+                    let dir = ws.config.dir();
+                    let opts = BatchOptions {
+                        input: dir.join(&input),
+                        output: dir.join(&output),
+                        probabilities: true,
+                        on_error: OnError::Fail,
+                        chunk_rows: batch::CHUNK_ROWS,
+                    };
+                    let cancel = std::sync::atomic::AtomicBool::new(false);
+                    batch::score_file(&m, &name, &opts, &mut |_| {}, &cancel)
+                });
+                match result {
+                    Ok(r) => Action::Done {
+                        message: format!(
+                            "scored {} record(s) of {input} with {} into {output} ({} positive, {:.0} records/s)",
+                            r.scored, r.model, r.positives, r.records_per_second
+                        ),
+                        error: false,
+                    },
+                    Err(e) => Action::Done {
+                        message: format!("scoring {input} with {model}: {e}"),
+                        error: true,
+                    },
+                }
             }),
             Effect::Train(req) => self.train(req),
             Effect::Reproduce(run) => self.reproduce(run),

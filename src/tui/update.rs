@@ -469,6 +469,18 @@ pub fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
             registry::open_rollback(state, name);
             Vec::new()
         }
+        Ok(Command::Predict {
+            model,
+            input,
+            output,
+        }) => {
+            state.info(format!("scoring {input} with {model}…"));
+            vec![Effect::Predict {
+                model,
+                input,
+                output,
+            }]
+        }
         Ok(Command::Archive { name, version }) => {
             state.tab = Tab::Registry;
             let stage = state
@@ -821,6 +833,47 @@ mod tests {
         );
         assert!(update(&mut s, Action::Back).is_empty());
         assert!(s.overlay.is_none());
+    }
+
+    #[test]
+    fn s_on_a_version_opens_predict_for_it_and_the_command_scores_the_file() {
+        let mut s = loaded();
+        keys(&mut s, vec![Action::TabRegistry, Action::FocusRight]);
+        let v = s.registry.selected_version().unwrap().version;
+        assert!(update(&mut s, Action::Score).is_empty());
+        assert_eq!(
+            s.input,
+            Input::Command {
+                text: format!("predict characters/{v} "),
+                completions: Vec::new(),
+            }
+        );
+        let mut typed: Vec<Action> = "in.csv out.parquet".chars().map(Action::Input).collect();
+        typed.push(Action::Submit);
+        let e = keys(&mut s, typed);
+        let [
+            Effect::Predict {
+                model,
+                input,
+                output,
+            },
+        ] = e.as_slice()
+        else {
+            panic!("a predict effect: {e:?}");
+        };
+        assert_eq!(
+            (model.as_str(), input.as_str(), output.as_str()),
+            (format!("characters/{v}").as_str(), "in.csv", "out.parquet")
+        );
+        // A model that is not a URI is refused on the status line, with nothing run.
+        let mut typed: Vec<Action> = "predict nope a.csv b.csv"
+            .chars()
+            .map(Action::Input)
+            .collect();
+        typed.insert(0, Action::Command);
+        typed.push(Action::Submit);
+        assert!(keys(&mut s, typed).is_empty());
+        assert!(s.status.as_ref().unwrap().error);
     }
 
     #[test]

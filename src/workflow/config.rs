@@ -107,13 +107,17 @@ pub enum StepKind {
     Deploy,
     /// Refresh monitoring (ingest the inference logs, evaluate alert rules).
     Monitor,
+    /// Score a file of raw records with a model version (batch inference, as `cerebro
+    /// predict`): `input`, `output`, `model_uri`.
+    Predict,
     /// Run a program with arguments (no shell).
     Command,
 }
 
 impl StepKind {
     pub const NAMES: &[&str] = &[
-        "prepare", "train", "evaluate", "register", "promote", "deploy", "monitor", "command",
+        "prepare", "train", "evaluate", "register", "promote", "deploy", "monitor", "predict",
+        "command",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +129,7 @@ impl StepKind {
             StepKind::Promote => "promote",
             StepKind::Deploy => "deploy",
             StepKind::Monitor => "monitor",
+            StepKind::Predict => "predict",
             StepKind::Command => "command",
         }
     }
@@ -204,6 +209,25 @@ pub struct StepConfig {
     /// deploy: start an endpoint when none serves the model (default true).
     #[serde(default)]
     pub start: Option<bool>,
+
+    /// predict: the file of raw records to score (CSV, Parquet or JSON lines), relative to
+    /// the config.
+    #[serde(default)]
+    pub input: Option<PathBuf>,
+    /// predict: where the predictions go (Parquet for `.parquet`, else CSV), relative to the
+    /// config; `{run}` in it becomes the pipeline run's short id.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// predict: the model (`NAME@champion`, `NAME/3`, `models:/...`, `runs:/RUN_ID`; default
+    /// `REGISTERED_MODEL@champion`).
+    #[serde(default)]
+    pub model_uri: Option<String>,
+    /// predict: add the positive-class probability.
+    #[serde(default)]
+    pub probabilities: Option<bool>,
+    /// predict: `fail` (default) or `skip` records whose value does not fit its column.
+    #[serde(default)]
+    pub on_error: Option<String>,
 
     /// command: the program (looked up on PATH) and its arguments; no shell is involved.
     #[serde(default)]
@@ -526,7 +550,7 @@ fn validate_one(name: &str, p: &PipelineConfig) -> Result<(), Problem> {
 
 fn check_kind_keys(s: &StepConfig, at: &str, who: &str) -> Result<(), Problem> {
     let k = s.kind;
-    let present: [(&str, bool, &[StepKind]); 13] = [
+    let present: [(&str, bool, &[StepKind]); 18] = [
         ("model", s.model.is_some(), &[StepKind::Train]),
         ("set", !s.set.is_empty(), &[StepKind::Train]),
         ("sweep", !s.sweep.is_empty(), &[StepKind::Train]),
@@ -540,6 +564,7 @@ fn check_kind_keys(s: &StepConfig, at: &str, who: &str) -> Result<(), Problem> {
                 StepKind::Evaluate,
                 StepKind::Promote,
                 StepKind::Deploy,
+                StepKind::Predict,
             ],
         ),
         (
@@ -549,6 +574,15 @@ fn check_kind_keys(s: &StepConfig, at: &str, who: &str) -> Result<(), Problem> {
         ),
         ("stage", s.stage.is_some(), &[StepKind::Promote]),
         ("start", s.start.is_some(), &[StepKind::Deploy]),
+        ("input", s.input.is_some(), &[StepKind::Predict]),
+        ("output", s.output.is_some(), &[StepKind::Predict]),
+        ("model_uri", s.model_uri.is_some(), &[StepKind::Predict]),
+        (
+            "probabilities",
+            s.probabilities.is_some(),
+            &[StepKind::Predict],
+        ),
+        ("on_error", s.on_error.is_some(), &[StepKind::Predict]),
         ("program", s.program.is_some(), &[StepKind::Command]),
         ("args", !s.args.is_empty(), &[StepKind::Command]),
         ("dir", s.dir.is_some(), &[StepKind::Command]),
@@ -568,6 +602,35 @@ fn check_kind_keys(s: &StepConfig, at: &str, who: &str) -> Result<(), Problem> {
             at.to_string(),
             format!("{who}: a command step needs `program`"),
             Some("program = \"python3\", args = [\"train.py\"]".into()),
+        ));
+    }
+    if k == StepKind::Predict {
+        for (key, missing) in [
+            ("input", s.input.is_none()),
+            (
+                "output",
+                s.output.as_deref().is_none_or(|o| o.trim().is_empty()),
+            ),
+        ] {
+            if missing {
+                return Err(problem(
+                    at.to_string(),
+                    format!("{who}: a predict step needs `{key}`"),
+                    Some(
+                        "input = \"data/incoming.csv\", output = \"predictions/{run}.parquet\""
+                            .into(),
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(e) = &s.on_error
+        && !matches!(e.as_str(), "fail" | "skip")
+    {
+        return Err(problem(
+            format!("{at}.on_error"),
+            format!("{who}: on_error `{e}`: write `fail` or `skip`"),
+            None,
         ));
     }
     if let Some(m) = &s.model

@@ -1,6 +1,6 @@
-//! The built-in steps (prepare, train, evaluate, register, promote, deploy, monitor), executed
-//! by [`execute`] in a process of their own (`cerebro pipeline step RUN STEP`, started by the
-//! runner) so that a crash, a hang or a timeout kills the step and never the runner.
+//! The built-in steps (prepare, train, evaluate, register, promote, deploy, monitor, predict),
+//! executed by [`execute`] in a process of their own (`cerebro pipeline step RUN STEP`, started
+//! by the runner) so that a crash, a hang or a timeout kills the step and never the runner.
 //!
 //! A step reads its definition and its upstream steps' outputs from the store and returns its
 //! own [`StepOutputs`]; the runner records them.
@@ -52,6 +52,9 @@ pub struct StepOutputs {
     pub endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The predictions file written (predict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<String>,
     /// Exit code (command).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
@@ -264,6 +267,7 @@ fn execute_inner(
             }
         }
         StepKind::Deploy => deploy(ws, &step, out)?,
+        StepKind::Predict => predict(ws, &run.run_id, &step, out)?,
         StepKind::Monitor => {
             let mut monitor = crate::monitor::service::Monitor::open(ws)?;
             let r = monitor.refresh()?;
@@ -372,6 +376,54 @@ fn train(
             gate.metric
         ));
     }
+    Ok(())
+}
+
+/// Scores the step's `input` file of raw records with its model into `output` (batch
+/// inference through `batch::score_file`, as `cerebro predict`). The model is `model_uri`, by
+/// default the registered model's champion.
+fn predict(ws: &Workspace, run_id: &str, step: &StepConfig, out: &mut StepOutputs) -> Result<()> {
+    use crate::batch::{self, BatchOptions, ModelSource};
+    let uri = step
+        .model_uri
+        .clone()
+        .unwrap_or_else(|| format!("{}@champion", registered_model(ws, step)));
+    let source: ModelSource = uri.parse()?;
+    let (model, name) = match &source {
+        ModelSource::Registry(u) => {
+            let (v, model) = ops::load_model_at(ws, u)?;
+            out.model = Some(v.name.clone());
+            out.version = Some(v.version);
+            (model, format!("{}/{}", v.name, v.version))
+        }
+        ModelSource::Run(id) => {
+            out.runs = vec![id.clone()];
+            batch::load_model(ws, &source)?
+        }
+    };
+    let need = |key: &str| Error::invalid(format!("step `{}` needs `{key}`", step.name));
+    let dir = ws.config.dir();
+    let input = dir.join(step.input.as_ref().ok_or_else(|| need("input"))?);
+    let output = dir.join(
+        step.output
+            .as_deref()
+            .ok_or_else(|| need("output"))?
+            .replace("{run}", short_id(run_id)),
+    );
+    let opts = BatchOptions {
+        input,
+        output,
+        probabilities: step.probabilities.unwrap_or(false),
+        on_error: step.on_error.as_deref().unwrap_or("fail").parse()?,
+        chunk_rows: batch::CHUNK_ROWS,
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let report = batch::score_file(&model, &name, &opts, &mut |_| {}, &cancel)?;
+    out.predictions = Some(report.output.clone());
+    out.summary = Some(format!(
+        "scored {} record(s) with {name} into {} ({} positive, {} skipped)",
+        report.scored, report.output, report.positives, report.skipped
+    ));
     Ok(())
 }
 

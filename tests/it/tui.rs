@@ -342,6 +342,45 @@ fn tui_promotes_a_version_through_the_gate_dialog() {
     assert!(models.contains('2'), "{models}");
 }
 
+/// Batch scoring from the Registry tab: `s` on a version opens `:predict m/N `; the paths typed
+/// after it score the file, the status line reports it, and the file holds what `cerebro
+/// predict` writes for the same version.
+#[test]
+fn tui_scores_a_file_with_the_selected_version() {
+    let ws = Workspace::with_config(&format!("{}model = \"tree\"\n", small_config("")));
+    ws.write("data.csv", small_csv(300).as_bytes());
+    let out = ws.json(&["train", "--set", "max_depth=4", "--json"]);
+    let run = out[0]["run"]["run_id"].as_str().unwrap().to_string();
+    ws.ok(&["models", "register", &run, "--name", "m"]);
+    ws.ok(&["models", "promote", "m", "1"]);
+
+    let mut tui = Tui::start(ws.path(), &["tui"]);
+    tui.screen.wait_for("m: Production v1", 15);
+    tui.press("3");
+    tui.press("l");
+    tui.press("s");
+    tui.screen.wait_for(":predict m/1", 10);
+    tui.type_text("data.csv scored.csv");
+    tui.press("\r");
+    tui.screen.wait_for("scored 300 record(s) of data.csv with m/1 into scored.csv", 60);
+    tui.quit(15);
+
+    ws.json(&[
+        "predict",
+        "m/1",
+        "--input",
+        "data.csv",
+        "--output",
+        "by-hand.csv",
+        "--probabilities",
+        "--json",
+    ]);
+    let tui_file = std::fs::read_to_string(ws.path().join("scored.csv")).unwrap();
+    let by_hand = std::fs::read_to_string(ws.path().join("by-hand.csv")).unwrap();
+    assert_eq!(tui_file, by_hand);
+    assert_eq!(tui_file.lines().count(), 301);
+}
+
 /// `n` inference-log lines (the serving log format) of endpoint `ep` serving m/1, in the
 /// one-minute window `minute` minutes after a fixed start, records like `small_csv`'s with `num`
 /// multiplied by `scale`.

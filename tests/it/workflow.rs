@@ -865,3 +865,87 @@ threshold = 1.01
         .unwrap();
     assert_eq!(promotions, 0, "evaluate changes nothing in the registry");
 }
+
+#[test]
+fn a_predict_step_scores_a_file_with_the_champion_as_cerebro_predict_does() {
+    // Train, register and promote, then score a file of raw records in the same pipeline.
+    let mut pipelines = train_pipeline("batch", "chars", "");
+    pipelines.push_str(
+        r#"[[pipelines.batch.steps]]
+name = "score"
+kind = "predict"
+after = ["promote"]
+registered_model = "chars"
+input = "incoming.csv"
+output = "predictions/{run}.csv"
+probabilities = true
+on_error = "skip"
+"#,
+    );
+    let ws = workspace(&pipelines);
+    // Raw records as the dataset file holds them (the target left out), one with a bad number.
+    let mut incoming = String::from("id,num,cat\n");
+    for i in 0..50 {
+        incoming.push_str(&format!(
+            "r{i},{},{}\n",
+            i as f64 / 5.0,
+            ["a", "b", "c"][i % 3]
+        ));
+    }
+    incoming.push_str("bad,many,a\n");
+    ws.write("incoming.csv", incoming.as_bytes());
+    let run = ws.json(&["pipeline", "run", "batch", "--json"]);
+    assert_eq!(run["status"], "SUCCEEDED", "{run:#}");
+    let step = &run["steps"][4];
+    assert_eq!(step["step"], "score");
+    let out = &step["outputs"];
+    assert_eq!(out["model"], "chars");
+    assert_eq!(out["version"], 1);
+    let short = &run["run_id"].as_str().unwrap()[..8];
+    let path = out["predictions"].as_str().unwrap();
+    assert!(
+        path.ends_with(&format!("predictions/{short}.csv")),
+        "{path}"
+    );
+    assert!(
+        out["summary"]
+            .as_str()
+            .unwrap()
+            .contains("scored 50 record(s) with chars/1"),
+        "{out}"
+    );
+    // The same bytes as `cerebro predict` with the same model writes.
+    ws.json(&[
+        "predict",
+        "chars@champion",
+        "--input",
+        "incoming.csv",
+        "--output",
+        "by-hand.csv",
+        "--probabilities",
+        "--on-error",
+        "skip",
+        "--json",
+    ]);
+    let step_file = std::fs::read_to_string(path).unwrap();
+    let by_hand = std::fs::read_to_string(ws.path().join("by-hand.csv")).unwrap();
+    assert_eq!(step_file, by_hand);
+    assert_eq!(step_file.lines().count(), 51, "header + 50 records");
+    assert!(step_file.starts_with("id,prediction,probability\nr0,"));
+
+    // A predict step without its input is refused when the config loads, naming the key.
+    let bad = workspace(
+        "[pipelines.p]\n[[pipelines.p.steps]]\nname = \"score\"\nkind = \"predict\"\noutput = \"o.csv\"\n",
+    );
+    let err = bad.fails(&["pipeline", "list"]);
+    assert!(err.contains("a predict step needs `input`"), "{err}");
+    // And `input` on another kind is refused.
+    let bad = workspace(
+        "[pipelines.p]\n[[pipelines.p.steps]]\nname = \"m\"\nkind = \"monitor\"\ninput = \"x.csv\"\n",
+    );
+    let err = bad.fails(&["pipeline", "list"]);
+    assert!(
+        err.contains("`input` does not apply to a monitor step"),
+        "{err}"
+    );
+}

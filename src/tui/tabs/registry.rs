@@ -1,6 +1,8 @@
 //! Registry: registered models, the versions of the selected one (stage, aliases, key metrics,
 //! source run) and its audit history. `p` opens the promotion dialog, which evaluates the gate
-//! before anything changes; `b` rolls back and `a` archives after a confirmation.
+//! before anything changes; `b` rolls back and `a` archives after a confirmation; `s` scores a
+//! file of raw records with the selected version (the command line, prefilled with
+//! `predict NAME/VERSION `, takes the input and output paths).
 
 use cerebro::registry::{AuditRecord, ModelVersion, RegisteredModel, Stage};
 use ratatui::Frame;
@@ -215,6 +217,15 @@ pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
         Action::Rollback => match r.current.clone() {
             Some(name) => open_rollback(state, name),
             None => state.error("no model selected"),
+        },
+        Action::Score => match (r.current.clone(), r.selected_version()) {
+            (Some(name), Some(v)) => {
+                state.input = crate::tui::app::Input::Command {
+                    text: format!("predict {name}/{} ", v.version),
+                    completions: Vec::new(),
+                };
+            }
+            _ => state.error("select a version to score a file with"),
         },
         Action::Archive => match (r.current.clone(), r.selected_version()) {
             (Some(name), Some(v)) if v.stage == Stage::Archived => {

@@ -22,6 +22,13 @@ pub enum Command {
         name: String,
         version: i64,
     },
+    /// Score a file of raw records with a model (`cerebro predict`); paths are relative to
+    /// the workspace folder.
+    Predict {
+        model: String,
+        input: String,
+        output: String,
+    },
     Refresh,
     Help,
     /// Start (or stop) the local endpoint, as `s`/`S` on the Endpoints tab.
@@ -40,6 +47,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("rollback", "rollback NAME"),
     ("archive", "archive NAME VERSION"),
+    (
+        "predict",
+        "predict NAME/VERSION INPUT OUTPUT  (score a file of raw records; s on a version)",
+    ),
     ("refresh", "reload everything from the store"),
     ("serve", "serve the Production model on the local endpoint"),
     ("unserve", "stop the local endpoint"),
@@ -135,10 +146,20 @@ pub fn parse(text: &str) -> Result<Command, String> {
             name: name.to_string(),
             version: version(v)?,
         }),
+        ("predict", [model, input, output]) => {
+            model
+                .parse::<cerebro::batch::ModelSource>()
+                .map_err(|e| e.to_string())?;
+            Ok(Command::Predict {
+                model: model.to_string(),
+                input: input.to_string(),
+                output: output.to_string(),
+            })
+        }
         _ => match COMMANDS.iter().find(|(c, _)| *c == cmd) {
             Some((_, usage)) => Err(format!("usage: {usage}")),
             None => Err(format!(
-                "unknown command `{cmd}` (train, promote, rollback, archive, serve, unserve, refresh, q)"
+                "unknown command `{cmd}` (train, promote, rollback, archive, predict, serve, unserve, refresh, q)"
             )),
         },
     }

@@ -61,11 +61,28 @@ pub enum Error {
     #[error("cancelled")]
     Cancelled,
 
+    /// A tuner stopped an iterative fit early (`crate::tune::prune`).
+    #[error("pruned at {} trees: {}", .0.trees, .0.reason)]
+    Pruned(Box<Pruned>),
+
     #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),
 
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+/// Where a pruned fit stopped, and the per-step test metrics it computed until then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pruned {
+    /// Trees fitted when it stopped.
+    pub trees: usize,
+    /// The test `roc_auc` there.
+    pub roc_auc: f64,
+    /// Why the pruner stopped it.
+    pub reason: String,
+    /// `(trees, metric, value)` as far as the fit went (`roc_auc`, `log_loss`).
+    pub steps: Vec<(i64, String, f64)>,
 }
 
 impl Error {

@@ -17,6 +17,7 @@
 //!   trail, rollback, lineage, export and import.
 //! - [`track`]: the run lifecycle around a fit: lineage, environment, heartbeat, reproduction.
 //! - [`jobs`]: background jobs with progress events, cancellation and bounded sweeps.
+//! - [`tune`]: hyper-parameter search (random, TPE) with budgets, pruning and nested runs.
 //! - [`demo`]: the workbench demo on an empty workspace: demo data, a few modest training
 //!   requests, and registering and promoting the best run.
 //! - [`env`]: the environment recorded with each run (versions, host, user, git state).
@@ -45,6 +46,7 @@ pub mod store;
 pub mod sync;
 pub mod track;
 pub mod train;
+pub mod tune;
 pub mod workflow;
 pub mod workspace;
 

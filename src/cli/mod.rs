@@ -14,6 +14,7 @@ mod serve;
 mod simulate;
 mod sync;
 mod train;
+mod tune;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -67,6 +68,9 @@ pub enum Command {
     Data(data::DataCommand),
     /// Train a model (or a sweep of them) as background jobs and track the runs.
     Train(train::TrainArgs),
+    /// Search hyper-parameters (random or TPE sampler, budgets, pruning); every trial is a run
+    /// nested under a parent run.
+    Tune(tune::TuneArgs),
     /// List, show, compare and reproduce runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
@@ -137,6 +141,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Data(cmd)) => data::run(&cli.config, cmd),
         Some(Command::Train(args)) => train::run(&cli.config, args),
+        Some(Command::Tune(args)) => tune::run(&cli.config, args),
         Some(Command::Runs(cmd)) => runs::run(&cli.config, cmd),
         Some(Command::Models(cmd)) => models::run(&cli.config, cmd),
         Some(Command::Tui) => crate::tui::run(&cli.config),

@@ -162,6 +162,12 @@ fn train_specs(
                 run: None,
                 error: Some("cancelled".into()),
             },
+            JobOutcome::Pruned { trees, .. } => Outcome {
+                name,
+                status: "KILLED",
+                run: None,
+                error: Some(format!("pruned at {trees} trees")),
+            },
         })
         .collect())
 }
@@ -223,6 +229,9 @@ impl Display {
                         b.abandon_with_message(format!("FAILED: {error}"))
                     }
                     JobEvent::Cancelled { .. } => b.abandon_with_message("cancelled"),
+                    JobEvent::Pruned { trees, .. } => {
+                        b.abandon_with_message(format!("pruned at {trees} trees"))
+                    }
                     JobEvent::Queued { .. } => {}
                 }
             }
@@ -245,6 +254,7 @@ impl Display {
                     )),
                     JobEvent::Failed { error, .. } => Some(format!("FAILED: {error}")),
                     JobEvent::Cancelled { .. } => Some("cancelled".into()),
+                    JobEvent::Pruned { trees, .. } => Some(format!("pruned at {trees} trees")),
                     JobEvent::Queued { .. } => None,
                 };
                 if let Some(l) = line {

@@ -6,7 +6,9 @@
 //! many run at once (sweeps), and each job has a cancellation flag checked between units of
 //! work. A job's failure is an event and a FAILED run in the store, never silent.
 //!
-//! [`sweep`] is how specs become jobs: parallelism (0 = cores), the shared context, the spawn.
+//! [`sweep`] is how specs become jobs: parallelism (0 = cores), the shared context, the spawn,
+//! and adaptive sweeps whose next spec depends on the results so far (a tuner's trials, each
+//! with its pruning hook).
 
 pub mod sweep;
 
@@ -17,7 +19,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::error::Error;
 use crate::track::{self, RunResult, RunSpec, TrainContext};
-use crate::train::Progress;
+use crate::train::{Progress, Pruning};
 
 pub type JobId = u64;
 
@@ -48,6 +50,14 @@ pub enum JobEvent {
     Cancelled {
         job: JobId,
     },
+    /// A tuner's pruner stopped the fit after `trees` trees (its run is KILLED and tagged
+    /// PRUNED).
+    Pruned {
+        job: JobId,
+        trees: usize,
+        roc_auc: f64,
+        reason: String,
+    },
 }
 
 impl JobEvent {
@@ -58,7 +68,8 @@ impl JobEvent {
             | JobEvent::Progress { job, .. }
             | JobEvent::Finished { job, .. }
             | JobEvent::Failed { job, .. }
-            | JobEvent::Cancelled { job } => *job,
+            | JobEvent::Cancelled { job }
+            | JobEvent::Pruned { job, .. } => *job,
         }
     }
 
@@ -66,7 +77,10 @@ impl JobEvent {
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            JobEvent::Finished { .. } | JobEvent::Failed { .. } | JobEvent::Cancelled { .. }
+            JobEvent::Finished { .. }
+                | JobEvent::Failed { .. }
+                | JobEvent::Cancelled { .. }
+                | JobEvent::Pruned { .. }
         )
     }
 }
@@ -109,15 +123,31 @@ impl JobRunner {
 
     /// Queues a training run.
     pub fn spawn_training(&self, ctx: Arc<TrainContext>, spec: RunSpec) -> JobHandle {
+        self.spawn_job(ctx, spec, None, None)
+    }
+
+    /// Queues a training run with an optional pruning hook (a tuner's trial), sending a copy of
+    /// each of its events to `copy` as well as to the runner's channel (the submitter of an
+    /// adaptive sweep listens there, whoever reads the runner's channel).
+    pub fn spawn_job(
+        &self,
+        ctx: Arc<TrainContext>,
+        spec: RunSpec,
+        pruning: Option<Arc<dyn Pruning>>,
+        copy: Option<mpsc::UnboundedSender<JobEvent>>,
+    ) -> JobHandle {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let cancel = Arc::new(AtomicBool::new(false));
         let handle = JobHandle {
             id,
             cancel: cancel.clone(),
         };
-        let events = self.events.clone();
+        let events = Events {
+            main: self.events.clone(),
+            copy,
+        };
         let slots = self.slots.clone();
-        let _ = events.send(JobEvent::Queued {
+        events.send(JobEvent::Queued {
             job: id,
             label: spec.name.clone(),
         });
@@ -126,14 +156,15 @@ impl JobRunner {
                 return;
             };
             if cancel.load(Ordering::SeqCst) {
-                let _ = events.send(JobEvent::Cancelled { job: id });
+                events.send(JobEvent::Cancelled { job: id });
                 return;
             }
-            let _ = events.send(JobEvent::Started { job: id });
+            events.send(JobEvent::Started { job: id });
             let reporter = Reporter {
                 job: id,
                 events: events.clone(),
                 cancel,
+                pruning,
             };
             let outcome =
                 tokio::task::spawn_blocking(move || track::execute(&ctx, &spec, &reporter)).await;
@@ -143,6 +174,12 @@ impl JobRunner {
                     result: Box::new(result),
                 },
                 Ok(Err(Error::Cancelled)) => JobEvent::Cancelled { job: id },
+                Ok(Err(Error::Pruned(p))) => JobEvent::Pruned {
+                    job: id,
+                    trees: p.trees,
+                    roc_auc: p.roc_auc,
+                    reason: p.reason,
+                },
                 Ok(Err(e)) => JobEvent::Failed {
                     job: id,
                     error: e.to_string(),
@@ -152,21 +189,38 @@ impl JobRunner {
                     error: format!("the training thread panicked: {join}"),
                 },
             };
-            let _ = events.send(event);
+            events.send(event);
         });
         handle
     }
 }
 
+/// Where a job's events go: the runner's channel, and a copy for its submitter if it asked.
+#[derive(Clone)]
+struct Events {
+    main: mpsc::UnboundedSender<JobEvent>,
+    copy: Option<mpsc::UnboundedSender<JobEvent>>,
+}
+
+impl Events {
+    fn send(&self, event: JobEvent) {
+        if let Some(copy) = &self.copy {
+            let _ = copy.send(event.clone());
+        }
+        let _ = self.main.send(event);
+    }
+}
+
 struct Reporter {
     job: JobId,
-    events: mpsc::UnboundedSender<JobEvent>,
+    events: Events,
     cancel: Arc<AtomicBool>,
+    pruning: Option<Arc<dyn Pruning>>,
 }
 
 impl Progress for Reporter {
     fn report(&self, stage: &str, fraction: f64, message: &str) {
-        let _ = self.events.send(JobEvent::Progress {
+        self.events.send(JobEvent::Progress {
             job: self.job,
             stage: stage.to_string(),
             fraction,
@@ -176,5 +230,9 @@ impl Progress for Reporter {
 
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
+    }
+
+    fn pruning(&self) -> Option<&dyn Pruning> {
+        self.pruning.as_deref()
     }
 }

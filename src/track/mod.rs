@@ -108,7 +108,12 @@ pub fn execute(ctx: &TrainContext, spec: &RunSpec, progress: &dyn Progress) -> R
             Ok(result)
         }
         Err(e) => {
-            let status = if matches!(e, Error::Cancelled) {
+            if let Error::Pruned(p) = &e
+                && let Err(log) = log_pruned(store.as_mut(), &run_id, p)
+            {
+                tracing::error!(run = %run_id, error = %log, "could not log a pruned run");
+            }
+            let status = if matches!(e, Error::Cancelled | Error::Pruned(_)) {
                 RunStatus::Killed
             } else {
                 RunStatus::Failed
@@ -119,6 +124,30 @@ pub fn execute(ctx: &TrainContext, spec: &RunSpec, progress: &dyn Progress) -> R
             Err(e)
         }
     }
+}
+
+/// The tag a pruned run carries (`PRUNED`), as Optuna names the state of such a trial.
+pub const TRIAL_STATE_TAG: &str = "cerebro.tune.state";
+
+/// A pruned run keeps the per-step metrics it reached and says it was pruned; it is then
+/// closed KILLED with the pruner's reason.
+fn log_pruned(store: &mut dyn Backend, run_id: &str, p: &crate::error::Pruned) -> Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let points: Vec<MetricPoint> = p
+        .steps
+        .iter()
+        .map(|(step, key, value)| MetricPoint {
+            key: format!("{key}_by_trees"),
+            value: *value,
+            step: *step,
+            timestamp: now,
+        })
+        .collect();
+    store.log_metrics(run_id, &points)?;
+    store.set_tags(
+        run_id,
+        &BTreeMap::from([(TRIAL_STATE_TAG.to_string(), "PRUNED".to_string())]),
+    )
 }
 
 fn train_and_log(
@@ -245,14 +274,16 @@ pub fn mlmodel(model: &crate::train::Model, run_id: &str, now_ms: i64) -> String
     )
 }
 
-/// A thread that refreshes a run's heartbeat until stopped.
-struct Heartbeat {
+/// A thread that refreshes a run's heartbeat every [`HEARTBEAT_EVERY`] until stopped (a
+/// training run while it fits; a tune's parent run while its trials run).
+pub struct Heartbeat {
     stop: mpsc::Sender<()>,
     handle: std::thread::JoinHandle<()>,
 }
 
 impl Heartbeat {
-    fn start(ctx: &TrainContext, run_id: &str) -> Heartbeat {
+    /// Starts refreshing `run_id` in the store of `ctx`.
+    pub fn start(ctx: &TrainContext, run_id: &str) -> Heartbeat {
         let (stop, rx) = mpsc::channel::<()>();
         let root = ctx.store_root.clone();
         let tracking = ctx.tracking.clone();
@@ -270,7 +301,8 @@ impl Heartbeat {
         Heartbeat { stop, handle }
     }
 
-    fn stop(self) {
+    /// Stops refreshing and waits for the thread.
+    pub fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.handle.join();
     }

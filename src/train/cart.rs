@@ -368,17 +368,31 @@ impl Forest {
         settings: &ForestSettings,
         on_tree: &(dyn Fn(usize) -> bool + Sync),
     ) -> Option<Forest> {
+        Self::fit_range(features, y, limits, settings, 0..settings.n_trees, on_tree)
+            .map(|trees| Forest { trees })
+    }
+
+    /// Trees `range` of the forest [`Forest::fit`] fits (the same trees: each has its own
+    /// seed), so a forest can be grown a few trees at a time. `on_tree` gets the number of
+    /// trees of `range` done so far.
+    pub fn fit_range(
+        features: &[BinnedFeature],
+        y: &[u8],
+        limits: &TreeLimits,
+        settings: &ForestSettings,
+        range: std::ops::Range<usize>,
+        on_tree: &(dyn Fn(usize) -> bool + Sync),
+    ) -> Option<Vec<Tree>> {
         let n = y.len();
+        let count = range.len();
         let done = std::sync::atomic::AtomicUsize::new(0);
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let threads = settings.threads.clamp(1, settings.n_trees.max(1));
-        let mut slots: Vec<Option<Tree>> = vec![None; settings.n_trees];
+        let threads = settings.threads.clamp(1, count.max(1));
+        let per_thread = count.div_ceil(threads).max(1);
+        let mut slots: Vec<Option<Tree>> = vec![None; count];
         std::thread::scope(|scope| {
-            for (worker, chunk) in slots
-                .chunks_mut(settings.n_trees.div_ceil(threads).max(1))
-                .enumerate()
-            {
-                let first = worker * settings.n_trees.div_ceil(threads).max(1);
+            for (worker, chunk) in slots.chunks_mut(per_thread).enumerate() {
+                let first = range.start + worker * per_thread;
                 let (done, stop) = (&done, &stop);
                 scope.spawn(move || {
                     for (k, slot) in chunk.iter_mut().enumerate() {
@@ -409,12 +423,12 @@ impl Forest {
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             return None;
         }
-        Some(Forest {
-            trees: slots
+        Some(
+            slots
                 .into_iter()
                 .map(|t| t.expect("every tree fitted"))
                 .collect(),
-        })
+        )
     }
 
     /// Mean probability over the first `k` trees.

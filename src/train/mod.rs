@@ -348,6 +348,56 @@ pub trait Progress: Sync {
     fn cancelled(&self) -> bool {
         false
     }
+    /// A tuner's hold on an iterative fit (forest, gbt), if any: see [`Pruning`].
+    fn pruning(&self) -> Option<&dyn Pruning> {
+        None
+    }
+}
+
+/// A tuner's hold on an iterative fit (`crate::tune::prune`): the tree counts at which the fit
+/// reports its test `roc_auc`, and whether it stops there. A stopped fit returns
+/// [`Error::Pruned`] with the per-step metrics it computed so far.
+pub trait Pruning: Send + Sync {
+    /// Tree counts below `total` to report at, ascending.
+    fn rungs(&self, total: usize) -> Vec<usize>;
+    /// The test `roc_auc` after `trees` trees; `Some(reason)` stops the fit.
+    fn report(&self, trees: usize, roc_auc: f64) -> Option<String>;
+}
+
+/// The rungs `pruning` asks for below `total`, ascending and without repeats.
+fn rungs_of(progress: &dyn Progress, total: usize) -> Vec<usize> {
+    let mut r: Vec<usize> = progress
+        .pruning()
+        .map(|p| p.rungs(total))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&r| r > 0 && r < total)
+        .collect();
+    r.sort_unstable();
+    r.dedup();
+    r
+}
+
+/// Reports the `roc_auc` after `trees` trees (the last step pushed) to the pruning hook;
+/// `Err(Pruned)` when it says stop.
+fn check_rung(progress: &dyn Progress, trees: usize, steps: &[(i64, String, f64)]) -> Result<()> {
+    let Some(hook) = progress.pruning() else {
+        return Ok(());
+    };
+    let auc = steps
+        .iter()
+        .rev()
+        .find(|(s, k, _)| *s == trees as i64 && k == "roc_auc")
+        .map_or(f64::NAN, |(_, _, v)| *v);
+    match hook.report(trees, auc) {
+        None => Ok(()),
+        Some(reason) => Err(Error::Pruned(Box::new(crate::error::Pruned {
+            trees,
+            roc_auc: auc,
+            reason,
+            steps: steps.to_vec(),
+        }))),
+    }
 }
 
 /// A `Progress` that ignores everything.
@@ -545,29 +595,50 @@ pub fn fit(
                 threads,
             };
             let n = p.n_trees;
-            let forest = cart::Forest::fit(&bins, &data.train_y, &limits, &settings, &|done| {
-                progress.report(
-                    "fit",
-                    0.05 + 0.85 * done as f64 / n as f64,
-                    &format!("tree {done}/{n}"),
-                );
-                !progress.cancelled()
-            })
-            .ok_or(Error::Cancelled)?;
-            // Test metrics as trees are added.
+            let rungs = rungs_of(progress, n);
+            // Trees are fitted up to each rung in turn (tree `t` has its own seed, so the
+            // forest is the same), and the test metrics follow as trees are added.
             let every = (n / 20).max(1);
+            let mut trees: Vec<cart::Tree> = Vec::with_capacity(n);
             let mut row = Vec::new();
             let mut sums = vec![0.0; x_test.rows];
-            for (t, tree) in forest.trees.iter().enumerate() {
-                for (r, s) in sums.iter_mut().enumerate() {
-                    x_test.row(r, &mut row);
-                    *s += tree.predict_row(&row);
+            let mut start = 0;
+            for end in rungs.iter().copied().chain([n]) {
+                let part = cart::Forest::fit_range(
+                    &bins,
+                    &data.train_y,
+                    &limits,
+                    &settings,
+                    start..end,
+                    &|done| {
+                        let done = start + done;
+                        progress.report(
+                            "fit",
+                            0.05 + 0.85 * done as f64 / n as f64,
+                            &format!("tree {done}/{n}"),
+                        );
+                        !progress.cancelled()
+                    },
+                )
+                .ok_or(Error::Cancelled)?;
+                for tree in part {
+                    for (r, s) in sums.iter_mut().enumerate() {
+                        x_test.row(r, &mut row);
+                        *s += tree.predict_row(&row);
+                    }
+                    trees.push(tree);
+                    let t = trees.len();
+                    if t.is_multiple_of(every) || t == end {
+                        let p: Vec<f64> = sums.iter().map(|s| s / t as f64).collect();
+                        push_step(&mut steps, t as i64, &data.test_y, &p);
+                    }
                 }
-                if (t + 1) % every == 0 || t + 1 == n {
-                    let p: Vec<f64> = sums.iter().map(|s| s / (t + 1) as f64).collect();
-                    push_step(&mut steps, (t + 1) as i64, &data.test_y, &p);
+                if end < n {
+                    check_rung(progress, end, &steps)?;
                 }
+                start = end;
             }
+            let forest = cart::Forest { trees };
             Estimator::Forest { forest }
         }
         ModelParams::Logistic(p) => {
@@ -597,43 +668,70 @@ pub fn fit(
             }
         }
         ModelParams::Gbt(p) => {
-            let mut booster = forust_ml::GradientBooster::default()
-                .set_objective_type(forust_ml::objective::ObjectiveType::LogLoss)
-                .set_iterations(p.n_estimators)
-                .set_learning_rate(p.learning_rate as f32)
-                .set_max_depth(p.max_depth)
-                .set_l2(p.l2 as f32)
-                .set_min_leaf_weight(p.min_leaf_weight as f32)
-                .set_subsample(p.subsample as f32)
-                .set_nbins(p.nbins)
-                .set_seed(seed)
-                .set_parallel(false);
+            let booster_of = |iterations: usize| {
+                forust_ml::GradientBooster::default()
+                    .set_objective_type(forust_ml::objective::ObjectiveType::LogLoss)
+                    .set_iterations(iterations)
+                    .set_learning_rate(p.learning_rate as f32)
+                    .set_max_depth(p.max_depth)
+                    .set_l2(p.l2 as f32)
+                    .set_min_leaf_weight(p.min_leaf_weight as f32)
+                    .set_subsample(p.subsample as f32)
+                    .set_nbins(p.nbins)
+                    .set_seed(seed)
+                    .set_parallel(false)
+            };
             let flat = x_train.column_major();
             let m = forust_ml::Matrix::new(&flat, x_train.rows, x_train.columns.len());
             let y: Vec<f64> = data.train_y.iter().map(|&v| f64::from(v)).collect();
-            progress.report("fit", 0.1, &format!("boosting {} trees", p.n_estimators));
+            let test_flat = x_test.column_major();
+            let tm = forust_ml::Matrix::new(&test_flat, x_test.rows, x_test.columns.len());
+            let n = p.n_estimators;
+            let every = (n / 20).max(1);
+            let rungs = rungs_of(progress, n);
+            // Test metrics as trees are added (log-odds accumulate tree by tree), at every
+            // `every` trees, the last one and the rungs.
+            let curve = |booster: &forust_ml::GradientBooster, upto: usize| {
+                let mut out = Vec::new();
+                let mut logit = vec![booster.base_score; x_test.rows];
+                for (t, tree) in booster.trees.iter().take(upto).enumerate() {
+                    for (l, v) in logit.iter_mut().zip(tree.predict(&tm, false, &f64::NAN)) {
+                        *l += v;
+                    }
+                    let k = t + 1;
+                    if k % every == 0 || k == upto || rungs.contains(&k) {
+                        let p: Vec<f64> = logit.iter().map(|&z| sigmoid(z)).collect();
+                        push_step(&mut out, k as i64, &data.test_y, &p);
+                    }
+                }
+                out
+            };
+            // forust-ml has no per-tree callback nor warm start: a pruned trial is fitted to
+            // each rung in turn. The first `k` trees of a fit are the fit of `k` trees (same
+            // seed), so what a rung sees is what the whole fit would have.
+            for &rung in &rungs {
+                if progress.cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                progress.report(
+                    "fit",
+                    0.05 + 0.05 * rung as f64 / n as f64,
+                    &format!("boosting {rung} trees (a pruning rung)"),
+                );
+                let mut staged = booster_of(rung);
+                staged
+                    .fit_unweighted(&m, &y, None)
+                    .map_err(|e| Error::model(format!("gradient boosting: {e}")))?;
+                let staged_steps = curve(&staged, rung);
+                check_rung(progress, rung, &staged_steps)?;
+            }
+            let mut booster = booster_of(n);
+            progress.report("fit", 0.1, &format!("boosting {n} trees"));
             booster
                 .fit_unweighted(&m, &y, None)
                 .map_err(|e| Error::model(format!("gradient boosting: {e}")))?;
-            // Test metrics as trees are added (log-odds accumulate tree by tree).
-            let test_flat = x_test.column_major();
-            let tm = forust_ml::Matrix::new(&test_flat, x_test.rows, x_test.columns.len());
-            let trees = &booster.trees;
-            let n = trees.len();
-            let every = (n / 20).max(1);
-            let mut logit = vec![booster.base_score; x_test.rows];
-            for (t, tree) in trees.iter().enumerate() {
-                for (l, v) in logit.iter_mut().zip(tree.predict(&tm, false, &f64::NAN)) {
-                    *l += v;
-                }
-                if (t + 1) % every == 0 || t + 1 == n {
-                    let p: Vec<f64> = logit.iter().map(|&z| sigmoid(z)).collect();
-                    push_step(&mut steps, (t + 1) as i64, &data.test_y, &p);
-                }
-                if t % 50 == 0 {
-                    progress.report("score", 0.8 + 0.1 * t as f64 / n as f64, "test curve");
-                }
-            }
+            progress.report("score", 0.8, "test curve");
+            steps = curve(&booster, booster.trees.len());
             Estimator::Gbt {
                 booster: Box::new(booster),
                 compiled: std::sync::OnceLock::new(),

@@ -338,6 +338,7 @@ fn train(
             JobOutcome::Finished(result) => out.runs.push(result.run_id),
             JobOutcome::Failed(error) => errors.push(error),
             JobOutcome::Cancelled => errors.push("cancelled".to_string()),
+            JobOutcome::Pruned { trees, .. } => errors.push(format!("pruned at {trees} trees")),
         }
     }
     let gate = ws

@@ -20,4 +20,5 @@ mod serving;
 mod simulate;
 mod training;
 mod tui;
+mod tune;
 mod workflow;

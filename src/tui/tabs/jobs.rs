@@ -45,6 +45,8 @@ pub enum JobStatus {
     Failed,
     Cancelling,
     Cancelled,
+    /// Stopped early by a tune's pruner.
+    Pruned,
 }
 
 impl JobStatus {
@@ -56,13 +58,14 @@ impl JobStatus {
             JobStatus::Failed => "FAILED",
             JobStatus::Cancelling => "CANCELLING",
             JobStatus::Cancelled => "KILLED",
+            JobStatus::Pruned => "PRUNED",
         }
     }
 
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            JobStatus::Finished | JobStatus::Failed | JobStatus::Cancelled
+            JobStatus::Finished | JobStatus::Failed | JobStatus::Cancelled | JobStatus::Pruned
         )
     }
 
@@ -72,6 +75,7 @@ impl JobStatus {
             JobStatus::Finished => "finished",
             JobStatus::Failed => "failed",
             JobStatus::Cancelled => "killed",
+            JobStatus::Pruned => "killed",
         }
     }
 }
@@ -285,6 +289,11 @@ pub fn on_event(state: &mut State, event: JobEvent) -> Vec<Effect> {
         JobEvent::Cancelled { .. } => {
             row.status = JobStatus::Cancelled;
             row.say("cancelled: the run is KILLED".into());
+            effects.push(Effect::LoadRecentRuns);
+        }
+        JobEvent::Pruned { trees, reason, .. } => {
+            row.status = JobStatus::Pruned;
+            row.say(format!("pruned at {trees} trees: {reason}"));
             effects.push(Effect::LoadRecentRuns);
         }
     }

@@ -382,12 +382,21 @@ impl Query {
 
     /// A SQL condition over the SQLite store's `runs r JOIN experiments e` with its bound
     /// values, in the order of the `?` placeholders. Metric values come from `latest_metrics`
-    /// (NULL for NaN), params and tags from their tables, each through a scalar subquery so a
-    /// missing key is NULL and SQL's three-valued logic is the filter's.
+    /// (NULL for NaN), params and tags from their tables.
+    ///
+    /// A predicate on a metric, param or tag outside any `not` becomes a semi-join,
+    /// `r.run_id IN (SELECT run_id FROM params WHERE key = ? AND <test on value>)`, which SQLite
+    /// evaluates once into a temporary index instead of one primary-key lookup per run and
+    /// field; `is null` becomes `NOT IN` over the runs that have the key. It answers false where
+    /// the filter says unknown (a missing key), which is the same result for a `WHERE` over
+    /// `and`/`or` alone: those are monotone in Kleene's logic, so an expression is true exactly
+    /// when it is true with every unknown read as false. Under a `not` the difference matters,
+    /// so there each field is a scalar subquery (NULL when missing) and SQL's three-valued logic
+    /// is the filter's.
     pub fn to_sql(&self) -> (String, Vec<SqlValue>) {
         let mut sql = String::new();
         let mut args = Vec::new();
-        sql_expr(&self.expr, &mut sql, &mut args);
+        sql_expr(&self.expr, true, &mut sql, &mut args);
         (sql, args)
     }
 }
@@ -433,22 +442,42 @@ fn eval(e: &Expr, run: &impl RunFields) -> Option<bool> {
     }
 }
 
+/// The text of `field` on `run` (`None` for numeric fields).
+fn field_text<'r>(field: &Field, run: &'r impl RunFields) -> Option<&'r str> {
+    match field {
+        Field::Param(k) => run.param(k),
+        Field::Tag(k) => run.tag(k),
+        Field::Attribute(a) => run.attribute_text(*a),
+        Field::Metric(_) => None,
+    }
+}
+
+/// `field` on `run` read as a number (text through [`read_number`]).
+fn field_number(field: &Field, run: &impl RunFields) -> Option<f64> {
+    match field {
+        Field::Metric(k) => run.metric(k),
+        Field::Attribute(a) if a.is_numeric() => run.attribute_number(*a),
+        _ => field_text(field, run).and_then(read_number),
+    }
+}
+
 fn predicate(field: &Field, test: &Test, run: &impl RunFields) -> Option<bool> {
-    let text = || -> Option<&str> {
-        match field {
-            Field::Param(k) => run.param(k),
-            Field::Tag(k) => run.tag(k),
-            Field::Attribute(a) => run.attribute_text(*a),
-            Field::Metric(_) => None,
-        }
-    };
-    let number = || -> Option<f64> {
-        match field {
-            Field::Metric(k) => run.metric(k),
-            Field::Attribute(a) if a.is_numeric() => run.attribute_number(*a),
-            _ => text().and_then(read_number),
-        }
-    };
+    apply(
+        test,
+        field.is_numeric(),
+        || field_text(field, run),
+        || field_number(field, run),
+    )
+}
+
+/// `test` on a field's value: its text and its number, each computed only when the test needs
+/// it; `None` is unknown (the value is missing).
+fn apply<'t>(
+    test: &Test,
+    numeric_field: bool,
+    text: impl Fn() -> Option<&'t str>,
+    number: impl Fn() -> Option<f64>,
+) -> Option<bool> {
     match test {
         Test::Number(op, v) => number().map(|x| op.holds(x.total_cmp(v))),
         Test::Text(op, v) => text().map(|x| op.holds(x.cmp(v.as_str()))),
@@ -462,12 +491,129 @@ fn predicate(field: &Field, test: &Test, run: &impl RunFields) -> Option<bool> {
         }
         Test::InNumber { values, negated } => number().map(|x| values.contains(&x) != *negated),
         Test::Null { negated } => {
-            let present = if field.is_numeric() {
+            let present = if numeric_field {
                 number().is_some()
             } else {
                 text().is_some()
             };
             Some(present == *negated)
+        }
+    }
+}
+
+/// Filters evaluated column by column over one fixed list of runs, for a front end that filters
+/// the same runs again on every keystroke (the TUI's `/`). Each field a filter names is read from
+/// the runs once into a column (its text, and its number: params parsed once, not per
+/// keystroke), kept for later filters, and forgotten by [`RunColumns::clear`] when the runs
+/// change. Selects exactly the runs [`Query::matches`] does: both read a value through the same
+/// test ([`apply`]) and combine with the same Kleene logic.
+#[derive(Debug, Default, Clone)]
+pub struct RunColumns {
+    /// The number of runs the columns were read from.
+    len: usize,
+    columns: Vec<(Field, Column)>,
+}
+
+#[derive(Debug, Clone)]
+struct Column {
+    /// Empty for numeric fields (they have no text).
+    text: Vec<Option<Box<str>>>,
+    number: Vec<Option<f64>>,
+}
+
+/// Kleene values in a column evaluation.
+const FALSE: u8 = 0;
+const TRUE: u8 = 1;
+const UNKNOWN: u8 = 2;
+
+impl RunColumns {
+    /// Forgets every column: the runs changed.
+    pub fn clear(&mut self) {
+        self.columns.clear();
+        self.len = 0;
+    }
+
+    /// The indices (ascending) of the runs `query` matches. `runs` must be the runs the columns
+    /// were read from since the last [`RunColumns::clear`] (a different length clears them).
+    pub fn select(&mut self, query: &Query, runs: &[RunSummary]) -> Vec<usize> {
+        if self.len != runs.len() {
+            self.clear();
+            self.len = runs.len();
+        }
+        for field in query.fields() {
+            if !self.columns.iter().any(|(f, _)| f == field) {
+                let text = if field.is_numeric() {
+                    Vec::new()
+                } else {
+                    runs.iter()
+                        .map(|r| field_text(field, r).map(Box::from))
+                        .collect()
+                };
+                let number = runs.iter().map(|r| field_number(field, r)).collect();
+                self.columns.push((field.clone(), Column { text, number }));
+            }
+        }
+        self.eval(&query.expr)
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v == TRUE)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn eval(&self, e: &Expr) -> Vec<u8> {
+        match e {
+            Expr::And(a, b) => {
+                let mut left = self.eval(a);
+                for (l, r) in left.iter_mut().zip(self.eval(b)) {
+                    *l = match (*l, r) {
+                        (FALSE, _) | (_, FALSE) => FALSE,
+                        (TRUE, TRUE) => TRUE,
+                        _ => UNKNOWN,
+                    };
+                }
+                left
+            }
+            Expr::Or(a, b) => {
+                let mut left = self.eval(a);
+                for (l, r) in left.iter_mut().zip(self.eval(b)) {
+                    *l = match (*l, r) {
+                        (TRUE, _) | (_, TRUE) => TRUE,
+                        (FALSE, FALSE) => FALSE,
+                        _ => UNKNOWN,
+                    };
+                }
+                left
+            }
+            Expr::Not(a) => {
+                let mut v = self.eval(a);
+                for x in &mut v {
+                    *x = match *x {
+                        TRUE => FALSE,
+                        FALSE => TRUE,
+                        u => u,
+                    };
+                }
+                v
+            }
+            Expr::Predicate(field, test) => {
+                let (_, col) = self
+                    .columns
+                    .iter()
+                    .find(|(f, _)| f == field)
+                    .expect("select reads every field first");
+                let numeric = field.is_numeric();
+                (0..self.len)
+                    .map(|i| {
+                        let text = || col.text.get(i).and_then(|t| t.as_deref());
+                        match apply(test, numeric, text, || col.number[i]) {
+                            Some(true) => TRUE,
+                            Some(false) => FALSE,
+                            None => UNKNOWN,
+                        }
+                    })
+                    .collect()
+            }
         }
     }
 }
@@ -542,26 +688,75 @@ fn mlflow_clause(e: &Expr) -> Option<String> {
     }
 }
 
-fn sql_expr(e: &Expr, sql: &mut String, args: &mut Vec<SqlValue>) {
+/// `positive`: no `not` above `e` (see [`Query::to_sql`]).
+fn sql_expr(e: &Expr, positive: bool, sql: &mut String, args: &mut Vec<SqlValue>) {
     match e {
         Expr::And(a, b) | Expr::Or(a, b) => {
             sql.push('(');
-            sql_expr(a, sql, args);
+            sql_expr(a, positive, sql, args);
             sql.push_str(if matches!(e, Expr::And(..)) {
                 " AND "
             } else {
                 " OR "
             });
-            sql_expr(b, sql, args);
+            sql_expr(b, positive, sql, args);
             sql.push(')');
         }
         Expr::Not(a) => {
             sql.push_str("(NOT ");
-            sql_expr(a, sql, args);
+            sql_expr(a, false, sql, args);
             sql.push(')');
         }
-        Expr::Predicate(field, test) => sql_predicate(field, test, sql, args),
+        Expr::Predicate(field, test) => match (positive, keyed_table(field)) {
+            (true, Some((table, key))) => sql_semi_join(table, key, field, test, sql, args),
+            _ => sql_predicate(field, test, sql, args),
+        },
     }
+}
+
+/// The table and key of a metric, param or tag.
+fn keyed_table(field: &Field) -> Option<(&'static str, &str)> {
+    match field {
+        Field::Metric(k) => Some(("latest_metrics", k)),
+        Field::Param(k) => Some(("params", k)),
+        Field::Tag(k) => Some(("tags", k)),
+        Field::Attribute(_) => None,
+    }
+}
+
+/// A keyed predicate outside any `not` as a semi-join (see [`Query::to_sql`]).
+fn sql_semi_join(
+    table: &str,
+    key: &str,
+    field: &Field,
+    test: &Test,
+    sql: &mut String,
+    args: &mut Vec<SqlValue>,
+) {
+    args.push(SqlValue::Text(key.to_string()));
+    if let Test::Null { negated } = test {
+        // NaN metrics are stored as NULL and count as missing.
+        let defined = if field.is_numeric() {
+            " AND x.value IS NOT NULL"
+        } else {
+            ""
+        };
+        sql.push_str(&format!(
+            "(r.run_id {}IN (SELECT x.run_id FROM {table} x WHERE x.key = ?{defined}))",
+            if *negated { "" } else { "NOT " }
+        ));
+        return;
+    }
+    sql.push_str(&format!(
+        "(r.run_id IN (SELECT x.run_id FROM {table} x WHERE x.key = ? AND "
+    ));
+    let numeric = if field.is_numeric() {
+        "x.value".to_string()
+    } else {
+        "cerebro_number(x.value)".to_string()
+    };
+    sql_test("x.value", &numeric, test, sql, args);
+    sql.push_str("))");
 }
 
 /// The SQL value of a field (see [`Query::to_sql`]).
@@ -596,6 +791,11 @@ fn sql_predicate(field: &Field, test: &Test, sql: &mut String, args: &mut Vec<Sq
     } else {
         format!("cerebro_number({value})")
     };
+    sql_test(&value, &numeric, test, sql, args);
+}
+
+/// `test` on a field whose SQL value is `value` (`numeric` when read as a number).
+fn sql_test(value: &str, numeric: &str, test: &Test, sql: &mut String, args: &mut Vec<SqlValue>) {
     let placeholders = |n: usize| vec!["?"; n].join(", ");
     match test {
         Test::Number(op, v) => {
@@ -1418,13 +1618,41 @@ mod tests {
         ]
     }
 
+    /// The runs `filter` matches, checked to be the same run by run and column by column.
     fn ids(filter: &str) -> Vec<String> {
         let q = Query::parse(filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
-        runs()
+        let all = runs();
+        let by_run: Vec<String> = all
+            .iter()
+            .filter(|r| q.matches(*r))
+            .map(|r| r.run_id.clone())
+            .collect();
+        let by_column: Vec<String> = RunColumns::default()
+            .select(&q, &all)
             .into_iter()
-            .filter(|r| q.matches(r))
-            .map(|r| r.run_id)
-            .collect()
+            .map(|i| all[i].run_id.clone())
+            .collect();
+        assert_eq!(by_column, by_run, "{filter}: columns and runs disagree");
+        by_run
+    }
+
+    #[test]
+    fn run_columns_keep_their_fields_until_cleared() {
+        let all = runs();
+        let mut columns = RunColumns::default();
+        let deep = Query::parse("params.max_depth >= 8").unwrap();
+        assert_eq!(columns.select(&deep, &all), vec![0, 2]);
+        // A second filter reuses the max_depth column and adds its other field.
+        let q = Query::parse("params.max_depth >= 8 or tags.cerebro.demo = 'false'").unwrap();
+        assert_eq!(columns.select(&q, &all), vec![0, 2, 4]);
+        assert_eq!(columns.columns.len(), 2);
+        // Other runs of another length: read again.
+        assert_eq!(columns.select(&deep, &all[1..]), vec![1]);
+        // Same length after a change: the caller clears.
+        let mut changed = all.clone();
+        changed[0].params.insert("max_depth".into(), "2".into());
+        columns.clear();
+        assert_eq!(columns.select(&deep, &changed), vec![2]);
     }
 
     #[test]

@@ -142,6 +142,12 @@ const EXTENDED: &[&str] = &[
     "attributes.model_kind = 'tree' and metrics.roc_auc is null",
     "metrics.log_loss is not null and not (params.criterion = 'gini')",
     "tags.cerebro.demo = 'true' and metrics.roc_auc > 0.6 or attributes.status = 'KILLED'",
+    // Missing keys outside and inside a `not` (the SQL is a semi-join only outside one).
+    "not (tags.note = 'baseline' or metrics.roc_auc > 0.7)",
+    "tags.note is null or params.alpha is not null",
+    "not params.alpha is null and not metrics.roc_auc is null",
+    "params.max_depth > 5 or not tags.note like '%e%'",
+    "(metrics.roc_auc > 0.6 or params.criterion in ('gini')) and not params.max_depth in (4)",
 ];
 
 fn names(store: &dyn Backend, filter: &str) -> Vec<String> {

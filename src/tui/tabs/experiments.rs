@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cerebro::store::query::{Query, QueryError, looks_like_expression};
+use cerebro::store::query::{Query, QueryError, RunColumns, looks_like_expression};
 use cerebro::store::{RunDetail, RunStatus, RunSummary};
 use cerebro::track::compare::{Comparison, compare, format_metric};
 use cerebro::track::view::RunCharts;
@@ -136,6 +136,9 @@ pub struct ExperimentsState {
     /// The filter expression in force (the last one of the `/` text that parsed), when the
     /// text is an expression rather than a plain word.
     pub query: Option<Query>,
+    /// The fields filters named, read once from `runs` (cleared when the runs change), so a
+    /// keystroke evaluates columns rather than looking each field up in every run.
+    pub columns: RunColumns,
     /// Why the `/` text does not parse (shown beside it; the last good expression still applies).
     pub filter_error: Option<QueryError>,
     pub view: ExpView,
@@ -160,6 +163,7 @@ impl Default for ExperimentsState {
             descending: true,
             marked: Vec::new(),
             query: None,
+            columns: RunColumns::default(),
             filter_error: None,
             view: ExpView::List,
             default_kind: ModelKind::Tree,
@@ -205,9 +209,7 @@ impl ExperimentsState {
             }
         }
         let rows: Vec<usize> = match &self.query {
-            Some(q) => (0..self.runs.len())
-                .filter(|&i| q.matches(&self.runs[i]))
-                .collect(),
+            Some(q) => self.columns.select(q, &self.runs),
             None => (0..self.runs.len())
                 .filter(|&i| needle.is_empty() || self.search[i].contains(&needle))
                 .collect(),
@@ -331,6 +333,7 @@ pub fn on_runs(state: &mut State, runs: Vec<RunSummary>) {
     let e = &mut state.experiments;
     e.search = runs.iter().map(haystack).collect();
     e.runs = runs;
+    e.columns.clear();
     e.loaded = true;
     e.failed = false;
     let known: std::collections::HashSet<&str> = e.runs.iter().map(|r| r.run_id.as_str()).collect();
@@ -349,6 +352,7 @@ pub fn on_recent_runs(state: &mut State, recent: Vec<RunSummary>) {
         .map(|(i, r)| (r.run_id.as_str(), i))
         .collect();
     let mut taken = vec![false; recent.len()];
+    e.columns.clear();
     for (run, search) in e.runs.iter_mut().zip(e.search.iter_mut()) {
         if let Some(&i) = fresh.get(run.run_id.as_str()) {
             *run = recent[i].clone();

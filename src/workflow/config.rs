@@ -194,6 +194,26 @@ pub struct StepConfig {
     /// train: jobs at once (default `[train] max_parallel`).
     #[serde(default)]
     pub max_parallel: Option<usize>,
+    /// train: a search space, `{ max_depth = "int(2,10)", learning_rate = "float(0.005,0.3,log)" }`
+    /// (`crate::tune::space`): the step runs a tune (trials nested under a parent run) instead
+    /// of one fit or a sweep.
+    #[serde(default)]
+    pub space: BTreeMap<String, String>,
+    /// train with `space`: `tpe` (default) or `random`.
+    #[serde(default)]
+    pub sampler: Option<String>,
+    /// train with `space`: at most this many trials (default 20).
+    #[serde(default)]
+    pub trials: Option<usize>,
+    /// train with `space`: `none` (default), `median` or `halving`.
+    #[serde(default)]
+    pub pruner: Option<String>,
+    /// train with `space`: no trial starts after this long ("10m").
+    #[serde(default)]
+    pub time_budget: Option<String>,
+    /// train with `space`: the sampler's seed (default `[train] seed`).
+    #[serde(default)]
+    pub seed: Option<u64>,
 
     /// register, evaluate, promote, deploy: the registered model (default `[serving] model`,
     /// else the workspace name).
@@ -548,10 +568,69 @@ fn validate_one(name: &str, p: &PipelineConfig) -> Result<(), Problem> {
     Ok(())
 }
 
+/// A train step's search keys: a space that parses (the column of a bad distribution named),
+/// no sweep beside it, the tune-only keys only with a space, at least one trial, a duration.
+/// Sampler and pruner names are checked when the step runs (`tune::sampler` and `tune::prune`
+/// read `config`, which reads this file: importing them here would make a cycle).
+fn check_tune_keys(s: &StepConfig, at: &str, who: &str) -> Result<(), Problem> {
+    if s.space.is_empty() {
+        for (key, set) in [
+            ("sampler", s.sampler.is_some()),
+            ("trials", s.trials.is_some()),
+            ("pruner", s.pruner.is_some()),
+            ("time_budget", s.time_budget.is_some()),
+            ("seed", s.seed.is_some()),
+        ] {
+            if set {
+                return Err(problem(
+                    format!("{at}.{key}"),
+                    format!("{who}: `{key}` applies to a search: give a `space` too"),
+                    Some("space = { max_depth = \"int(2,10)\" }".into()),
+                ));
+            }
+        }
+        return Ok(());
+    }
+    if !s.sweep.is_empty() {
+        return Err(problem(
+            format!("{at}.sweep"),
+            format!("{who}: a step either sweeps a grid or searches a space, not both"),
+            None,
+        ));
+    }
+    for (name, text) in &s.space {
+        crate::tune::space::Space::parse_distribution(text).map_err(|e| {
+            problem(
+                format!("{at}.space.{name}"),
+                format!("{who}: `{text}`: {e}"),
+                Some("int(2,10), float(0.005,0.3,log) or choice(gini,entropy)".into()),
+            )
+        })?;
+    }
+    if s.trials == Some(0) {
+        return Err(problem(
+            format!("{at}.trials"),
+            format!("{who}: a search needs at least 1 trial"),
+            None,
+        ));
+    }
+    if let Some(t) = &s.time_budget {
+        parse_duration(t)
+            .map_err(|m| problem(format!("{at}.time_budget"), format!("{who}: {m}"), None))?;
+    }
+    Ok(())
+}
+
 fn check_kind_keys(s: &StepConfig, at: &str, who: &str) -> Result<(), Problem> {
     let k = s.kind;
-    let present: [(&str, bool, &[StepKind]); 18] = [
+    let present: [(&str, bool, &[StepKind]); 24] = [
         ("model", s.model.is_some(), &[StepKind::Train]),
+        ("space", !s.space.is_empty(), &[StepKind::Train]),
+        ("sampler", s.sampler.is_some(), &[StepKind::Train]),
+        ("trials", s.trials.is_some(), &[StepKind::Train]),
+        ("pruner", s.pruner.is_some(), &[StepKind::Train]),
+        ("time_budget", s.time_budget.is_some(), &[StepKind::Train]),
+        ("seed", s.seed.is_some(), &[StepKind::Train]),
         ("set", !s.set.is_empty(), &[StepKind::Train]),
         ("sweep", !s.sweep.is_empty(), &[StepKind::Train]),
         ("experiment", s.experiment.is_some(), &[StepKind::Train]),
@@ -597,6 +676,7 @@ fn check_kind_keys(s: &StepConfig, at: &str, who: &str) -> Result<(), Problem> {
             ));
         }
     }
+    check_tune_keys(s, at, who)?;
     if k == StepKind::Command && s.program.as_deref().is_none_or(|p| p.trim().is_empty()) {
         return Err(problem(
             at.to_string(),

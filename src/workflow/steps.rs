@@ -314,32 +314,11 @@ fn train(
         .as_deref()
         .unwrap_or(&ws.config.config.train.model)
         .parse()?;
-    let request = TrainRequest {
-        kind,
-        sets: step.sets(),
-        sweeps: step.sweeps(),
-        name: Some(format!("{pipeline}/{}", step.name)),
-        experiment: step.experiment.clone(),
-        seed: None,
-    };
-    let mut specs = plan::specs(&ws.config, &request)?;
-    for s in &mut specs {
-        s.tags.insert(PIPELINE_TAG.into(), pipeline.into());
-        s.tags.insert(PIPELINE_RUN_TAG.into(), run_id.into());
-    }
-    let max_parallel = step
-        .max_parallel
-        .unwrap_or(ws.config.config.train.max_parallel);
-    let sweep = Sweep::prepare(ws, specs, max_parallel)?;
-    out.data_version = Some(sweep.context.data.data_version.clone());
     let mut errors = Vec::new();
-    for outcome in sweep.run(|_, _| {}, std::future::pending())? {
-        match outcome {
-            JobOutcome::Finished(result) => out.runs.push(result.run_id),
-            JobOutcome::Failed(error) => errors.push(error),
-            JobOutcome::Cancelled => errors.push("cancelled".to_string()),
-            JobOutcome::Pruned { trees, .. } => errors.push(format!("pruned at {trees} trees")),
-        }
+    if !step.space.is_empty() {
+        tune(ws, kind, pipeline, run_id, step, out, &mut errors)?;
+    } else {
+        sweep(ws, kind, pipeline, run_id, step, out, &mut errors)?;
     }
     let gate = ws
         .config
@@ -425,6 +404,112 @@ fn predict(ws: &Workspace, run_id: &str, step: &StepConfig, out: &mut StepOutput
         "scored {} record(s) with {name} into {} ({} positive, {} skipped)",
         report.scored, report.output, report.positives, report.skipped
     ));
+    Ok(())
+}
+
+/// A train step's grid (one fit without `sweep`); failed jobs go to `errors`.
+fn sweep(
+    ws: &mut Workspace,
+    kind: crate::train::ModelKind,
+    pipeline: &str,
+    run_id: &str,
+    step: &StepConfig,
+    out: &mut StepOutputs,
+    errors: &mut Vec<String>,
+) -> Result<()> {
+    let request = TrainRequest {
+        kind,
+        sets: step.sets(),
+        sweeps: step.sweeps(),
+        name: Some(format!("{pipeline}/{}", step.name)),
+        experiment: step.experiment.clone(),
+        seed: None,
+    };
+    let mut specs = plan::specs(&ws.config, &request)?;
+    for s in &mut specs {
+        s.tags.insert(PIPELINE_TAG.into(), pipeline.into());
+        s.tags.insert(PIPELINE_RUN_TAG.into(), run_id.into());
+    }
+    let max_parallel = step
+        .max_parallel
+        .unwrap_or(ws.config.config.train.max_parallel);
+    let sweep = Sweep::prepare(ws, specs, max_parallel)?;
+    out.data_version = Some(sweep.context.data.data_version.clone());
+    for outcome in sweep.run(|_, _| {}, std::future::pending())? {
+        match outcome {
+            JobOutcome::Finished(result) => out.runs.push(result.run_id),
+            JobOutcome::Failed(error) => errors.push(error),
+            JobOutcome::Cancelled => errors.push("cancelled".to_string()),
+            JobOutcome::Pruned { trees, .. } => errors.push(format!("pruned at {trees} trees")),
+        }
+    }
+    Ok(())
+}
+
+/// A train step with a `space`: a tune ([`crate::tune`]) whose complete trials are the step's
+/// runs (the best of them by the gate metric is what a register step takes).
+fn tune(
+    ws: &mut Workspace,
+    kind: crate::train::ModelKind,
+    pipeline: &str,
+    run_id: &str,
+    step: &StepConfig,
+    out: &mut StepOutputs,
+    errors: &mut Vec<String>,
+) -> Result<()> {
+    use crate::tune::space::{Param, Space};
+    let mut space = Space::default();
+    for (name, text) in &step.space {
+        let distribution = Space::parse_distribution(text).map_err(|e| {
+            Error::invalid(format!("step `{}`: space.{name} `{text}`: {e}", step.name))
+        })?;
+        space.params.push(Param {
+            name: name.clone(),
+            distribution,
+        });
+    }
+    let mut req = crate::tune::TuneRequest::new(kind, space, step.trials.unwrap_or(20));
+    req.sets = step.sets();
+    if let Some(v) = &step.sampler {
+        req.sampler = v.parse()?;
+    }
+    if let Some(v) = &step.pruner {
+        req.pruner = v.parse()?;
+    }
+    req.time_budget = step
+        .time_budget
+        .as_deref()
+        .map(super::config::parse_duration)
+        .transpose()
+        .map_err(|m| Error::invalid(format!("step `{}`: time_budget: {m}", step.name)))?;
+    req.max_parallel = step
+        .max_parallel
+        .unwrap_or(ws.config.config.train.max_parallel);
+    req.seed = step.seed;
+    req.experiment = step.experiment.clone();
+    req.name = Some(format!("{pipeline}/{}", step.name));
+    req.tags = BTreeMap::from([
+        (PIPELINE_TAG.to_string(), pipeline.to_string()),
+        (PIPELINE_RUN_TAG.to_string(), run_id.to_string()),
+    ]);
+    let result = crate::tune::Tune::run(ws, req, |_, _| {}, std::future::pending())?;
+    out.data_version = Some(result.data_version.clone());
+    // As in Optuna, a failed or pruned trial is part of the search; only a search without
+    // any complete trial fails the step.
+    out.runs.extend(
+        result
+            .trials
+            .iter()
+            .filter(|t| t.state == "COMPLETE")
+            .filter_map(|t| t.run_id.clone()),
+    );
+    if result.best.is_none() {
+        errors.push(format!(
+            "none of {} trials completed (parent run {})",
+            result.trials.len(),
+            short_id(&result.parent_run)
+        ));
+    }
     Ok(())
 }
 

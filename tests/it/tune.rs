@@ -237,3 +237,59 @@ fn bad_spaces_and_requests_are_refused_with_the_place_named() {
     // Nothing was tracked by a refused request.
     assert_eq!(ws.count("runs"), 0);
 }
+
+#[test]
+fn a_pipeline_train_step_with_a_space_tunes_and_its_best_trial_is_registered() {
+    use crate::common::{small_config, small_csv};
+    let pipeline = r#"
+[[pipelines.search.steps]]
+name = "search"
+kind = "train"
+model = "tree"
+space = { max_depth = "int(1,6)", min_samples_leaf = "int(1,40,log)" }
+sampler = "random"
+trials = 6
+seed = 5
+max_parallel = 2
+[[pipelines.search.steps]]
+name = "register"
+kind = "register"
+after = ["search"]
+registered_model = "searched"
+"#;
+    let ws = Workspace::with_config(&format!("{}\n{pipeline}", small_config("")));
+    ws.write("data.csv", small_csv(400).as_bytes());
+    let run = ws.json(&["pipeline", "run", "search", "--json"]);
+    assert_eq!(run["status"], "SUCCEEDED", "{run:#}");
+    let search = &run["steps"][0]["outputs"];
+    let trials = search["runs"].as_array().unwrap();
+    assert_eq!(trials.len(), 6, "{search}");
+    // The trials are nested under one parent run and tagged with the pipeline run.
+    let parents = ws.json(&[
+        "runs",
+        "list",
+        "--json",
+        "--filter",
+        "attributes.model_kind = 'tune'",
+    ]);
+    let parent = parents[0]["run_id"].as_str().unwrap();
+    for id in trials {
+        let shown = ws.json(&["runs", "show", id.as_str().unwrap(), "--json"]);
+        assert_eq!(shown["tags"]["mlflow.parentRunId"], parent);
+        assert_eq!(shown["tags"]["cerebro.pipeline_run"], run["run_id"]);
+    }
+    // The registered version is the best trial by the gate metric.
+    let best = search["best_run"].as_str().unwrap();
+    assert!(trials.iter().any(|t| t == best));
+    assert_eq!(run["steps"][1]["outputs"]["runs"][0], best);
+
+    // A bad distribution is refused at load, naming the file, line and column of the key and
+    // the column inside the distribution.
+    let bad = pipeline.replace("int(1,6)", "int(1,6");
+    let ws = Workspace::with_config(&format!("{}\n{bad}", small_config("")));
+    let err = ws.fails(&["pipeline", "list"]);
+    assert!(
+        err.contains("config.toml:17:") && err.contains("`int(1,6`: column 8"),
+        "{err}"
+    );
+}

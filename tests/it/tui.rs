@@ -362,7 +362,10 @@ fn tui_scores_a_file_with_the_selected_version() {
     tui.screen.wait_for(":predict m/1", 10);
     tui.type_text("data.csv scored.csv");
     tui.press("\r");
-    tui.screen.wait_for("scored 300 record(s) of data.csv with m/1 into scored.csv", 60);
+    tui.screen.wait_for(
+        "scored 300 record(s) of data.csv with m/1 into scored.csv",
+        60,
+    );
     tui.quit(15);
 
     ws.json(&[

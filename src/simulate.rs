@@ -8,10 +8,14 @@
 //! pool was busy, the machine overloaded) counts as `late`; it is still sent.
 //!
 //! **Records** are raw records, as an application holds them: rows of the dataset file drawn
-//! with replacement from the held-out test split of the workspace's prepared data
+//! without replacement from the held-out test split of the workspace's prepared data
 //! ([`SimData::from_config`]), every column but the target; the endpoint's model prepares them.
-//! Each send gets a fresh record id `<test id>~<run>-<seq>` (the signature's id column, which
-//! the endpoint logs), so labels join exactly one prediction.
+//! Each pass over the test split is a fresh random permutation of it ([`draw_rows`]), so any
+//! run of records is a simple random sample distributed as the training data (the split is
+//! random), and "no drift" traffic is not flagged for the resampling noise that drawing with
+//! replacement from a small test set adds. Each send gets a fresh record id
+//! `<test id>~<run>-<seq>` (the signature's id column, which the endpoint logs), so labels join
+//! exactly one prediction.
 //!
 //! **Scenarios** ([`Scenario`]): `none`; `scale:COLUMN=1.5` (a numeric column of the raw record
 //! times the factor, as the Databricks MLOps course does); `skew:COLUMN=VALUE:0.7` (a text
@@ -316,6 +320,22 @@ struct Outcome {
     probability: Option<f64>,
 }
 
+/// `count` row indices of a table of `n` rows, without replacement: passes over a fresh random
+/// permutation of `0..n` each, concatenated (every row once per pass).
+pub fn draw_rows(rng: &mut StdRng, n: usize, count: usize) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    let mut out = Vec::with_capacity(count);
+    if n == 0 {
+        return out;
+    }
+    let mut pass: Vec<usize> = (0..n).collect();
+    while out.len() < count {
+        pass.shuffle(rng);
+        out.extend(pass.iter().take(count - out.len()));
+    }
+    out
+}
+
 /// Runs the simulation until its duration has passed (and its labels are written) or `cancel`
 /// is set; `progress` is called about twice a second with the counts so far.
 pub fn run(
@@ -366,8 +386,10 @@ pub fn run(
         Scenario::Skew { share, .. } => *share,
         _ => 0.0,
     };
-    let draws: Vec<(usize, bool)> = (0..planned)
-        .map(|_| (rng.gen_range(0..n), rng.r#gen::<f64>() < share))
+    let rows = draw_rows(&mut rng, n, planned as usize);
+    let draws: Vec<(usize, bool)> = rows
+        .into_iter()
+        .map(|row| (row, rng.r#gen::<f64>() < share))
         .collect();
 
     let (job_tx, job_rx) = mpsc::channel::<Job>();
@@ -624,6 +646,24 @@ mod tests {
         ] {
             assert!(bad.parse::<Scenario>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rows_are_drawn_without_replacement_pass_by_pass() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let rows = draw_rows(&mut rng, 10, 25);
+        assert_eq!(rows.len(), 25);
+        for pass in rows.chunks(10).take(2) {
+            let mut p = pass.to_vec();
+            p.sort_unstable();
+            assert_eq!(p, (0..10).collect::<Vec<_>>(), "each pass is a permutation");
+        }
+        let mut tail = rows[20..].to_vec();
+        tail.sort_unstable();
+        tail.dedup();
+        assert_eq!(tail.len(), 5);
+        assert_ne!(rows[..10], rows[10..20], "passes are shuffled afresh");
+        assert!(draw_rows(&mut rng, 0, 5).is_empty());
     }
 
     #[test]

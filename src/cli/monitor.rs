@@ -263,14 +263,19 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
                     println!("  {n}");
                     continue;
                 }
+                if let Some(n) = &w.withheld {
+                    println!("  {n}");
+                }
                 let mut t = Table::new([
                     "FEATURE",
                     "TEST",
                     "SCORE",
                     "THRESHOLD",
+                    "NO-DRIFT BAND",
                     "PSI",
                     "ROWS",
                     "NULLS",
+                    "VALUES",
                     "DRIFTED",
                 ]);
                 for f in &w.features {
@@ -280,13 +285,16 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
                         f.drift.test.as_str().to_string(),
                         if has { f4(f.drift.score) } else { "-".into() },
                         f4(f.drift.threshold),
+                        f.drift.band_text(),
                         if has { f4(f.drift.psi) } else { "-".into() },
                         f.drift.rows.to_string(),
                         f.drift.nulls.to_string(),
-                        match (has, f.drift.drifted) {
-                            (false, _) => "no data",
-                            (true, true) => "YES",
-                            (true, false) => "no",
+                        f.drift.values_text(),
+                        match (has, f.drift.drifted, &w.withheld) {
+                            (false, _, _) => "no data",
+                            (true, _, Some(_)) => "too few",
+                            (true, true, None) => "YES",
+                            (true, false, None) => "no",
                         }
                         .to_string(),
                     ]);

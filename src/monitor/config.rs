@@ -28,6 +28,10 @@ pub struct MonitoringConfig {
     /// Share of drifted features at which the dataset drifted.
     #[serde(default = "default_drift_share")]
     pub drift_share: f64,
+    /// Records a window needs before drift is judged; below it the window shows its statistics
+    /// and says "too few records" instead of a verdict (default 50).
+    #[serde(default = "default_min_window_records")]
+    pub min_window_records: u64,
     /// Per-feature test and threshold: `[monitoring.features.age] test = "psi"`.
     #[serde(default)]
     pub features: BTreeMap<String, FeatureTestConfig>,
@@ -50,6 +54,7 @@ impl Default for MonitoringConfig {
             granularities: default_granularities(),
             baseline: BaselineMode::default(),
             drift_share: default_drift_share(),
+            min_window_records: default_min_window_records(),
             features: BTreeMap::new(),
             poll_ms: default_poll_ms(),
             hook_timeout_ms: default_hook_timeout_ms(),
@@ -66,6 +71,9 @@ fn default_granularities() -> Vec<String> {
 }
 fn default_drift_share() -> f64 {
     DEFAULT_DRIFT_SHARE
+}
+fn default_min_window_records() -> u64 {
+    super::drift::DEFAULT_MIN_WINDOW_RECORDS
 }
 fn default_poll_ms() -> u64 {
     1000

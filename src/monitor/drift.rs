@@ -16,6 +16,7 @@ use super::ingest::{FeatureCounts, FeatureProfile, Profile, RAW_PREFIX, WindowAg
 use super::stats::{
     ColumnDrift, NumericCounts, TestOverride, categorical_drift, dataset_drift, numeric_drift,
 };
+use super::values::values_drift;
 use crate::data::prepare::Preparation;
 use crate::data::raw::RawType;
 use crate::data::schema::{FeatureTable, Signature};
@@ -111,6 +112,30 @@ pub fn raw_profiles(
     Ok(out)
 }
 
+/// Records a window needs for a drift verdict unless `[monitoring] min_window_records` says
+/// otherwise: below it the statistics are shown but nothing is flagged ("too few records").
+pub const DEFAULT_MIN_WINDOW_RECORDS: u64 = 50;
+
+impl DriftReport {
+    /// Withholds every verdict of a window of `records` records when that is under `min`, and
+    /// says why: the statistics stay (with their bands), no feature or dataset is flagged.
+    pub fn hold_if_too_few(&mut self, records: u64, min: u64) -> Option<String> {
+        if records >= min {
+            return None;
+        }
+        for (_, d) in &mut self.features {
+            d.drifted = false;
+        }
+        self.drifted = 0;
+        self.share = 0.0;
+        self.dataset_drift = false;
+        Some(format!(
+            "too few records: {records} in this window, {min} needed for a verdict \
+             ([monitoring] min_window_records)"
+        ))
+    }
+}
+
 /// Drift of `window` against `profile`, with optional per-feature test overrides.
 pub fn window_drift(
     profile: &Profile,
@@ -126,6 +151,17 @@ pub fn window_drift(
         let o = overrides.get(f.name());
         let (test, threshold) = (o.map(|o| o.test), o.and_then(|o| o.threshold));
         let d = match (f, counts) {
+            (
+                FeatureProfile::Numeric { baseline, .. },
+                FeatureCounts::Numeric {
+                    sample: Some(sample),
+                    ..
+                },
+            ) if baseline.exact.is_some() => {
+                let exact = baseline.exact.as_ref().expect("checked");
+                values_drift(exact, sample, test, threshold)
+            }
+            // Windows stored before their values were kept: on the percentile bins.
             (FeatureProfile::Numeric { baseline, .. }, FeatureCounts::Numeric { .. }) => {
                 let c: NumericCounts = counts.numeric_counts().expect("numeric counts");
                 numeric_drift(baseline, &c, test, threshold)
@@ -174,6 +210,7 @@ pub fn window_drift(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::monitor::sample::NumericSample;
     use crate::monitor::stats::StatTest;
 
     fn sig() -> Signature {
@@ -220,6 +257,7 @@ mod tests {
                         nulls: 0,
                         min: Some(c.min),
                         max: Some(c.max),
+                        sample: Some(NumericSample::from_values(&v)),
                     }
                 }
                 FeatureProfile::Categorical { categories, .. } => {
@@ -291,5 +329,53 @@ mod tests {
             )
             .dataset_drift
         );
+    }
+
+    #[test]
+    fn a_rare_flag_turned_on_is_flagged_and_a_tiny_window_gets_no_verdict() {
+        // 3,000 training rows with the flag on in 0.5%; a window of 500 rows all on.
+        let sig = Signature {
+            numeric: vec!["flag".into()],
+            categorical: vec![],
+            id: None,
+            target: "y".into(),
+            positive: "1".into(),
+            raw_inputs: None,
+        };
+        let rows = |n: usize, on: &dyn Fn(usize) -> bool| FeatureTable {
+            rows: n,
+            numeric: vec![(0..n).map(|i| Some(f64::from(on(i)))).collect()],
+            categorical: vec![],
+        };
+        let profile = profile_from_table(&sig, &rows(3000, &|i| i % 200 == 0));
+        let FeatureProfile::Numeric { baseline, .. } = &profile.features[0] else {
+            panic!("numeric")
+        };
+        // On the percentile bins 0 and 1 share a bin: the old path saw nothing.
+        let mut c = NumericCounts::empty();
+        baseline.binner().add(&[1.0; 500], &mut c);
+        assert!(!numeric_drift(baseline, &c, None, None).drifted);
+        let mut w = WindowAggregates::default();
+        w.features.insert(
+            "flag".into(),
+            FeatureCounts::Numeric {
+                counts: c.counts,
+                nulls: 0,
+                min: Some(1.0),
+                max: Some(1.0),
+                sample: Some(NumericSample::from_values(&[1.0; 500])),
+            },
+        );
+        let mut r = window_drift(&profile, &w, &BTreeMap::new(), 0.5);
+        let d = &r.features[0].1;
+        assert_eq!(d.test, StatTest::JensenShannon);
+        assert!(d.drifted && r.dataset_drift, "{r:?}");
+        assert_eq!(d.rank_error, Some(0.0));
+        assert_eq!(r.hold_if_too_few(500, 50), None);
+        // The same window said to hold 12 records: statistics kept, no verdict.
+        let note = r.hold_if_too_few(12, 50).unwrap();
+        assert!(note.contains("too few records: 12"), "{note}");
+        assert!(!r.dataset_drift && r.drifted == 0 && !r.features[0].1.drifted);
+        assert!(r.features[0].1.jensen_shannon.unwrap() > 0.8);
     }
 }

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
+use super::sample::NumericSample;
 use super::stats::{Binner, FINE_BINS, NumericBaseline, NumericCounts};
 use crate::data::raw::Cell;
 use crate::error::{Error, Result};
@@ -126,12 +127,16 @@ impl FeatureProfile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum FeatureCounts {
-    /// Counts on the baseline's `FINE_BINS` percentile bins.
+    /// Counts on the baseline's `FINE_BINS` percentile bins, and the values themselves (exact up
+    /// to `sample::EXACT_CAP`, then a KLL sketch), which drift is computed on. Windows stored
+    /// before the values were kept have no `sample`: their drift is computed on the bins.
     Numeric {
         counts: Vec<u64>,
         nulls: u64,
         min: Option<f64>,
         max: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sample: Option<NumericSample>,
     },
     /// Counts per baseline category, in the profile's order.
     Categorical {
@@ -158,18 +163,25 @@ impl FeatureCounts {
                     nulls,
                     min,
                     max,
+                    sample,
                 },
                 FeatureCounts::Numeric {
                     counts: c,
                     nulls: n,
                     min: lo,
                     max: hi,
+                    sample: s,
                 },
             ) => {
                 add(counts, c);
                 *nulls += n;
                 *min = opt_fold(*min, *lo, f64::min);
                 *max = opt_fold(*max, *hi, f64::max);
+                // Values are only whole if both sides kept them.
+                match (sample.as_mut(), s) {
+                    (Some(mine), Some(theirs)) => mine.merge(theirs),
+                    _ => *sample = None,
+                }
             }
             (
                 FeatureCounts::Categorical {
@@ -200,6 +212,7 @@ impl FeatureCounts {
                 nulls,
                 min,
                 max,
+                ..
             } => Some(NumericCounts {
                 counts: counts.clone(),
                 nulls: *nulls,
@@ -756,6 +769,7 @@ impl Prepared {
                     nulls: 0,
                     min: None,
                     max: None,
+                    sample: Some(NumericSample::new()),
                 },
                 FeatureProfile::Categorical { categories, .. } => FeatureCounts::Categorical {
                     counts: vec![0; categories.len()],
@@ -1960,11 +1974,18 @@ fn apply(counts: &mut FeatureCounts, hit: Hit) {
     match (counts, hit) {
         (
             FeatureCounts::Numeric {
-                counts, min, max, ..
+                counts,
+                min,
+                max,
+                sample,
+                ..
             },
             Hit::Bin(b, x),
         ) => {
             counts[b] += 1;
+            if let Some(s) = sample {
+                s.push(x);
+            }
             *min = Some(min.map_or(x, |m| m.min(x)));
             *max = Some(max.map_or(x, |m| m.max(x)));
         }

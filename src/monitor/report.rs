@@ -344,22 +344,28 @@ pub fn render_html(r: &ReportData) -> String {
             let _ = write!(h, "<p class=\"meta\">{}</p>", esc(note));
             continue;
         }
-        h.push_str("<table class=\"features\"><tr><th>feature</th><th>test</th><th class=\"num\">score</th><th class=\"num\">threshold</th><th class=\"num\">PSI</th><th class=\"num\">rows</th><th class=\"num\">nulls</th><th>verdict</th></tr>");
+        if let Some(w) = &d.withheld {
+            let _ = write!(h, "<p class=\"meta\">{}</p>", esc(w));
+        }
+        h.push_str("<table class=\"features\"><tr><th>feature</th><th>test</th><th class=\"num\">score</th><th class=\"num\">threshold</th><th class=\"num\">no-drift band</th><th class=\"num\">PSI</th><th class=\"num\">rows</th><th class=\"num\">nulls</th><th>values</th><th>verdict</th></tr>");
         for f in &d.features {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&f.name),
                 f.drift.test.as_str(),
                 num(f.drift.score),
                 num(f.drift.threshold),
+                f.drift.band_text(),
                 num(f.drift.psi),
                 f.drift.rows,
                 f.drift.nulls,
-                match (f.has_data(), f.drift.drifted) {
-                    (false, _) => "<span class=\"meta\">no data</span>",
-                    (true, true) => "<span class=\"drifted\">drifted</span>",
-                    (true, false) => "<span class=\"ok\">ok</span>",
+                f.drift.values_text(),
+                match (f.has_data(), f.drift.drifted, &d.withheld) {
+                    (false, _, _) => "<span class=\"meta\">no data</span>",
+                    (true, _, Some(_)) => "<span class=\"meta\">too few records</span>",
+                    (true, true, None) => "<span class=\"drifted\">drifted</span>",
+                    (true, false, None) => "<span class=\"ok\">ok</span>",
                 }
             );
         }

@@ -13,6 +13,8 @@
 //!   exact counts.
 //!
 //! Only the switch between the three is written here; the sketch is the crate's.
+//!
+//! [`BaselineValues`] is the other side: a training column's every value, sorted.
 
 use datasketches::common::SearchCriteria;
 use datasketches::kll::{KllFloat, KllSketch};
@@ -27,6 +29,13 @@ pub const SKETCH_K: u16 = 1000;
 
 /// Distinct values a window counts exactly; past this the column is not few-valued.
 pub const LEVELS_CAP: usize = 64;
+
+/// A numeric baseline with at most this many distinct values is tested as categorical
+/// (Evidently's `n_unique <= 5`).
+pub const FEW_VALUES: usize = 5;
+
+/// Deciles: the bins of numeric PSI.
+const PSI_DECILES: usize = 10;
 
 type Sketch = KllSketch<KllFloat<f64>>;
 
@@ -291,6 +300,138 @@ impl NumericSample {
             sketch,
             levels,
         })
+    }
+}
+
+/// The exact baseline of one numeric column: its sorted values and what the tests need of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineValues {
+    /// Ascending non-null values.
+    pub sorted: Vec<f64>,
+    pub nulls: u64,
+    /// Population standard deviation (Evidently's Wasserstein normaliser, `np.std`).
+    pub std: f64,
+    /// Distinct values with their counts, ascending (the whole baseline as weights).
+    pub weighted: Vec<(f64, u64)>,
+    /// PSI edges: `np.quantile(values, [0.1, …, 0.9])`.
+    pub psi_edges: Vec<f64>,
+    /// No-drift bands already drawn for this baseline, by window size and test.
+    pub bands: BandCache,
+}
+
+/// No-drift bands by (window size, test name).
+pub type BandMap = std::collections::HashMap<(u64, &'static str), Option<[f64; 2]>>;
+
+/// Memo of `values::no_drift_band` results for one baseline, keyed by window size and test
+/// name (a band is a pure function of both). Cloning starts an empty memo.
+#[derive(Default)]
+pub struct BandCache(pub std::sync::Mutex<BandMap>);
+
+impl Clone for BandCache {
+    fn clone(&self) -> Self {
+        BandCache::default()
+    }
+}
+
+impl PartialEq for BandCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for BandCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BandCache")
+    }
+}
+
+impl BaselineValues {
+    /// The baseline of raw values (NaN counts as null).
+    pub fn from_values(values: &[f64]) -> BaselineValues {
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        sorted.sort_unstable_by(f64::total_cmp);
+        let nulls = (values.len() - sorted.len()) as u64;
+        let mut weighted: Vec<(f64, u64)> = Vec::new();
+        for &x in &sorted {
+            match weighted.last_mut() {
+                Some((y, c)) if *y == x => *c += 1,
+                _ => weighted.push((x, 1)),
+            }
+        }
+        let n = sorted.len() as f64;
+        let std = if sorted.is_empty() {
+            0.0
+        } else {
+            let mean = sorted.iter().sum::<f64>() / n;
+            (sorted.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt()
+        };
+        let psi_edges = (1..PSI_DECILES)
+            .map(|k| quantile_sorted(&sorted, k as f64 / PSI_DECILES as f64))
+            .collect();
+        BaselineValues {
+            sorted,
+            nulls,
+            std,
+            weighted,
+            psi_edges,
+            bands: BandCache::default(),
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.sorted.len() as u64
+    }
+
+    /// Distinct non-null values.
+    pub fn distinct(&self) -> usize {
+        self.weighted.len()
+    }
+
+    /// Whether the column is tested as categorical (at most [`FEW_VALUES`] distinct values).
+    pub fn few_valued(&self) -> bool {
+        self.distinct() <= FEW_VALUES
+    }
+
+    /// The baseline of a weighted sample (a window's [`NumericSample::weighted`], for the
+    /// previous-window baseline).
+    pub fn from_weighted(weighted: &[(f64, u64)], nulls: u64) -> BaselineValues {
+        let mut values = Vec::with_capacity(weighted.iter().map(|p| p.1 as usize).sum());
+        for &(x, w) in weighted {
+            values.extend(std::iter::repeat_n(x, w as usize));
+        }
+        let mut b = BaselineValues::from_values(&values);
+        b.nulls = nulls;
+        b
+    }
+}
+
+/// numpy's default quantile (linear interpolation) of an ascending, NaN-free sample.
+pub fn quantile_sorted(x: &[f64], q: f64) -> f64 {
+    if x.is_empty() {
+        return f64::NAN;
+    }
+    let h = (x.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(x.len() - 1);
+    x[lo] + (h - lo as f64) * (x[hi] - x[lo])
+}
+
+impl serde::Serialize for NumericSample {
+    /// As base64 of [`NumericSample::to_bytes`] (window aggregates are JSON).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use base64::Engine;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(self.to_bytes()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NumericSample {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use base64::Engine;
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)?;
+        NumericSample::from_bytes(&bytes).map_err(serde::de::Error::custom)
     }
 }
 

@@ -31,6 +31,7 @@ use super::ingest::{
 };
 use super::labels::{LabelIngestor, LabelOptions, LabelReport};
 use super::quality::{self, QualityMetrics};
+use super::sample::BaselineValues;
 use super::stats::{ColumnDrift, FINE_BINS, NumericBaseline, PSI_BINS, categorical_drift};
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
@@ -181,6 +182,9 @@ pub struct WindowDrift {
     pub features: Vec<FeatureDrift>,
     /// Why there is no drift to show (no baseline, no earlier window), if so.
     pub note: Option<String>,
+    /// Why the statistics below carry no verdict (too few records in the window), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
 }
 
 impl WindowDrift {
@@ -769,6 +773,7 @@ impl Monitor {
             dataset_drift: false,
             features: Vec::new(),
             note: None,
+            withheld: None,
         };
         let training = match self.profile(&k.model, k.version) {
             Ok(p) => p,
@@ -790,12 +795,13 @@ impl Monitor {
                 }
             },
         };
-        let report: DriftReport = window_drift(
+        let mut report: DriftReport = window_drift(
             &profile,
             &w.aggregates,
             &self.config.overrides(),
             self.config.drift_share,
         );
+        out.withheld = report.hold_if_too_few(w.records, self.config.min_window_records);
         out.drifted = report.drifted;
         out.tested = report.tested;
         out.share = report.share;
@@ -1237,10 +1243,17 @@ fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
                     nulls,
                     min,
                     max,
+                    sample,
                 }),
             ) => {
                 let mut counts = counts.clone();
                 counts.resize(FINE_BINS, 0);
+                // The window's own values when it kept them, with the training spread.
+                let exact = sample.as_ref().map(|s| {
+                    let mut b = BaselineValues::from_weighted(&s.weighted(), s.nulls());
+                    b.std = baseline.std;
+                    Arc::new(b)
+                });
                 FeatureProfile::Numeric {
                     name: name.clone(),
                     baseline: NumericBaseline {
@@ -1252,6 +1265,7 @@ fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
                         max: max.unwrap_or(baseline.max),
                         std: baseline.std,
                         distinct: baseline.distinct,
+                        exact,
                     },
                 }
             }
@@ -1275,6 +1289,7 @@ fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
                 baseline: NumericBaseline {
                     counts: vec![0; FINE_BINS],
                     rows: 0,
+                    exact: Some(Arc::new(BaselineValues::from_values(&[]))),
                     ..baseline.clone()
                 },
             },
@@ -1308,6 +1323,39 @@ fn histogram(profile: &FeatureProfile, counts: &FeatureCounts) -> Histogram {
             .collect()
     };
     match (profile, counts) {
+        // A few-valued column (a flag, a small count): one bar per baseline value, however rare.
+        (
+            FeatureProfile::Numeric { baseline, .. },
+            FeatureCounts::Numeric {
+                sample: Some(sample),
+                ..
+            },
+        ) if baseline.exact.as_ref().is_some_and(|e| e.few_valued()) => {
+            let exact = baseline.exact.as_ref().expect("checked");
+            let mut labels: Vec<String> = exact
+                .weighted
+                .iter()
+                .map(|(v, _)| super::values::edge_label(*v))
+                .collect();
+            let b: Vec<f64> = exact.weighted.iter().map(|(_, c)| *c as f64).collect();
+            let mut c = vec![0.0; b.len()];
+            let mut other = 0.0;
+            for (x, w) in sample.weighted() {
+                match exact.weighted.binary_search_by(|p| p.0.total_cmp(&x)) {
+                    Ok(i) => c[i] += w as f64,
+                    Err(_) => other += w as f64,
+                }
+            }
+            labels.push("(unseen)".into());
+            let mut b = b;
+            b.push(0.0);
+            c.push(other);
+            Histogram {
+                labels,
+                baseline: shares(&b),
+                current: shares(&c),
+            }
+        }
         (FeatureProfile::Numeric { baseline, .. }, FeatureCounts::Numeric { counts, .. }) => {
             let step = FINE_BINS / PSI_BINS;
             let coarse = |v: &[u64]| -> Vec<f64> {

@@ -269,16 +269,7 @@ fn std_dev(x: &[f64]) -> f64 {
     (x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt()
 }
 
-/// numpy's default quantile (linear interpolation) of an ascending, NaN-free sample.
-pub fn quantile_sorted(x: &[f64], q: f64) -> f64 {
-    if x.is_empty() {
-        return f64::NAN;
-    }
-    let h = (x.len() - 1) as f64 * q;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(x.len() - 1);
-    x[lo] + (h - lo as f64) * (x[hi] - x[lo])
-}
+pub use super::sample::quantile_sorted;
 
 /// Column kind, as Evidently's data definition has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -381,6 +372,10 @@ pub struct NumericBaseline {
     pub std: f64,
     /// Distinct non-null values, capped at 1000 (only "> 5" matters to the test choice).
     pub distinct: usize,
+    /// Every value, sorted: what drift on a window's values (`values::values_drift`) compares
+    /// with. Built with the profile, never stored.
+    #[serde(skip)]
+    pub exact: Option<std::sync::Arc<super::sample::BaselineValues>>,
 }
 
 /// Counts of one numeric column in a window, on a baseline's fine bins.
@@ -492,6 +487,9 @@ impl NumericBaseline {
             max: s.last().copied().unwrap_or(f64::NAN),
             std: std_dev(&s),
             distinct,
+            exact: Some(std::sync::Arc::new(
+                super::sample::BaselineValues::from_values(values),
+            )),
         }
     }
 
@@ -529,6 +527,26 @@ pub struct ColumnDrift {
     /// error). Distance tests only; a p-value already accounts for the window's size.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub band: Option<[f64; 2]>,
+}
+
+impl ColumnDrift {
+    /// How the window's values were held, for a table: `exact`, `sketch ±0.27%` (the rank
+    /// error) or `bins`.
+    pub fn values_text(&self) -> String {
+        match self.rank_error {
+            Some(0.0) => "exact".into(),
+            Some(e) => format!("sketch ±{:.2}%", e * 100.0),
+            None => "bins".into(),
+        }
+    }
+
+    /// The no-drift band as `lo..hi` (4 decimals), or `-` without one.
+    pub fn band_text(&self) -> String {
+        match self.band {
+            Some([lo, hi]) => format!("{lo:.4}..{hi:.4}"),
+            None => "-".into(),
+        }
+    }
 }
 
 pub(crate) fn verdict(test: StatTest, threshold: f64, score: f64) -> bool {

@@ -34,15 +34,14 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+pub use super::sample::BaselineValues;
 use super::sample::NumericSample;
 use super::stats::{
     ColumnDrift, ColumnKind, StatTest, chi_square, default_test, jensen_shannon, ks_result_pub,
     ks_statistic_weighted, psi, quantile_sorted, verdict, wasserstein_weighted,
 };
 
-/// A numeric baseline with at most this many distinct values is tested as categorical
-/// (Evidently's `n_unique <= 5`).
-pub const FEW_VALUES: usize = 5;
+pub use super::sample::FEW_VALUES;
 
 /// Bootstrap windows drawn for a no-drift band.
 pub const BAND_DRAWS: usize = 200;
@@ -51,71 +50,7 @@ pub const BAND_DRAWS: usize = 200;
 pub const BAND_MAX_ROWS: u64 = 5_000;
 
 /// Baseline values (quantile-spaced) the Wasserstein band's draws are compared with.
-pub const BAND_BASELINE: usize = 10_000;
-
-/// Deciles: the bins of numeric PSI.
-const PSI_BINS: usize = 10;
-
-/// The exact baseline of one numeric column: its sorted values and what the tests need of them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BaselineValues {
-    /// Ascending non-null values.
-    pub sorted: Vec<f64>,
-    pub nulls: u64,
-    /// Population standard deviation (Evidently's Wasserstein normaliser, `np.std`).
-    pub std: f64,
-    /// Distinct values with their counts, ascending (the whole baseline as weights).
-    pub weighted: Vec<(f64, u64)>,
-    /// PSI edges: `np.quantile(values, [0.1, …, 0.9])`.
-    pub psi_edges: Vec<f64>,
-}
-
-impl BaselineValues {
-    /// The baseline of raw values (NaN counts as null).
-    pub fn from_values(values: &[f64]) -> BaselineValues {
-        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-        sorted.sort_unstable_by(f64::total_cmp);
-        let nulls = (values.len() - sorted.len()) as u64;
-        let mut weighted: Vec<(f64, u64)> = Vec::new();
-        for &x in &sorted {
-            match weighted.last_mut() {
-                Some((y, c)) if *y == x => *c += 1,
-                _ => weighted.push((x, 1)),
-            }
-        }
-        let n = sorted.len() as f64;
-        let std = if sorted.is_empty() {
-            0.0
-        } else {
-            let mean = sorted.iter().sum::<f64>() / n;
-            (sorted.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt()
-        };
-        let psi_edges = (1..PSI_BINS)
-            .map(|k| quantile_sorted(&sorted, k as f64 / PSI_BINS as f64))
-            .collect();
-        BaselineValues {
-            sorted,
-            nulls,
-            std,
-            weighted,
-            psi_edges,
-        }
-    }
-
-    pub fn rows(&self) -> u64 {
-        self.sorted.len() as u64
-    }
-
-    /// Distinct non-null values.
-    pub fn distinct(&self) -> usize {
-        self.weighted.len()
-    }
-
-    /// Whether the column is tested as categorical (at most [`FEW_VALUES`] distinct values).
-    pub fn few_valued(&self) -> bool {
-        self.distinct() <= FEW_VALUES
-    }
-}
+pub const BAND_BASELINE: usize = 20_000;
 
 /// Counts of weighted values on PSI bins `[e[i-1], e[i])` (`np.searchsorted(edges, x, 'right')`).
 fn bin_counts(edges: &[f64], values: &[(f64, u64)]) -> Vec<f64> {
@@ -242,20 +177,37 @@ impl Scores {
 /// drawn with replacement from the baseline (seeded by the size, so the band of a window is
 /// stable). `None` for an empty baseline.
 pub fn no_drift_band(base: &BaselineValues, rows: u64, test: StatTest) -> Option<[f64; 2]> {
+    let key = (rows, test.as_str());
+    if let Some(b) = base.bands.0.lock().ok().and_then(|m| m.get(&key).copied()) {
+        return b;
+    }
+    let band = draw_band(base, rows, test);
+    if let Ok(mut m) = base.bands.0.lock() {
+        m.insert(key, band);
+    }
+    band
+}
+
+fn draw_band(base: &BaselineValues, rows: u64, test: StatTest) -> Option<[f64; 2]> {
     let n = base.sorted.len();
-    if n == 0 || rows == 0 {
+    if n == 0 || rows == 0 || test.is_p_value() {
         return None;
     }
     // The Wasserstein draws are compared with a quantile subsample (cost O(draw + subsample)).
-    let reference: BaselineValues = if n > BAND_BASELINE && test == StatTest::Wasserstein {
+    let reference: Vec<(f64, u64)> = if n > BAND_BASELINE {
         let sub: Vec<f64> = (0..BAND_BASELINE)
             .map(|i| base.sorted[((i as f64 + 0.5) * n as f64 / BAND_BASELINE as f64) as usize])
             .collect();
-        let mut r = BaselineValues::from_values(&sub);
-        r.std = base.std;
-        r
+        BaselineValues::from_values(&sub).weighted
     } else {
-        base.clone()
+        base.weighted.clone()
+    };
+    let few = base.few_valued();
+    let edges: &[f64] = &base.psi_edges;
+    let base_bins = if few {
+        Vec::new()
+    } else {
+        bin_counts(edges, &base.weighted)
     };
     let mut rng = StdRng::seed_from_u64(0x5eed_0000 ^ rows);
     let mut scores = Vec::with_capacity(BAND_DRAWS);
@@ -271,9 +223,19 @@ pub fn no_drift_band(base: &BaselineValues, rows: u64, test: StatTest) -> Option
                 _ => w.push((x, 1)),
             }
         }
-        let s = match test {
-            StatTest::Wasserstein => Scores::of(&reference, &w, rows).score(test),
-            _ => Scores::of(base, &w, rows).score(test),
+        let s = if test == StatTest::Wasserstein {
+            let d = wasserstein_weighted(&reference, &w);
+            if base.std > 0.0 { d / base.std } else { d }
+        } else {
+            let (b, c) = if few {
+                level_counts(base, &w)
+            } else {
+                (base_bins.clone(), bin_counts(edges, &w))
+            };
+            match test {
+                StatTest::Psi => psi(&b, &c),
+                _ => jensen_shannon(&b, &c),
+            }
         };
         scores.push(s);
     }

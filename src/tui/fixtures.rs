@@ -257,6 +257,7 @@ pub fn monitoring_snapshot(windows: usize) -> cerebro::monitor::service::Overvie
             },
         ],
         note: None,
+        withheld: None,
     };
     let history = (0..windows)
         .map(|w| DriftPoint {

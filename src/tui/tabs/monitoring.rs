@@ -306,7 +306,7 @@ fn summary<'a>(state: &State, s: &'a Overview) -> Vec<Line<'a>> {
             theme.get("dim"),
         ));
     }
-    if let Some(d) = latest.filter(|d| d.note.is_none()) {
+    if let Some(d) = latest.filter(|d| d.note.is_none() && d.withheld.is_none()) {
         first.push(sep());
         first.push(if d.dataset_drift {
             Span::styled("DATASET DRIFT", theme.get("fail"))
@@ -339,7 +339,7 @@ fn summary<'a>(state: &State, s: &'a Overview) -> Vec<Line<'a>> {
                 time(d.window_start),
                 d.records
             )));
-            match &d.note {
+            match d.note.as_ref().or(d.withheld.as_ref()) {
                 Some(note) => second.push(Span::styled(note.clone(), theme.get("dim"))),
                 None => second.push(Span::raw(format!(
                     "{} ({:.0}%, dataset at {:.0}%)",

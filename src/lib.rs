@@ -20,6 +20,8 @@
 //! - [`tune`]: hyper-parameter search (random, TPE) with budgets, pruning and nested runs.
 //! - [`demo`]: the workbench demo on an empty workspace: demo data, a few modest training
 //!   requests, and registering and promoting the best run.
+//! - [`process`]: child processes in their own process group, killed with everything they started.
+//! - [`paths`]: user-supplied names and relative paths joined under their root, never outside.
 //! - [`env`]: the environment recorded with each run (versions, host, user, git state).
 //! - [`serve`]: the serving endpoint: MLflow-compatible REST API, A/B traffic split, hot reload,
 //!   inference log, Prometheus metrics and endpoint status in the store.
@@ -39,6 +41,8 @@ pub mod error;
 pub mod jobs;
 pub mod monitor;
 pub mod names;
+pub mod paths;
+pub mod process;
 pub mod registry;
 pub mod serve;
 pub mod simulate;

@@ -208,13 +208,20 @@ fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
 }
 
-/// Runs `hook` (program and arguments) for `alert`; returns what happened. Never fails.
+/// How long a killed hook's process group may take to disappear (its orphans are reaped by
+/// init, which some container inits do only every second or so).
+const GROUP_GONE_WAIT: Duration = Duration::from_secs(3);
+
+/// Runs `hook` (program and arguments) for `alert`, in its own process group; past `timeout`
+/// the whole group is killed. Returns what happened. Never fails.
 pub fn run_hook(hook: &[String], alert: &Alert, timeout: Duration) -> String {
     let Some((program, args)) = hook.split_first() else {
         return "no program".into();
     };
     let opt = |x: Option<String>| x.unwrap_or_default();
     let mut cmd = Command::new(program);
+    // Its own process group: a timeout kills the hook and everything it started.
+    crate::process::own_group(&mut cmd);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -264,9 +271,12 @@ pub fn run_hook(hook: &[String], alert: &Alert, timeout: Duration) -> String {
                 };
             }
             Ok(None) if started.elapsed() >= timeout => {
+                crate::process::kill_group(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
-                tracing::warn!(program = %program, "alert hook killed after {} ms", timeout.as_millis());
+                // With what it started: nothing of the hook outlives its timeout.
+                let gone = crate::process::kill_group_and_wait(child.id(), GROUP_GONE_WAIT);
+                tracing::warn!(program = %program, group_gone = gone, "alert hook killed after {} ms", timeout.as_millis());
                 return format!("killed after {} ms", timeout.as_millis());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
@@ -391,5 +401,50 @@ mod tests {
             run_hook(&["/bin/sleep".into(), "5".into()], &alert, t),
             "killed after 200 ms"
         );
+    }
+
+    #[test]
+    fn a_timed_out_hook_leaves_nothing_it_started_running() {
+        let alert = Alert {
+            alert_id: 1,
+            rule: "r".into(),
+            kind: "latency".into(),
+            endpoint: "ep".into(),
+            subject: String::new(),
+            state: "OPEN".into(),
+            opened_at: 0,
+            resolved_at: None,
+            granularity_ms: None,
+            window_start: None,
+            value: None,
+            threshold: None,
+            message: String::new(),
+            hook_status: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        // A child in the background, a grandchild through a nested shell, and the hook itself
+        // waiting on them: all in the hook's group.
+        let script = format!(
+            "sleep 30 & echo $! >> {p}; sh -c 'sleep 30 & echo $! >> {p}; wait' & wait",
+            p = pids.display()
+        );
+        let out = run_hook(
+            &["/bin/sh".into(), "-c".into(), script],
+            &alert,
+            Duration::from_millis(500),
+        );
+        assert_eq!(out, "killed after 500 ms");
+        let started: Vec<i32> = std::fs::read_to_string(&pids)
+            .unwrap()
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        assert_eq!(started.len(), 2, "{started:?}");
+        for pid in started {
+            // SAFETY: signal 0 only checks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            assert!(!alive, "process {pid} the hook started is still there");
+        }
     }
 }

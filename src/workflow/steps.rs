@@ -182,17 +182,24 @@ fn execute_inner(
                 ))
             })?;
             let name: crate::names::ModelName = registered_model(ws, &step).parse()?;
-            let tags = BTreeMap::from([
-                (PIPELINE_TAG.to_string(), run.pipeline.clone()),
-                (PIPELINE_RUN_TAG.to_string(), run.run_id.clone()),
-            ]);
-            let v = ops::register(
-                ws,
-                &best,
-                &name,
-                &format!("pipeline {} run {}", run.pipeline, short_id(&run.run_id)),
-                tags,
-            )?;
+            // A resumed step whose earlier attempt registered before it was killed finds its
+            // version by (run, pipeline-run tag) and takes it as its result.
+            let v = match registered_by(ws, &name, &best, &run.run_id)? {
+                Some(v) => v,
+                None => {
+                    let tags = BTreeMap::from([
+                        (PIPELINE_TAG.to_string(), run.pipeline.clone()),
+                        (PIPELINE_RUN_TAG.to_string(), run.run_id.clone()),
+                    ]);
+                    ops::register(
+                        ws,
+                        &best,
+                        &name,
+                        &format!("pipeline {} run {}", run.pipeline, short_id(&run.run_id)),
+                        tags,
+                    )?
+                }
+            };
             out.runs = vec![best.clone()];
             out.data_version = v.data_version.clone();
             out.model = Some(v.name.clone());
@@ -237,6 +244,20 @@ fn execute_inner(
             };
             out.model = Some(name.clone());
             out.version = Some(version);
+            // A resumed step whose earlier attempt promoted before it was killed: the version
+            // is in the stage by a promotion of it; that promotion is this step's result.
+            if let Some(record) = promoted_already(ws, &name, version, to)? {
+                out.stage = Some(to.to_string());
+                out.gate = record.as_ref().and_then(|r| r.gate.clone());
+                out.summary = Some(format!(
+                    "{name}/{version} is already in {to}{}",
+                    record.map_or(String::new(), |r| format!(
+                        " (promoted by audit record {}, an earlier attempt)",
+                        r.id
+                    ))
+                ));
+                return Ok(());
+            }
             match ops::promote(ws, &name, version, to, false, None) {
                 Ok(p) => {
                     out.stage = Some(to.to_string());
@@ -288,6 +309,43 @@ fn execute_inner(
         }
     }
     Ok(())
+}
+
+/// The version of `name` registered from `training_run` by pipeline run `pipeline_run` (its
+/// `cerebro.pipeline_run` tag), if any.
+fn registered_by(
+    ws: &Workspace,
+    name: &str,
+    training_run: &str,
+    pipeline_run: &str,
+) -> Result<Option<crate::registry::ModelVersion>> {
+    let versions = match ws.store.list_versions(name) {
+        Ok(v) => v,
+        Err(Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(versions.into_iter().find(|v| {
+        v.run_id.as_deref() == Some(training_run)
+            && v.tags.get(PIPELINE_RUN_TAG).map(String::as_str) == Some(pipeline_run)
+    }))
+}
+
+/// `Some` when `name/version` is in `to` already, with the promotion that put it there (its
+/// audit record) when the trail has it.
+fn promoted_already(
+    ws: &Workspace,
+    name: &str,
+    version: i64,
+    to: Stage,
+) -> Result<Option<Option<crate::registry::AuditRecord>>> {
+    if ws.store.get_version(name, version)?.stage != to {
+        return Ok(None);
+    }
+    Ok(Some(ws.store.history(name)?.into_iter().rev().find(|r| {
+        r.action == "promote"
+            && r.version == Some(version)
+            && r.to_stage.as_deref() == Some(to.as_str())
+    })))
 }
 
 fn model_version(input: &StepOutputs, step: &StepConfig) -> Result<(String, i64)> {

@@ -629,11 +629,14 @@ impl WorkflowStore {
         )?)
     }
 
-    /// Moves to Production after `cursor`: (audit id, model, version).
+    /// Moves to Production after `cursor`: (audit id, model, version). Only what happened
+    /// counts: promotions and rollbacks; a `gate_refused` record names Production as the stage
+    /// asked for, but nothing moved.
     pub fn production_after(&self, cursor: i64) -> Result<Vec<(i64, String, Option<i64>)>> {
         let mut stmt = self.conn.prepare(
             "SELECT id, name, version FROM registry_audit
-             WHERE id > ?1 AND to_stage = 'Production' ORDER BY id",
+             WHERE id > ?1 AND to_stage = 'Production' AND action IN ('promote', 'rollback')
+             ORDER BY id",
         )?;
         let rows = stmt
             .query_map([cursor], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -784,17 +787,41 @@ fn holder_dead(host_here: &str, pid: u32, host: &str, heartbeat: i64) -> bool {
 
 /// Kills the process group led by `pid` (step processes lead their own group).
 pub fn kill_group(pid: u32) {
-    #[cfg(unix)]
-    {
-        let Ok(pid) = libc::pid_t::try_from(pid) else {
-            return;
+    crate::process::kill_group(pid);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_production_trigger_sees_promotions_and_rollbacks_not_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
+        let wf = WorkflowStore::open(store.db_path()).unwrap();
+        let add = |version: i64, action: &str, to: Option<&str>| {
+            wf.conn
+                .execute(
+                    "INSERT INTO registry_audit (name, version, action, from_stage, to_stage, actor, at)
+                     VALUES ('m', ?1, ?2, 'None', ?3, 'me', 0)",
+                    params![version, action, to],
+                )
+                .unwrap();
         };
-        if pid <= 1 {
-            return;
-        }
-        // SAFETY: plain syscalls on a pid we recorded; a gone group yields ESRCH, ignored.
-        unsafe {
-            libc::killpg(pid, libc::SIGKILL);
-        }
+        add(1, "register", None);
+        add(1, "promote", Some("Production"));
+        add(2, "gate_refused", Some("Production"));
+        add(2, "promote", Some("Staging"));
+        add(3, "gate_refused", Some("Production"));
+        add(1, "archive", Some("Archived"));
+        add(1, "rollback", Some("Production"));
+        let fired: Vec<(i64, Option<i64>)> = wf
+            .production_after(0)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _, v)| (id, v))
+            .collect();
+        assert_eq!(fired, [(2, Some(1)), (7, Some(1))]);
+        assert_eq!(wf.production_after(2).unwrap().len(), 1);
     }
 }

@@ -10,6 +10,15 @@
 //! the cells raw values travel in.
 //! [`schema`] holds the model's input contract (signature, feature table, train data), which
 //! training, the registry, the stores and serving all share.
+//!
+//! **Snapshots are verified on every read**, as artifacts are: beside the Parquet files a
+//! `SNAPSHOT.json` records the version id and the SHA-256 of each file (the two tables and the
+//! fitted preparation); [`load_version`] refuses a
+//! snapshot whose files or id do not match (a file replaced by another valid Parquet file, a
+//! folder restored from the wrong backup), naming the file and what to do, and checks the row
+//! counts and columns against the store's record (all a snapshot written before the manifest
+//! existed can be checked by). [`snapshot`] rewrites a version's snapshot that fails the check
+//! or has no manifest.
 
 pub mod demo;
 pub mod fit;
@@ -400,7 +409,8 @@ pub fn fingerprint(
     Ok(format!("{:x}", h.finalize()))
 }
 
-/// Folder of a version's snapshot inside the store.
+/// Folder of a version's snapshot inside the store. `id` is a lowercase hex digest; anything
+/// else cannot name a snapshot folder.
 pub fn snapshot_dir(store_root: &Path, id: &str) -> PathBuf {
     store_root.join("data").join(id)
 }
@@ -409,16 +419,98 @@ pub fn snapshot_dir(store_root: &Path, id: &str) -> PathBuf {
 /// was fitted lack it: their tables hold the prepared columns instead of the raw ones.
 pub const PREPARATION_FILE: &str = "preparation.json";
 
-/// Writes the version's raw train and test rows as Parquet and its fitted preparation as JSON,
-/// once. Returns the store record and whether the snapshot was new.
+/// The snapshot's manifest file, beside its Parquet files.
+pub const SNAPSHOT_MANIFEST: &str = "SNAPSHOT.json";
+
+/// The files a snapshot holds, each recorded in its manifest by digest.
+const SNAPSHOT_FILES: [&str; 3] = ["train.parquet", "test.parquet", PREPARATION_FILE];
+
+/// What a snapshot holds: its data version and each file's `sha256:<hex>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SnapshotManifest {
+    data_version: String,
+    files: std::collections::BTreeMap<String, String>,
+}
+
+fn file_digest(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut file, &mut h).map_err(|e| Error::io(path, e))?;
+    Ok(format!("sha256:{:x}", h.finalize()))
+}
+
+/// Why the snapshot in `dir` does not hold version `id` (`Ok(None)`: it does, or it predates
+/// manifests and has none).
+fn snapshot_mismatch(dir: &Path, id: &str) -> Result<Option<String>> {
+    let manifest_path = dir.join(SNAPSHOT_MANIFEST);
+    let text = match std::fs::read_to_string(&manifest_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&manifest_path, e)),
+    };
+    let manifest: SnapshotManifest = match serde_json::from_str(&text) {
+        Ok(m) => m,
+        Err(e) => {
+            return Ok(Some(format!(
+                "{} does not parse: {e}",
+                manifest_path.display()
+            )));
+        }
+    };
+    if manifest.data_version != id {
+        return Ok(Some(format!(
+            "{} belongs to data version {}, not {}",
+            manifest_path.display(),
+            short(&manifest.data_version),
+            short(id)
+        )));
+    }
+    for name in SNAPSHOT_FILES {
+        let path = dir.join(name);
+        if !path.exists() {
+            return Ok(Some(format!("{} is missing", path.display())));
+        }
+        let recorded = manifest
+            .files
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or("none");
+        let actual = file_digest(&path)?;
+        if actual != recorded {
+            return Ok(Some(format!(
+                "{} has {actual}, but the snapshot recorded {recorded}: it was changed or replaced",
+                path.display()
+            )));
+        }
+    }
+    Ok(None)
+}
+
+fn short(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}
+
+/// Writes the version's raw train and test rows as Parquet, its fitted preparation as JSON and
+/// their manifest, once (again when an existing snapshot fails its check or has no manifest).
+/// Returns the store record and whether the snapshot was written.
 pub fn snapshot(
     store_root: &Path,
     config: &LoadedConfig,
     prepared: &Prepared,
 ) -> Result<(DataVersion, bool)> {
-    let dir = snapshot_dir(store_root, &prepared.id);
+    let dir = crate::paths::child(&store_root.join("data"), &prepared.id, "data version")?;
     let rel = PathBuf::from("data").join(&prepared.id);
-    let created = if dir.join(PREPARATION_FILE).exists() {
+    // A snapshot from before manifests is rewritten too: same content, now with its manifest.
+    let intact = dir.join(PREPARATION_FILE).exists()
+        && dir.join(SNAPSHOT_MANIFEST).exists()
+        && match snapshot_mismatch(&dir, &prepared.id)? {
+            None => true,
+            Some(why) => {
+                tracing::warn!(version = %prepared.id, "snapshot does not match, rewritten: {why}");
+                false
+            }
+        };
+    let created = if intact {
         false
     } else {
         let tmp =
@@ -426,6 +518,10 @@ pub fn snapshot(
                 .join("data")
                 .join(format!(".tmp-{}-{}", prepared.id, std::process::id()));
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut manifest = SnapshotManifest {
+            data_version: prepared.id.clone(),
+            files: Default::default(),
+        };
         for (name, df) in [
             ("train.parquet", &prepared.train),
             ("test.parquet", &prepared.test),
@@ -433,10 +529,21 @@ pub fn snapshot(
             let path = tmp.join(name);
             let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
             ParquetWriter::new(file).finish(&mut df.clone())?;
+            manifest.files.insert(name.to_string(), file_digest(&path)?);
         }
         let path = tmp.join(PREPARATION_FILE);
         std::fs::write(&path, serde_json::to_vec_pretty(&prepared.preparation)?)
             .map_err(|e| Error::io(&path, e))?;
+        manifest
+            .files
+            .insert(PREPARATION_FILE.to_string(), file_digest(&path)?);
+        let manifest_path = tmp.join(SNAPSHOT_MANIFEST);
+        std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
+            .map_err(|e| Error::io(&manifest_path, e))?;
+        if dir.exists() && !intact {
+            // A damaged snapshot of this version: the freshly written one replaces it.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         match std::fs::rename(&tmp, &dir) {
             Ok(()) => true,
             // Another process snapshotted the same version first: same content, keep theirs.
@@ -515,27 +622,77 @@ impl VersionData {
     }
 }
 
-/// Reloads a version's tables (and fitted preparation) from its snapshot.
+/// Reloads a version's tables (and fitted preparation) from its snapshot, verified first (see the module
+/// doc).
+///
+/// Errors: the snapshot is missing, or does not match the version (naming the file, what is
+/// wrong and how to rebuild it).
 pub fn load_version(store_root: &Path, version: &DataVersion) -> Result<VersionData> {
-    let dir = store_root.join(&version.snapshot_dir);
-    let missing = |path: &Path| {
-        Error::invalid(format!(
-            "the snapshot of data version {} is missing ({} not found)",
-            &version.id[..12.min(version.id.len())],
-            path.display()
-        ))
+    let dir = crate::paths::join_under(
+        store_root,
+        Path::new(&version.snapshot_dir),
+        "snapshot folder",
+    )?;
+    let fix = || {
+        format!(
+            "restore the folder from a backup, or run `cerebro data prepare` on the data and config that made version {} (the same data gives the same version, and its snapshot is rewritten)",
+            short(&version.id)
+        )
     };
+    if let Some(why) = snapshot_mismatch(&dir, &version.id)? {
+        return Err(Error::invalid(format!(
+            "the snapshot of data version {} does not match it: {why}; {}",
+            short(&version.id),
+            fix()
+        )));
+    }
     let read = |name: &str| -> Result<DataFrame> {
         let path = dir.join(name);
         let file = std::fs::File::open(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                missing(&path)
+                Error::invalid(format!(
+                    "the snapshot of data version {} is missing ({} not found); {}",
+                    short(&version.id),
+                    path.display(),
+                    fix()
+                ))
             } else {
                 Error::io(&path, e)
             }
         })?;
-        Ok(ParquetReader::new(file).finish()?)
+        let df = ParquetReader::new(file).finish().map_err(|e| {
+            Error::invalid(format!(
+                "the snapshot file {} of data version {} cannot be read ({e}); {}",
+                path.display(),
+                short(&version.id),
+                fix()
+            ))
+        })?;
+        Ok(df)
     };
+    let (train, test) = (read("train.parquet")?, read("test.parquet")?);
+    // The store's record: what any snapshot, with a manifest or from before them, must hold.
+    for (name, df, rows) in [
+        ("train.parquet", &train, version.train_rows),
+        ("test.parquet", &test, version.test_rows),
+    ] {
+        let columns: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if df.height() as i64 != rows || (!version.columns.is_empty() && columns != version.columns)
+        {
+            return Err(Error::invalid(format!(
+                "the snapshot file {} does not match data version {}: {} rows and columns {columns:?}, the version has {rows} rows and columns {:?}; {}",
+                dir.join(name).display(),
+                short(&version.id),
+                df.height(),
+                version.columns,
+                fix()
+            )));
+        }
+    }
     let path = dir.join(PREPARATION_FILE);
     let preparation = match std::fs::read(&path) {
         Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
@@ -550,8 +707,8 @@ pub fn load_version(store_root: &Path, version: &DataVersion) -> Result<VersionD
         Err(e) => return Err(Error::io(&path, e)),
     };
     Ok(VersionData {
-        train: read("train.parquet")?,
-        test: read("test.parquet")?,
+        train,
+        test,
         preparation,
     })
 }

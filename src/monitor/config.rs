@@ -44,6 +44,15 @@ pub struct MonitoringConfig {
     /// `[[monitoring.alerts]]` rules, evaluated on every refresh.
     #[serde(default)]
     pub alerts: Vec<AlertRule>,
+    /// A log or labels line longer than this many bytes is quarantined (with its file, line
+    /// and offset) and ingestion goes on after it.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: u64,
+    /// A log line whose `timestamp_ms` is further ahead of this machine's clock than this
+    /// (a window length: `"1h"`, `"1d"`) is quarantined, as is one before 2000-01-01, so a
+    /// wrong clock cannot make up the latest windows.
+    #[serde(default = "default_max_clock_skew")]
+    pub max_clock_skew: String,
 }
 
 impl Default for MonitoringConfig {
@@ -59,6 +68,8 @@ impl Default for MonitoringConfig {
             poll_ms: default_poll_ms(),
             hook_timeout_ms: default_hook_timeout_ms(),
             alerts: Vec::new(),
+            max_line_bytes: default_max_line_bytes(),
+            max_clock_skew: default_max_clock_skew(),
         }
     }
 }
@@ -80,6 +91,12 @@ fn default_poll_ms() -> u64 {
 }
 fn default_hook_timeout_ms() -> u64 {
     10_000
+}
+fn default_max_line_bytes() -> u64 {
+    32 * 1024 * 1024
+}
+fn default_max_clock_skew() -> String {
+    "1d".into()
 }
 
 /// The baseline a window is compared with.
@@ -227,6 +244,11 @@ impl MonitoringConfig {
             .collect()
     }
 
+    /// `max_clock_skew` in milliseconds (validated at load).
+    pub fn max_clock_skew_ms(&self) -> i64 {
+        parse_duration_ms(&self.max_clock_skew).unwrap_or(86_400_000)
+    }
+
     /// Per-feature overrides as `drift::window_drift` takes them.
     pub fn overrides(&self) -> BTreeMap<String, TestOverride> {
         self.features
@@ -268,6 +290,20 @@ impl MonitoringConfig {
             if v == 0 {
                 return Some((key.into(), "must be at least 1".into(), None));
             }
+        }
+        if self.max_line_bytes < 1024 {
+            return Some((
+                "monitoring.max_line_bytes".into(),
+                format!("must be at least 1024, got {}", self.max_line_bytes),
+                Some("the default is 33554432 (32 MiB)".into()),
+            ));
+        }
+        if parse_duration_ms(&self.max_clock_skew).is_none() {
+            return Some((
+                "monitoring.max_clock_skew".into(),
+                format!("`{}` is not a duration", self.max_clock_skew),
+                units.clone(),
+            ));
         }
         for (name, f) in &self.features {
             if let Some(t) = f.threshold

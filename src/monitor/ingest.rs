@@ -51,6 +51,19 @@ pub const PROBA_BINS: usize = 20;
 /// Bytes read from a file per transaction.
 const READ_CHUNK: usize = 8 << 20;
 
+/// Longest line read when none is configured (`monitoring.max_line_bytes`).
+pub const DEFAULT_MAX_LINE: usize = 32 << 20;
+
+/// What reading from an offset found.
+enum Found {
+    /// Complete lines: the first `n` bytes of the buffer, ending with a newline.
+    Lines(usize),
+    /// One line longer than the maximum, `len` bytes with its newline; its start.
+    TooLong { len: u64, head: Vec<u8> },
+    /// No complete line yet: this many bytes wait for their newline.
+    Waiting(u64),
+}
+
 /// Quarantined text is cut here.
 const QUARANTINE_TEXT: usize = 4096;
 
@@ -378,14 +391,37 @@ pub(crate) struct TailCounts {
 /// Reads files from their stored offsets, exactly once, over its own connection to the store.
 pub(crate) struct Tailer {
     pub conn: Connection,
+    /// Lines longer than this are quarantined, not read.
+    max_line: usize,
 }
+
+/// A file's progress as stored in `monitor_files`: (identity, offset, lines).
+type Progress = Option<(String, i64, i64)>;
+
+/// How a commit went.
+enum Committed {
+    Yes,
+    /// Another ingester moved the file's offset since this one read it: nothing was written.
+    Moved,
+}
+
+/// How many times a file is re-read after another ingester moved it, in one pass.
+const MAX_MOVED: usize = 1000;
 
 impl Tailer {
     pub(crate) fn open(db_path: &Path) -> Result<Tailer> {
         let conn = Connection::open(db_path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Ok(Tailer { conn })
+        Ok(Tailer {
+            conn,
+            max_line: DEFAULT_MAX_LINE,
+        })
+    }
+
+    /// Lines longer than `bytes` are quarantined (at least 1 KiB).
+    pub(crate) fn set_max_line(&mut self, bytes: u64) {
+        self.max_line = usize::try_from(bytes.max(1024)).unwrap_or(usize::MAX);
     }
 
     /// One pass over every file under `dir` (two levels deep) whose name ends in one of `exts`,
@@ -415,113 +451,248 @@ impl Tailer {
         for p in known {
             let ours = p.starts_with(&prefix) && has_ext(Path::new(&p), exts);
             if ours && !Path::new(&p).exists() {
-                self.conn.execute(
-                    "UPDATE monitor_files SET deleted_at = ?2, updated_at = ?2 WHERE path = ?1",
+                let n = self.conn.execute(
+                    "UPDATE monitor_files SET deleted_at = ?2, updated_at = ?2
+                     WHERE path = ?1 AND deleted_at IS NULL",
                     params![p, crate::clock::now_ms()],
                 )?;
-                counts.deleted += 1;
+                counts.deleted += n as u64;
             }
         }
         Ok(())
     }
 
     /// Reads what is new in one file, a chunk at a time, each chunk committed with its offset.
+    ///
+    /// Several ingesters may tail the same store at once (two `monitor` commands, the TUI, an
+    /// agent's monitor step): each chunk's commit checks that the stored offset is still the
+    /// one the chunk was read from (compare-and-set inside the write transaction). When another
+    /// ingester got there first, this one writes nothing and reads on from the new offset, so
+    /// every line counts once whatever the number of ingesters.
     pub(crate) fn file<S: LineSink>(
         &mut self,
         path: &Path,
         sink: &mut S,
         counts: &mut TailCounts,
     ) -> Result<()> {
-        let key = path.to_string_lossy().to_string();
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        let identity = format!("{}:{}", meta.dev(), meta.ino());
-        let row: Option<(String, i64, i64)> = self
+        counts.files += 1;
+        for _ in 0..MAX_MOVED {
+            match self.file_once(path, sink, counts)? {
+                Committed::Yes => return Ok(()),
+                Committed::Moved => {}
+            }
+        }
+        Err(Error::invalid(format!(
+            "{}: its offset kept moving under this ingester ({MAX_MOVED} times in one pass)",
+            path.display()
+        )))
+    }
+
+    fn progress(&self, key: &str) -> Result<Progress> {
+        Ok(self
             .conn
             .query_row(
                 "SELECT identity, offset, lines FROM monitor_files WHERE path = ?1",
-                [&key],
+                [key],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
-            .optional()?;
-        let (mut offset, mut lines, mut reset) = match row {
+            .optional()?)
+    }
+
+    /// Reads from the stored progress until the end of the file, or until another ingester is
+    /// found to have moved it (`Moved`).
+    fn file_once<S: LineSink>(
+        &mut self,
+        path: &Path,
+        sink: &mut S,
+        counts: &mut TailCounts,
+    ) -> Result<Committed> {
+        let key = path.to_string_lossy().to_string();
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Committed::Yes),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let identity = format!("{}:{}", meta.dev(), meta.ino());
+        let mut expected = self.progress(&key)?;
+        let (mut offset, mut lines, mut reset) = match &expected {
             None => (0u64, 0u64, false),
-            Some((id, off, n)) if id == identity && meta.len() >= off as u64 => {
-                (off as u64, n as u64, false)
+            Some((id, off, n)) if *id == identity && meta.len() >= *off as u64 => {
+                (*off as u64, *n as u64, false)
             }
             Some(_) => (0, 0, true),
         };
-        counts.files += 1;
         if meta.len() == offset && !reset {
-            return Ok(());
-        }
-        if reset {
-            counts.resets += 1;
+            return Ok(Committed::Yes);
         }
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut buf =
             Vec::with_capacity(READ_CHUNK.min(meta.len().saturating_sub(offset) as usize + 1));
         loop {
-            file.seek(SeekFrom::Start(offset))
-                .map_err(|e| Error::io(path, e))?;
-            buf.clear();
-            (&mut file)
-                .take(READ_CHUNK as u64)
-                .read_to_end(&mut buf)
-                .map_err(|e| Error::io(path, e))?;
-            let Some(end) = buf.iter().rposition(|b| *b == b'\n').map(|i| i + 1) else {
-                counts.waiting_bytes += buf.len() as u64;
-                if reset {
-                    // Record the reset even when nothing complete is there yet.
-                    self.commit(sink, &key, &identity, offset, lines, None, &[], true)?;
+            let (data, n, bad, advance) = match self
+                .read_lines(&mut file, path, offset, &mut buf)?
+            {
+                Found::Lines(end) => {
+                    let staged = sink.stage(path, &buf[..end], lines, offset);
+                    (Some(staged.data), staged.lines, staged.bad, end as u64)
                 }
-                return Ok(());
+                Found::TooLong { len, head } => {
+                    let q = Quarantined::new(
+                        lines + 1,
+                        offset,
+                        format!(
+                            "a line of {len} bytes, longer than monitoring.max_line_bytes ({}): skipped",
+                            self.max_line
+                        ),
+                        &head,
+                    );
+                    (None, 1, vec![q], len)
+                }
+                Found::Waiting(bytes) => {
+                    if reset {
+                        // Record the reset even when nothing complete is there yet.
+                        let next = (identity.clone(), offset as i64, lines as i64);
+                        if let Committed::Moved =
+                            self.commit(sink, &key, &expected, &next, None, &[], true)?
+                        {
+                            return Ok(Committed::Moved);
+                        }
+                        counts.resets += 1;
+                    }
+                    counts.waiting_bytes += bytes;
+                    return Ok(Committed::Yes);
+                }
             };
-            let staged = sink.stage(path, &buf[..end], lines, offset);
-            lines += staged.lines;
-            offset += end as u64;
-            counts.lines += staged.lines;
-            counts.corrupt += staged.bad.len() as u64;
-            counts.bytes += end as u64;
-            self.commit(
-                sink,
-                &key,
-                &identity,
-                offset,
-                lines,
-                Some(staged.data),
-                &staged.bad,
-                reset,
-            )?;
-            reset = false;
-            if buf.len() < READ_CHUNK {
-                counts.waiting_bytes += (buf.len() - end) as u64;
-                return Ok(());
+            let next = (
+                identity.clone(),
+                (offset + advance) as i64,
+                (lines + n) as i64,
+            );
+            if let Committed::Moved =
+                self.commit(sink, &key, &expected, &next, data, &bad, reset)?
+            {
+                return Ok(Committed::Moved);
             }
+            counts.lines += n;
+            counts.corrupt += bad.len() as u64;
+            counts.bytes += advance;
+            counts.resets += u64::from(reset);
+            reset = false;
+            offset += advance;
+            lines += n;
+            expected = Some(next);
         }
     }
 
-    /// Writes the sink's rows, the quarantined lines and the file's new offset in one
-    /// transaction.
+    /// Reads complete lines from `offset` into `buf`: up to [`READ_CHUNK`] bytes of them, or
+    /// one line longer than that (up to `max_line`). A line longer than `max_line` is measured
+    /// (to its newline) and reported as `TooLong` with its first bytes, not kept.
+    fn read_lines(
+        &self,
+        file: &mut File,
+        path: &Path,
+        offset: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<Found> {
+        let io = |e| Error::io(path, e);
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        buf.clear();
+        file.by_ref()
+            .take(READ_CHUNK as u64)
+            .read_to_end(buf)
+            .map_err(io)?;
+        if let Some(i) = buf.iter().rposition(|b| *b == b'\n') {
+            let end = i + 1;
+            if end <= self.max_line {
+                return Ok(Found::Lines(end));
+            }
+            // A chunk longer than the maximum line (only with a small max_line_bytes): stop
+            // before the first over-long line, or report it when it comes first.
+            let mut start = 0;
+            for (k, b) in buf[..end].iter().enumerate() {
+                if *b == b'\n' {
+                    if k - start > self.max_line {
+                        if start > 0 {
+                            return Ok(Found::Lines(start));
+                        }
+                        let head = buf[..QUARANTINE_TEXT.min(k)].to_vec();
+                        return Ok(Found::TooLong {
+                            len: k as u64 + 1,
+                            head,
+                        });
+                    }
+                    start = k + 1;
+                }
+            }
+            return Ok(Found::Lines(end));
+        }
+        if buf.len() < READ_CHUNK {
+            return Ok(Found::Waiting(buf.len() as u64));
+        }
+        // One line longer than a chunk: read on to its newline, up to the maximum.
+        while buf.len() <= self.max_line {
+            let from = buf.len();
+            let want = (self.max_line + 1 - from).min(READ_CHUNK);
+            file.by_ref()
+                .take(want as u64)
+                .read_to_end(buf)
+                .map_err(io)?;
+            if let Some(i) = buf[from..].iter().position(|b| *b == b'\n') {
+                let end = from + i + 1;
+                buf.truncate(end);
+                return Ok(Found::Lines(end));
+            }
+            if buf.len() == from {
+                return Ok(Found::Waiting(buf.len() as u64));
+            }
+        }
+        // Past the maximum: find the newline without keeping the bytes.
+        let head = buf[..QUARANTINE_TEXT.min(buf.len())].to_vec();
+        let mut len = buf.len() as u64;
+        let mut scratch = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut scratch).map_err(io)?;
+            if n == 0 {
+                return Ok(Found::Waiting(len));
+            }
+            if let Some(i) = scratch[..n].iter().position(|b| *b == b'\n') {
+                return Ok(Found::TooLong {
+                    len: len + i as u64 + 1,
+                    head,
+                });
+            }
+            len += n as u64;
+        }
+    }
+
+    /// Writes the sink's rows, the quarantined lines and the file's new progress in one
+    /// transaction, if the stored progress is still `expected` (compare-and-set); otherwise
+    /// writes nothing and says `Moved`.
     #[allow(clippy::too_many_arguments)]
     fn commit<S: LineSink>(
         &mut self,
         sink: &mut S,
         path: &str,
-        identity: &str,
-        offset: u64,
-        lines: u64,
+        expected: &Progress,
+        next: &(String, i64, i64),
         data: Option<S::Data>,
         bad: &[Quarantined],
         reset: bool,
-    ) -> Result<()> {
+    ) -> Result<Committed> {
         let now = crate::clock::now_ms();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored: Progress = tx
+            .query_row(
+                "SELECT identity, offset, lines FROM monitor_files WHERE path = ?1",
+                [path],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if stored != *expected {
+            return Ok(Committed::Moved);
+        }
         if let Some(data) = data {
             sink.write(&tx, data)?;
         }
@@ -548,16 +719,16 @@ impl Tailer {
                corrupt = corrupt + ?5, resets = resets + ?6, deleted_at = NULL, updated_at = ?7",
             params![
                 path,
-                identity,
-                offset as i64,
-                lines as i64,
+                next.0,
+                next.1,
+                next.2,
                 bad.len() as i64,
                 i64::from(reset),
                 now
             ],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(Committed::Yes)
     }
 
     /// Quarantined lines under `prefix` (a folder; empty for all): (path, 1-based line, error).
@@ -861,7 +1032,16 @@ struct LogSink {
     scratch: Scratch,
     records: u64,
     predictions: u64,
+    /// Lines stamped more than this many ms ahead of the clock are quarantined.
+    max_clock_skew_ms: i64,
 }
+
+/// Lines stamped before this (2000-01-01T00:00:00Z, in ms) are quarantined: a clock that was
+/// never set, or seconds written as milliseconds.
+pub const MIN_TIMESTAMP_MS: i64 = 946_684_800_000;
+
+/// Default of [`Ingestor::with_limits`]'s clock skew: one day.
+pub const DEFAULT_MAX_CLOCK_SKEW_MS: i64 = 86_400_000;
 
 /// Per-line buffers, reused so that a line allocates nothing.
 #[derive(Default)]
@@ -924,8 +1104,18 @@ impl Ingestor {
                 scratch: Scratch::default(),
                 records: 0,
                 predictions: 0,
+                max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
             },
         })
+    }
+
+    /// Lines longer than `max_line_bytes` are quarantined (`monitoring.max_line_bytes`), as are
+    /// lines stamped more than `max_clock_skew_ms` ahead of this machine's clock
+    /// (`monitoring.max_clock_skew`) or before [`MIN_TIMESTAMP_MS`].
+    pub fn with_limits(mut self, max_line_bytes: u64, max_clock_skew_ms: i64) -> Ingestor {
+        self.tail.set_max_line(max_line_bytes);
+        self.sink.max_clock_skew_ms = max_clock_skew_ms.max(0);
+        self
     }
 
     /// Also keeps one `monitor_predictions` row per scored record (a record of a line with
@@ -1055,6 +1245,7 @@ impl LineSink for LogSink {
         let (mut n, mut records, mut pos) = (0u64, 0u64, 0usize);
         let capture = self.capture.as_ref().map(|c| c.as_deref());
         let mut scratch = std::mem::take(&mut self.scratch);
+        let latest_ok = crate::clock::now_ms().saturating_add(self.max_clock_skew_ms);
         for raw in chunk.split_inclusive(|b| *b == b'\n') {
             n += 1;
             let line_no = lines_before + n;
@@ -1069,6 +1260,25 @@ impl LineSink for LogSink {
                     continue;
                 }
             };
+            // A clock far off would otherwise make up the newest (or oldest) windows.
+            if line.timestamp_ms > latest_ok || line.timestamp_ms < MIN_TIMESTAMP_MS {
+                let why = if line.timestamp_ms < MIN_TIMESTAMP_MS {
+                    "before 2000-01-01".to_string()
+                } else {
+                    format!(
+                        "{} s ahead of this machine's clock (monitoring.max_clock_skew is {} s)",
+                        (line.timestamp_ms - latest_ok + self.max_clock_skew_ms) / 1000,
+                        self.max_clock_skew_ms / 1000
+                    )
+                };
+                bad.push(Quarantined::new(
+                    line_no,
+                    at,
+                    format!("timestamp_ms {} is {why}", line.timestamp_ms),
+                    text,
+                ));
+                continue;
+            }
             let gi = match groups.iter().position(|g| {
                 g.version == line.version && g.endpoint == line.endpoint && g.model == line.model
             }) {

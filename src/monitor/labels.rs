@@ -132,6 +132,12 @@ impl LabelIngestor {
         })
     }
 
+    /// Lines longer than `max_line_bytes` are quarantined (`monitoring.max_line_bytes`).
+    pub fn with_max_line(mut self, max_line_bytes: u64) -> LabelIngestor {
+        self.tail.set_max_line(max_line_bytes);
+        self
+    }
+
     /// One pass over every label file under `dir` (which must not be inside the log folder).
     pub fn ingest_dir(&mut self, dir: &Path) -> Result<LabelReport> {
         let mut counts = TailCounts::default();
@@ -269,7 +275,8 @@ fn read_header(path: &Path, o: &LabelOptions) -> std::result::Result<(usize, usi
     use std::io::BufRead;
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut first = String::new();
-    std::io::BufReader::new(file)
+    // A header is short; a first line of megabytes is no header.
+    std::io::BufReader::new(std::io::Read::take(file, 64 * 1024))
         .read_line(&mut first)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     csv_header(first.trim_end_matches(['\n', '\r']), o)
@@ -296,42 +303,26 @@ fn csv_row(
     Ok((i.to_string(), o.value(l)?))
 }
 
-/// Splits one CSV line: commas, double-quoted fields with `""` for a quote.
+/// Splits one CSV line (RFC 4180: commas, double-quoted fields with `""` for a quote) with
+/// the `csv` crate. Files are tailed line by line, so a quoted field cannot span lines: a quote
+/// still open at the end of the line is an error.
 fn csv_fields(line: &str) -> std::result::Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    let mut at_start = true;
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted => {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    quoted = false;
-                }
-            }
-            '"' if at_start => {
-                quoted = true;
-                at_start = false;
-            }
-            ',' if !quoted => {
-                out.push(std::mem::take(&mut field));
-                at_start = true;
-            }
-            c => {
-                field.push(c);
-                at_start = false;
-            }
-        }
+    let text = format!("{line}\n");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(true) => {}
+        Ok(false) => return Ok(vec![String::new()]),
+        Err(e) => return Err(e.to_string()),
     }
-    if quoted {
+    // An unclosed quote swallows the line's end.
+    if record.iter().any(|f| f.contains('\n')) {
         return Err("an unclosed quote".into());
     }
-    out.push(field);
-    Ok(out)
+    Ok(record.iter().map(str::to_string).collect())
 }
 
 fn json_row(line: &str, o: &LabelOptions) -> std::result::Result<(String, u8), String> {
@@ -375,6 +366,9 @@ mod tests {
             ["a", "b,c", "d\"e", "", ""]
         );
         assert!(csv_fields(r#"a,"b"#).is_err());
+        assert_eq!(csv_fields("").unwrap(), [""]);
+        assert_eq!(csv_fields("x").unwrap(), ["x"]);
+        assert_eq!(csv_fields(r#""a""b",c"#).unwrap(), ["a\"b", "c"]);
     }
 
     #[test]

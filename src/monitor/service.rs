@@ -356,9 +356,11 @@ impl Monitor {
         };
         // Predictions are kept for the label join whether or not labels have arrived yet.
         let ingestor = Ingestor::open(&db, &config.granularities_ms(), loader)?
-            .with_predictions(loaded.config.dataset.id.as_deref());
+            .with_predictions(loaded.config.dataset.id.as_deref())
+            .with_limits(config.max_line_bytes, config.max_clock_skew_ms());
         let labeller =
-            LabelIngestor::open(&db, LabelOptions::from_dataset(&loaded.config.dataset))?;
+            LabelIngestor::open(&db, LabelOptions::from_dataset(&loaded.config.dataset))?
+                .with_max_line(config.max_line_bytes);
         Ok(Monitor {
             config,
             store_root,

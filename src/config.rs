@@ -116,6 +116,34 @@ pub struct ServingConfig {
     /// slow or stalled client cannot hold a request (or a graceful shutdown) open.
     #[serde(default = "default_serving_body_timeout_ms")]
     pub body_timeout_ms: u64,
+    /// A connection must complete a request head within this many ms of opening (or of the
+    /// first byte of a later request on it); otherwise it is closed.
+    #[serde(default = "default_serving_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// A keep-alive connection idle (no request, or a response its client does not read) this
+    /// many ms is closed.
+    #[serde(default = "default_serving_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Most connections open at once (also capped below the process's file-descriptor limit);
+    /// one more is answered 503 and closed.
+    #[serde(default = "default_serving_max_connections")]
+    pub max_connections: usize,
+    /// What the endpoint does while the inference log cannot be written: `degrade` (answer
+    /// requests, keep their lines in memory to retry, report the loss) or `refuse` (answer 503
+    /// to prediction requests until the log can be written again).
+    #[serde(default)]
+    pub log_failure: LogFailure,
+}
+
+/// `serving.log_failure`: the policy while the inference log cannot be written.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFailure {
+    /// Keep answering; retry the unwritten lines; report what could not be kept.
+    #[default]
+    Degrade,
+    /// Answer prediction requests 503 while the log is failing.
+    Refuse,
 }
 
 impl Default for ServingConfig {
@@ -134,6 +162,10 @@ impl Default for ServingConfig {
             log_rotate_seconds: default_serving_rotate_seconds(),
             reload_poll_ms: default_serving_reload_ms(),
             body_timeout_ms: default_serving_body_timeout_ms(),
+            header_timeout_ms: default_serving_header_timeout_ms(),
+            idle_timeout_ms: default_serving_idle_timeout_ms(),
+            max_connections: default_serving_max_connections(),
+            log_failure: LogFailure::default(),
         }
     }
 }
@@ -164,6 +196,15 @@ fn default_serving_reload_ms() -> u64 {
 }
 fn default_serving_body_timeout_ms() -> u64 {
     10_000
+}
+fn default_serving_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_serving_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_serving_max_connections() -> usize {
+    1024
 }
 
 /// `[registry]`: the promotion gate, by default and per registered model.
@@ -703,6 +744,9 @@ impl LoadedConfig {
             ("serving.log_rotate_seconds", s.log_rotate_seconds),
             ("serving.reload_poll_ms", s.reload_poll_ms),
             ("serving.body_timeout_ms", s.body_timeout_ms),
+            ("serving.header_timeout_ms", s.header_timeout_ms),
+            ("serving.idle_timeout_ms", s.idle_timeout_ms),
+            ("serving.max_connections", s.max_connections as u64),
         ] {
             if value == 0 {
                 return Err(self.error_at(key, "must be at least 1", None));
@@ -859,6 +903,10 @@ const KNOWN_KEYS: &[&str] = &[
     "log_rotate_seconds",
     "reload_poll_ms",
     "body_timeout_ms",
+    "header_timeout_ms",
+    "idle_timeout_ms",
+    "max_connections",
+    "log_failure",
 ];
 
 /// A "did you mean" for serde's `unknown field `x`` and `unknown variant `x`` messages.

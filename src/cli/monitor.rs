@@ -160,7 +160,7 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
             for e in &s.endpoints {
                 t.row([
                     e.endpoint.clone(),
-                    e.state.clone().unwrap_or("-".into()),
+                    e.state.map_or("-".into(), |s| s.to_string()),
                     e.versions_text(),
                     e.windows.to_string(),
                     e.requests.to_string(),

@@ -81,11 +81,11 @@ pub fn serve(config: &Path, args: ServeArgs) -> Result<i32> {
         .filter(|t| !t.is_empty())
         .or_else(|| serving.token.clone());
     let bind = args.bind.unwrap_or_else(|| serving.bind.clone());
-    let log_dir = ws
-        .config
-        .dir()
-        .join(&serving.log_dir)
-        .join(endpoint.as_str());
+    let log_dir = cerebro::paths::child(
+        &ws.config.dir().join(&serving.log_dir),
+        endpoint.as_str(),
+        "endpoint name",
+    )?;
     let opts = EndpointOptions {
         endpoint: endpoint.to_string(),
         model: model.to_string(),
@@ -119,13 +119,29 @@ pub fn serve(config: &Path, args: ServeArgs) -> Result<i32> {
             log_dir.display()
         );
         let summary = serve::run(listener, opts, super::shutdown_signal()).await?;
+        let log = &summary.log;
         eprintln!(
             "stopped: {} requests ({} errors); {} log lines in {} files",
-            summary.requests, summary.errors, summary.log.lines, summary.log.files
+            summary.requests, summary.errors, log.lines, log.files
         );
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(0)
+        if log.lost > 0 {
+            eprintln!(
+                "error: {} inference-log line(s) LOST, never written ({} failed writes; last: {}); monitoring will not see those requests",
+                log.lost,
+                log.write_errors,
+                log.last_error.as_deref().unwrap_or("unknown")
+            );
+            return Ok(1);
+        }
+        if log.write_errors > 0 {
+            eprintln!(
+                "warning: the inference log failed {} time(s) (last: {}) and recovered; nothing was lost",
+                log.write_errors,
+                log.last_error.as_deref().unwrap_or("unknown")
+            );
+        }
+        Ok::<_, anyhow::Error>(0)
+    })
 }
 
 pub fn endpoints(config: &Path, cmd: EndpointsCommand) -> Result<i32> {
@@ -151,7 +167,7 @@ pub fn endpoints(config: &Path, cmd: EndpointsCommand) -> Result<i32> {
             for e in &all {
                 t.row([
                     e.name.clone(),
-                    e.state.clone(),
+                    e.state.to_string(),
                     e.address.clone(),
                     e.model.clone(),
                     served_cell(e),

@@ -18,6 +18,7 @@ use super::service::{
     DriftPoint, Histogram, Monitor, PredictionDrift, QualityWindow, Status, WindowDrift,
 };
 use crate::error::Result;
+use crate::serve::status::EndpointState;
 
 /// Everything the report shows, gathered from a [`Monitor`].
 #[derive(Debug, Clone, Serialize)]
@@ -302,7 +303,7 @@ pub fn render_html(r: &ReportData) -> String {
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}%</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.1}%</td><td>{}</td></tr>",
             esc(&e.endpoint),
-            esc(e.state.as_deref().unwrap_or("-")),
+            esc(e.state.map_or("-", EndpointState::as_str)),
             esc(&e.versions_text()),
             e.windows,
             e.requests,

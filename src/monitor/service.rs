@@ -36,6 +36,7 @@ use super::stats::{ColumnDrift, FINE_BINS, NumericBaseline, PSI_BINS, categorica
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
 use crate::registry::RegistryStore;
+use crate::serve::status::EndpointState;
 use crate::store::{SqliteStore, TrackingStore};
 use crate::train::artifact::Model;
 use crate::workspace::Workspace;
@@ -115,8 +116,8 @@ pub struct Status {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EndpointMonitor {
     pub endpoint: String,
-    /// `up`, `stale` or `down` from the endpoint's heartbeat; `None` if it never registered.
-    pub state: Option<String>,
+    /// From the endpoint's heartbeat; `None` if it never registered.
+    pub state: Option<EndpointState>,
     /// `model/version` seen in its windows.
     pub versions: Vec<String>,
     /// Requests that failed before a version was chosen (logged with `version: null`, kept in
@@ -456,10 +457,11 @@ impl Monitor {
     pub fn status(&mut self, endpoint: Option<&str>) -> Result<Status> {
         let g = self.granularities()[0];
         let windows = load_windows(&self.conn, endpoint, g)?;
-        let states: HashMap<String, String> = crate::serve::status::StatusTable::open(&self.db)
-            .and_then(|t| t.list())
-            .map(|l| l.into_iter().map(|e| (e.name, e.state)).collect())
-            .unwrap_or_default();
+        let states: HashMap<String, EndpointState> =
+            crate::serve::status::StatusTable::open(&self.db)
+                .and_then(|t| t.list())
+                .map(|l| l.into_iter().map(|e| (e.name, e.state)).collect())
+                .unwrap_or_default();
         let mut by_endpoint: BTreeMap<String, Vec<&(WindowKey, Window)>> = BTreeMap::new();
         for w in &windows {
             by_endpoint.entry(w.0.endpoint.clone()).or_default().push(w);
@@ -943,7 +945,7 @@ impl Monitor {
                 let mut o = base(&e.name, "", None);
                 o.granularity_ms = None;
                 o.value = age;
-                o.firing = e.state == "down" || age >= limit;
+                o.firing = e.state == EndpointState::Down || age >= limit;
                 o.message = format!(
                     "endpoint {} is {} (last heartbeat {age:.0} s ago)",
                     e.name, e.state

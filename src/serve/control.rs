@@ -11,7 +11,7 @@ use super::EndpointOptions;
 use super::handlers::{App, served_arms};
 use super::payload::InputSchema;
 use super::router::{Arm, ArmRole, Served};
-use super::status::{self, EndpointStats, StatusTable};
+use super::status::{EndpointStats, ProcessUsage, StatusTable};
 use crate::error::{Error, Result};
 use crate::registry::{ModelUri, RegistryStore};
 use crate::store::SqliteStore;
@@ -28,6 +28,7 @@ pub(super) struct Control {
     share: f64,
     last_error: Option<String>,
     last_cpu: Option<(Instant, f64)>,
+    usage: ProcessUsage,
 }
 
 impl Control {
@@ -41,7 +42,13 @@ impl Control {
             share: opts.serving.challenger_share,
             last_error: None,
             last_cpu: None,
+            usage: ProcessUsage::default(),
         })
+    }
+
+    /// The store's database file.
+    pub(super) fn db_path(&self) -> &std::path::Path {
+        self.store.db_path()
     }
 
     pub(super) fn run(mut self, poll: Duration, stop: mpsc::Receiver<()>) {
@@ -161,7 +168,7 @@ impl Control {
     fn stats(&mut self) -> EndpointStats {
         let m = &self.app.metrics;
         let (recent, p50, p99) = m.last_minute();
-        let (cpu, rss) = status::process_usage();
+        let (cpu, rss) = self.usage.sample();
         let now = Instant::now();
         let cpu_percent = match (cpu, self.last_cpu) {
             (Some(c), Some((t, c0))) => {
@@ -186,13 +193,19 @@ impl Control {
             cpu_percent,
             rss_bytes: rss,
             reloads: m.reloads_total.load(Relaxed),
-            note: self
-                .app
-                .served
-                .load()
-                .challenger_note
-                .clone()
-                .or_else(|| self.last_error.clone()),
+            note: {
+                let notes: Vec<String> = [
+                    self.app.served.load().challenger_note.clone(),
+                    self.last_error.clone(),
+                    self.app.log_health.note(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                (!notes.is_empty()).then(|| notes.join("; "))
+            },
+            log_lines_lost: self.app.log_health.lost.load(Relaxed),
+            log_lines_waiting: self.app.log_health.waiting.load(Relaxed),
         }
     }
 

@@ -13,9 +13,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::api_error::{ApiError, no_model};
-use super::log::{LogEntry, LogSender, LoggedInputs};
+use super::log::{LogEntry, LogHealth, LogSender, LoggedInputs};
 use super::metrics::Metrics;
 use super::payload;
 use super::predict::{Predicted, predict, write_predictions};
@@ -45,8 +46,11 @@ pub(super) struct App {
     pub(super) endpoint: Arc<str>,
     pub(super) model: Arc<str>,
     pub(super) served: ArcSwap<Served>,
-    pub(super) metrics: Metrics,
+    pub(super) metrics: Arc<Metrics>,
     pub(super) log: LogSender,
+    pub(super) log_health: Arc<LogHealth>,
+    /// `serving.log_failure = "refuse"`: answer 503 while the log cannot be written.
+    pub(super) refuse_unlogged: bool,
     pub(super) max_rows: usize,
     pub(super) max_body: usize,
     pub(super) body_timeout: Duration,
@@ -59,8 +63,10 @@ pub(super) fn token_digest(token: &str) -> [u8; 32] {
 }
 
 impl App {
-    /// Constant-time check of the `Authorization: Bearer` header (digests have equal length, so
-    /// the comparison time does not depend on the token).
+    /// Checks the `Authorization` header: scheme `Bearer` in any case (RFC 7235 makes auth
+    /// schemes case-insensitive), then the token. The digests are compared in constant time
+    /// (`subtle`), and have equal length whatever was sent, so the time taken says nothing
+    /// about the token.
     fn authorized(&self, headers: &HeaderMap) -> bool {
         let Some(expected) = &self.token else {
             return true;
@@ -68,15 +74,20 @@ impl App {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .unwrap_or("");
-        let digest = token_digest(given);
-        digest
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        token_digest(given).ct_eq(expected).into()
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme in any case), if that is what
+/// it is.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 fn wants_probabilities(query: Option<&str>) -> bool {
@@ -102,6 +113,10 @@ async fn named_invocations(
     Path(name): Path<String>,
     req: Request,
 ) -> Response {
+    // The token first: an unauthenticated caller learns nothing, not even the endpoint's name.
+    if !app.authorized(req.headers()) {
+        return unauthorized(&app);
+    }
     if name != *app.endpoint {
         return ApiError::new(
             404,
@@ -125,10 +140,20 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A 401, counted apart: refused callers are neither invocation requests nor endpoint errors
+/// (they would open error-rate alerts), and are not written to the inference log.
+fn unauthorized(app: &App) -> Response {
+    app.metrics.unauthenticated_total.fetch_add(1, Relaxed);
+    ApiError::unauthorized().response()
+}
+
 async fn invoke(app: Arc<App>, req: Request) -> Response {
+    if !app.authorized(req.headers()) {
+        return unauthorized(&app);
+    }
     let start = Instant::now();
     app.metrics.in_flight.fetch_add(1, Relaxed);
-    let _guard = InFlight(&app.metrics);
+    let _guard = InFlight(app.metrics.as_ref());
     let request_id: Arc<str> = request_id().into();
     let (parts, body) = req.into_parts();
     let header_client_id: Option<String> = parts
@@ -217,8 +242,16 @@ async fn invoke_inner(
     body: Body,
     client_id: Option<&str>,
 ) -> std::result::Result<(Predicted, bool), ApiError> {
-    if !app.authorized(&parts.headers) {
-        return Err(ApiError::unauthorized());
+    if app.refuse_unlogged && app.log_health.failing.load(Relaxed) {
+        app.metrics.log_refused_total.fetch_add(1, Relaxed);
+        return Err(ApiError::new(
+            503,
+            "TEMPORARILY_UNAVAILABLE",
+            format!(
+                "the inference log cannot be written ({}); this endpoint refuses requests it cannot log (serving.log_failure = \"refuse\")",
+                app.log_health.last_error().unwrap_or_default()
+            ),
+        ));
     }
     let content_type = parts
         .headers
@@ -319,15 +352,33 @@ async fn ping(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// 200 `ok` with a model loaded and the inference log writing; 503 `no_model` before a model
+/// is loaded, 503 `log_failing` while the inference log cannot be written. Lines lost to an
+/// earlier failure stay reported (`log_lines_lost`) after recovery.
 async fn health(State(app): State<Arc<App>>) -> Response {
     let served = app.served.load();
-    let body = serde_json::json!({
-        "status": if served.champion.is_some() { "ok" } else { "no_model" },
+    let log = &app.log_health;
+    let failing = log.failing.load(Relaxed);
+    let state = if served.champion.is_none() {
+        "no_model"
+    } else if failing {
+        "log_failing"
+    } else {
+        "ok"
+    };
+    let mut body = serde_json::json!({
+        "status": state,
         "endpoint": &*app.endpoint,
         "model": &*app.model,
         "served": served_arms(&served),
     });
-    let status = if served.champion.is_some() {
+    let lost = log.lost.load(Relaxed);
+    if failing || lost > 0 {
+        body["log_error"] = log.last_error().into();
+        body["log_lines_waiting"] = log.waiting.load(Relaxed).into();
+        body["log_lines_lost"] = lost.into();
+    }
+    let status = if state == "ok" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -337,7 +388,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
 
 async fn version(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if !app.authorized(&headers) {
-        return ApiError::unauthorized().response();
+        return unauthorized(&app);
     }
     let served = app.served.load();
     axum::Json(serde_json::json!({
@@ -351,9 +402,11 @@ async fn version(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 
 async fn prometheus(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if !app.authorized(&headers) {
-        return ApiError::unauthorized().response();
+        return unauthorized(&app);
     }
-    let text = app.metrics.render(&app.endpoint, &app.served.load());
+    let text = app
+        .metrics
+        .render(&app.endpoint, &app.served.load(), &app.log_health);
     let mut r = (StatusCode::OK, text).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -402,5 +455,16 @@ mod tests {
         assert!(wants_probabilities(Some("a=1&probabilities")));
         assert!(!wants_probabilities(Some("probabilities=false")));
         assert!(!wants_probabilities(None));
+    }
+
+    #[test]
+    fn bearer_scheme_in_any_case() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
     }
 }

@@ -17,6 +17,14 @@
 //! last line of the last file may be torn; [`read_dir`] (and any reader) must skip a last line
 //! without its newline, which it does.
 //!
+//! **Write failures** (a full disk, a vanished folder) are never silent. Lines that could not be
+//! written stay in memory, after what was written of them, and are retried every flush interval
+//! in the same file, so a failure that clears (space freed) loses nothing and tears no line.
+//! While it lasts, [`LogHealth`] says so (the endpoint's `/health`, `/metrics`, heartbeat note
+//! and, with `serving.log_failure = "refuse"`, 503 answers read it). Only when more than
+//! [`MAX_PENDING_BYTES`] wait, or at shutdown, are lines given up; they are counted as lost,
+//! and the stop summary and exit status report them.
+//!
 //! Line fields: `request_id`, `client_request_id`, `timestamp_ms`, `endpoint`, `model`,
 //! `version`, `arm`, `status`, `latency_us`, `inputs` (the raw records as received: the id and
 //! every input column the model reads, as the request typed them), `predictions`
@@ -25,8 +33,9 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,6 +48,13 @@ use crate::error::{Error, Result};
 
 /// Buffer size at which the writer flushes without waiting for the interval.
 const FLUSH_BYTES: usize = 256 * 1024;
+
+/// Most bytes of unwritten lines kept in memory while the log cannot be written; entries past
+/// it are counted as lost.
+pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
+
+/// How long a stopping writer keeps retrying lines it could not write.
+const FINAL_RETRY: Duration = Duration::from_secs(2);
 
 /// When to flush and rotate.
 #[derive(Debug, Clone, Copy)]
@@ -78,16 +94,70 @@ pub struct LogEntry {
 pub type LogSender = Sender<LogEntry>;
 
 /// What the writer did, reported when it stops.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct LogStats {
+    /// Lines written.
     pub lines: u64,
     pub files: u64,
+    /// Failed write, open or sync calls.
     pub write_errors: u64,
+    /// Lines given up: never written (the disk stayed full past shutdown, or more than
+    /// [`MAX_PENDING_BYTES`] waited).
+    pub lost: u64,
+    /// The last write error, with the folder.
+    pub last_error: Option<String>,
+}
+
+/// The writer's health, shared with the endpoint while it runs.
+#[derive(Debug, Default)]
+pub struct LogHealth {
+    /// Lines written so far.
+    pub written: AtomicU64,
+    /// Lines waiting in memory for a retry after a failed write.
+    pub waiting: AtomicU64,
+    /// Lines given up.
+    pub lost: AtomicU64,
+    /// Failed write, open or sync calls.
+    pub write_errors: AtomicU64,
+    /// True from a failed write until a retry writes everything waiting.
+    pub failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl LogHealth {
+    /// The last write error, with the folder (kept after recovery).
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn set_error(&self, message: String) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some(message);
+        }
+    }
+
+    /// A one-line description of a failing or lossy log, `None` when all is well.
+    pub fn note(&self) -> Option<String> {
+        let (waiting, lost) = (self.waiting.load(Relaxed), self.lost.load(Relaxed));
+        let failing = self.failing.load(Relaxed);
+        if !failing && lost == 0 {
+            return None;
+        }
+        let error = self.last_error().unwrap_or_default();
+        Some(if failing {
+            format!(
+                "inference log failing: {error}; {waiting} line(s) waiting to be written, {lost} lost"
+            )
+        } else {
+            format!("inference log: {lost} line(s) lost after write failures (last: {error})")
+        })
+    }
 }
 
 /// The running writer thread.
 pub struct LogWriter {
     handle: JoinHandle<LogStats>,
+    health: Arc<LogHealth>,
 }
 
 impl LogWriter {
@@ -96,11 +166,18 @@ impl LogWriter {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let (tx, rx) = mpsc::channel();
         let dir = dir.to_path_buf();
+        let health = Arc::new(LogHealth::default());
+        let shared = health.clone();
         let handle = std::thread::Builder::new()
             .name("inference-log".into())
-            .spawn(move || write_loop(&dir, policy, rx))
+            .spawn(move || write_loop(&dir, policy, rx, &shared))
             .map_err(|e| Error::io("inference log thread", e))?;
-        Ok((LogWriter { handle }, tx))
+        Ok((LogWriter { handle, health }, tx))
+    }
+
+    /// The writer's health, live.
+    pub fn health(&self) -> Arc<LogHealth> {
+        self.health.clone()
     }
 
     /// Waits until every sender is dropped and everything is written and synced.
@@ -116,14 +193,22 @@ struct Current {
     opened: Instant,
 }
 
-struct Files {
+struct Files<'h> {
     dir: PathBuf,
     seq: u64,
     current: Option<Current>,
     stats: LogStats,
+    health: &'h LogHealth,
 }
 
-impl Files {
+/// Lines buffered for the next write: complete lines, except that after a partial write the
+/// first one may be the rest of a line whose start is already in the current file.
+struct Pending {
+    buf: Vec<u8>,
+    lines: u64,
+}
+
+impl Files<'_> {
     fn open(&mut self) -> std::io::Result<&mut Current> {
         if self.current.is_none() {
             let name = format!(
@@ -153,47 +238,111 @@ impl Files {
         if let Some(c) = self.current.take()
             && let Err(e) = c.file.sync_all()
         {
-            tracing::warn!(path = %c.path.display(), error = %e, "inference log: sync failed");
+            self.stats.write_errors += 1;
+            self.health.write_errors.fetch_add(1, Relaxed);
+            let message = format!("syncing {}: {e}", c.path.display());
+            tracing::warn!("inference log: {message}");
+            self.health.set_error(message);
         }
     }
 
-    fn flush(&mut self, buf: &mut Vec<u8>, lines: u64, policy: &LogPolicy) {
-        if buf.is_empty() {
-            return;
+    /// Writes what is pending; what a failure leaves unwritten stays pending (in order, after
+    /// what was written of it) for the next call. True when everything was written.
+    fn flush(&mut self, p: &mut Pending, policy: &LogPolicy) -> bool {
+        if p.buf.is_empty() {
+            return true;
         }
-        let result = self.open().and_then(|c| {
-            // One call for the whole batch: lines are never interleaved, and a crash can tear
-            // only the last one.
-            c.file.write_all(buf)?;
-            c.bytes += buf.len() as u64;
-            Ok(())
-        });
+        let mut written = 0usize;
+        let result = match self.open() {
+            Err(e) => Err(e),
+            Ok(c) => {
+                // As few calls as the kernel allows: lines are never interleaved, and a crash
+                // can tear only the last one.
+                let r = loop {
+                    match c.file.write(&p.buf[written..]) {
+                        Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
+                        Ok(n) => {
+                            written += n;
+                            if written == p.buf.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                c.bytes += written as u64;
+                r
+            }
+        };
+        let done = p.buf[..written].iter().filter(|b| **b == b'\n').count() as u64;
+        p.buf.drain(..written);
+        p.lines -= done;
+        self.stats.lines += done;
+        self.health.written.fetch_add(done, Relaxed);
+        self.health.waiting.store(p.lines, Relaxed);
         match result {
-            Ok(()) => self.stats.lines += lines,
+            Ok(()) => {
+                if self.health.failing.swap(false, Relaxed) {
+                    tracing::info!(dir = %self.dir.display(), "inference log: writing again, nothing waiting");
+                }
+                if let Some(c) = &self.current
+                    && (c.bytes >= policy.rotate_bytes || c.opened.elapsed() >= policy.rotate_age)
+                {
+                    self.close();
+                }
+                true
+            }
             Err(e) => {
                 self.stats.write_errors += 1;
-                tracing::error!(dir = %self.dir.display(), error = %e, lines, "inference log: write failed, batch dropped");
-                self.current = None;
+                self.health.write_errors.fetch_add(1, Relaxed);
+                let message = format!("writing to {}: {e}", self.dir.display());
+                if !self.health.failing.swap(true, Relaxed) {
+                    tracing::error!(
+                        lines_waiting = p.lines,
+                        "inference log: {message}; lines kept in memory and retried"
+                    );
+                }
+                self.health.set_error(message.clone());
+                self.stats.last_error = Some(message);
+                false
             }
         }
-        buf.clear();
-        if let Some(c) = &self.current
-            && (c.bytes >= policy.rotate_bytes || c.opened.elapsed() >= policy.rotate_age)
-        {
-            self.close();
+    }
+
+    /// Gives up every pending line.
+    fn give_up(&mut self, p: &mut Pending) {
+        if p.lines > 0 {
+            tracing::error!(lines = p.lines, dir = %self.dir.display(), "inference log: lines lost, never written");
         }
+        self.stats.lost += p.lines;
+        self.health.lost.fetch_add(p.lines, Relaxed);
+        self.health.waiting.store(0, Relaxed);
+        p.buf.clear();
+        p.lines = 0;
     }
 }
 
-fn write_loop(dir: &Path, policy: LogPolicy, rx: Receiver<LogEntry>) -> LogStats {
+fn write_loop(
+    dir: &Path,
+    policy: LogPolicy,
+    rx: Receiver<LogEntry>,
+    health: &LogHealth,
+) -> LogStats {
     let mut files = Files {
         dir: dir.to_path_buf(),
         seq: 0,
         current: None,
         stats: LogStats::default(),
+        health,
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_BYTES + 64 * 1024);
-    let mut pending = 0u64;
+    let mut p = Pending {
+        buf: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
+        lines: 0,
+    };
+    // While the log fails, retry no faster than this.
+    let retry = policy.flush.max(Duration::from_millis(250));
+    let mut failing = false;
     let mut deadline: Option<Instant> = None;
     loop {
         let wait = match deadline {
@@ -202,22 +351,25 @@ fn write_loop(dir: &Path, policy: LogPolicy, rx: Receiver<LogEntry>) -> LogStats
         };
         match rx.recv_timeout(wait) {
             Ok(entry) => {
+                if failing && p.buf.len() >= MAX_PENDING_BYTES {
+                    files.stats.lost += 1;
+                    health.lost.fetch_add(1, Relaxed);
+                    continue;
+                }
                 if deadline.is_none() {
                     deadline = Some(Instant::now() + policy.flush);
                 }
-                append(&mut buf, &entry);
-                pending += 1;
-                if buf.len() >= FLUSH_BYTES {
-                    files.flush(&mut buf, pending, &policy);
-                    pending = 0;
-                    deadline = None;
+                append(&mut p.buf, &entry);
+                p.lines += 1;
+                if !failing && p.buf.len() >= FLUSH_BYTES {
+                    failing = !files.flush(&mut p, &policy);
+                    deadline = failing.then(|| Instant::now() + retry);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
                 if deadline.is_some() {
-                    files.flush(&mut buf, pending, &policy);
-                    pending = 0;
-                    deadline = None;
+                    failing = !files.flush(&mut p, &policy);
+                    deadline = failing.then(|| Instant::now() + retry);
                 } else if files
                     .current
                     .as_ref()
@@ -227,8 +379,13 @@ fn write_loop(dir: &Path, policy: LogPolicy, rx: Receiver<LogEntry>) -> LogStats
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
-                files.flush(&mut buf, pending, &policy);
+                let end = Instant::now() + FINAL_RETRY;
+                while !files.flush(&mut p, &policy) && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                files.give_up(&mut p);
                 files.close();
+                files.stats.last_error = health.last_error();
                 return files.stats;
             }
         }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::log::LogHealth;
 use super::router::{ArmRole, Served};
 
 /// Upper bounds of the Prometheus latency histogram, in seconds.
@@ -39,6 +40,15 @@ pub struct Metrics {
     pub in_flight: AtomicI64,
     pub connections_open: AtomicI64,
     pub connections_total: AtomicU64,
+    /// Connections answered 503 and closed because `max_connections` were open.
+    pub connections_refused_total: AtomicU64,
+    /// Connections closed at a deadline (head, idle or a stalled response).
+    pub connections_timed_out_total: AtomicU64,
+    /// Requests refused 401 (not counted as invocation requests or errors).
+    pub unauthenticated_total: AtomicU64,
+    /// Prediction requests answered 503 because the inference log could not be written
+    /// (`serving.log_failure = "refuse"`).
+    pub log_refused_total: AtomicU64,
     window: Mutex<Vec<(u64, Vec<u32>)>>,
 }
 
@@ -57,6 +67,10 @@ impl Default for Metrics {
             in_flight: AtomicI64::new(0),
             connections_open: AtomicI64::new(0),
             connections_total: AtomicU64::new(0),
+            connections_refused_total: AtomicU64::new(0),
+            connections_timed_out_total: AtomicU64::new(0),
+            unauthenticated_total: AtomicU64::new(0),
+            log_refused_total: AtomicU64::new(0),
             window: Mutex::new(vec![(u64::MAX, vec![0; WINDOW_BUCKETS]); WINDOW_SECS]),
         }
     }
@@ -152,8 +166,8 @@ impl Metrics {
         (total, pct(0.5), pct(0.99))
     }
 
-    /// The Prometheus text exposition (format 0.0.4).
-    pub fn render(&self, endpoint: &str, served: &Served) -> String {
+    /// The Prometheus text exposition (format 0.0.4), with the inference log's health.
+    pub fn render(&self, endpoint: &str, served: &Served, log: &LogHealth) -> String {
         let mut s = String::with_capacity(4096);
         let ep = escape(endpoint);
         let _ = writeln!(
@@ -187,7 +201,7 @@ impl Metrics {
             "cerebro_request_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"+Inf\"}} {count}\ncerebro_request_duration_seconds_sum{{endpoint=\"{ep}\"}} {}\ncerebro_request_duration_seconds_count{{endpoint=\"{ep}\"}} {count}",
             self.latency_sum_us.load(Relaxed) as f64 / 1e6
         );
-        let gauges: [(&str, &str, &str, i64); 7] = [
+        let gauges: [(&str, &str, &str, i64); 15] = [
             (
                 "cerebro_requests_in_flight",
                 "gauge",
@@ -223,6 +237,54 @@ impl Metrics {
                 "counter",
                 "Times the served versions changed.",
                 self.reloads_total.load(Relaxed) as i64,
+            ),
+            (
+                "cerebro_connections_refused_total",
+                "counter",
+                "Connections answered 503 and closed because serving.max_connections were open.",
+                self.connections_refused_total.load(Relaxed) as i64,
+            ),
+            (
+                "cerebro_connections_timed_out_total",
+                "counter",
+                "Connections closed at a deadline (request head, idle keep-alive, stalled response).",
+                self.connections_timed_out_total.load(Relaxed) as i64,
+            ),
+            (
+                "cerebro_unauthenticated_requests_total",
+                "counter",
+                "Requests refused 401 for a missing or wrong bearer token.",
+                self.unauthenticated_total.load(Relaxed) as i64,
+            ),
+            (
+                "cerebro_inference_log_lines_written_total",
+                "counter",
+                "Inference-log lines written.",
+                log.written.load(Relaxed) as i64,
+            ),
+            (
+                "cerebro_inference_log_lines_waiting",
+                "gauge",
+                "Inference-log lines kept in memory after a failed write, waiting for a retry.",
+                log.waiting.load(Relaxed) as i64,
+            ),
+            (
+                "cerebro_inference_log_lines_lost_total",
+                "counter",
+                "Inference-log lines given up (never written).",
+                log.lost.load(Relaxed) as i64,
+            ),
+            (
+                "cerebro_inference_log_write_errors_total",
+                "counter",
+                "Failed inference-log writes.",
+                log.write_errors.load(Relaxed) as i64,
+            ),
+            (
+                "cerebro_inference_log_refused_requests_total",
+                "counter",
+                "Prediction requests answered 503 because the inference log could not be written.",
+                self.log_refused_total.load(Relaxed) as i64,
             ),
             (
                 "cerebro_challenger_share",
@@ -292,7 +354,7 @@ mod tests {
         assert_eq!(n, 100);
         assert!(p50.unwrap() >= 0.1 && p50.unwrap() < 0.13, "{p50:?}");
         assert!(p99.unwrap() < 0.13, "{p99:?}");
-        let text = m.render("ep", &Served::empty("m"));
+        let text = m.render("ep", &Served::empty("m"), &LogHealth::default());
         assert!(
             text.contains(
                 "cerebro_requests_total{endpoint=\"ep\",status=\"200\",version=\"1\"} 99"

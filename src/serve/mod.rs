@@ -49,14 +49,18 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
-use crate::config::ServingConfig;
+use crate::config::{LogFailure, ServingConfig};
 use crate::error::{Error, Result};
 use control::Control;
 use handlers::{App, routes, token_digest};
-use listener::CountingListener;
+use listener::{Limits, connection_cap};
 use log::{LogPolicy, LogStats, LogWriter};
 use metrics::Metrics;
 use router::Served;
+use status::NameLock;
+
+/// How much longer than `body_timeout_ms` a graceful stop waits for requests in progress.
+const DRAIN_MARGIN: Duration = Duration::from_secs(5);
 
 /// The environment variable holding the bearer token (it overrides `serving.token`).
 pub const TOKEN_ENV: &str = "CEREBRO_SERVING_TOKEN";
@@ -78,7 +82,7 @@ pub struct EndpointOptions {
 }
 
 /// What an endpoint did, returned when it stops.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Summary {
     pub requests: u64,
     pub errors: u64,
@@ -101,8 +105,11 @@ pub fn check_bind(addrs: &[SocketAddr], token: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Serves until `shutdown` completes, then drains in-flight requests, flushes the inference
-/// log and marks the endpoint stopped.
+/// Serves until `shutdown` completes, then drains in-flight requests (bounded: see
+/// [`listener`]), flushes the inference log and marks the endpoint stopped.
+///
+/// Errors: the endpoint name is held by a running endpoint ([`status::NameLock`]), the store
+/// cannot be opened, the log folder cannot be created.
 pub async fn run<F>(listener: TcpListener, opts: EndpointOptions, shutdown: F) -> Result<Summary>
 where
     F: Future<Output = ()> + Send + 'static,
@@ -118,29 +125,33 @@ where
             rotate_age: Duration::from_secs(opts.serving.log_rotate_seconds),
         },
     )?;
+    let metrics = Arc::new(Metrics::default());
     let app = Arc::new(App {
         endpoint: opts.endpoint.as_str().into(),
         model: opts.model.as_str().into(),
         served: ArcSwap::from_pointee(Served::empty(&opts.model)),
-        metrics: Metrics::default(),
+        metrics: metrics.clone(),
         log: log_tx,
+        log_health: writer.health(),
+        refuse_unlogged: opts.serving.log_failure == LogFailure::Refuse,
         max_rows: opts.serving.max_rows,
         max_body: opts.serving.max_body_bytes,
         body_timeout: Duration::from_millis(opts.serving.body_timeout_ms),
         token: opts.token.as_deref().map(token_digest),
     });
 
-    // Load the current versions and register before accepting anything.
-    let control = {
+    // Hold the name, load the current versions and register before accepting anything.
+    let (control, name_lock) = {
         let app = app.clone();
         let opts = opts.clone();
         let address = address.to_string();
-        tokio::task::spawn_blocking(move || -> Result<Control> {
+        tokio::task::spawn_blocking(move || -> Result<(Control, NameLock)> {
             let mut c = Control::open(app, &opts)?;
+            let lock = NameLock::acquire(c.db_path(), &opts.endpoint)?;
             c.status.register(&opts.endpoint, &address, &opts.model)?;
             c.poll();
             c.heartbeat();
-            Ok(c)
+            Ok((c, lock))
         })
         .await
         .map_err(|e| Error::invalid(format!("endpoint start-up failed: {e}")))??
@@ -152,32 +163,38 @@ where
         .spawn(move || control.run(poll, stop_rx))
         .map_err(|e| Error::io("endpoint control thread", e))?;
 
-    tracing::info!(endpoint = %opts.endpoint, %address, model = %opts.model, "endpoint started");
-    let listener = CountingListener {
-        inner: listener,
-        app: app.clone(),
+    let limits = Limits {
+        header: Duration::from_millis(opts.serving.header_timeout_ms),
+        idle: Duration::from_millis(opts.serving.idle_timeout_ms),
+        max_connections: connection_cap(opts.serving.max_connections),
+        drain: Duration::from_millis(opts.serving.body_timeout_ms) + DRAIN_MARGIN,
     };
-    let served = axum::serve(listener, routes(app.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    tracing::info!(
+        endpoint = %opts.endpoint, %address, model = %opts.model,
+        max_connections = limits.max_connections, "endpoint started"
+    );
+    listener::serve(
+        listener,
+        routes(app.clone()),
+        metrics.clone(),
+        limits,
+        shutdown,
+    )
+    .await;
 
     let _ = stop_tx.send(());
     let control_result = control.join();
-    let summary_counts = (
-        app.metrics.requests_total.load(Relaxed),
-        app.metrics.errors_total.load(Relaxed),
-    );
-    // Every request has finished: dropping the last senders lets the writer drain and stop.
+    // Every connection has ended: dropping the last senders lets the writer drain and stop.
     drop(app);
     let log = writer.finish();
-    tracing::info!(endpoint = %opts.endpoint, lines = log.lines, "endpoint stopped, inference log flushed");
-    served.map_err(|e| Error::io("serving", e))?;
+    drop(name_lock);
+    tracing::info!(endpoint = %opts.endpoint, lines = log.lines, lost = log.lost, "endpoint stopped, inference log flushed");
     if control_result.is_err() {
         return Err(Error::invalid("the endpoint's control thread panicked"));
     }
     Ok(Summary {
-        requests: summary_counts.0,
-        errors: summary_counts.1,
+        requests: metrics.requests_total.load(Relaxed),
+        errors: metrics.errors_total.load(Relaxed),
         log,
     })
 }

@@ -9,10 +9,11 @@
 //! The table is written through its own SQLite connection (WAL; the store's busy timeout), so
 //! heartbeats never wait on the registry reads of the same process.
 
+use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ms;
@@ -50,16 +51,64 @@ pub struct EndpointStats {
     pub cpu_percent: Option<f64>,
     pub rss_bytes: Option<u64>,
     pub reloads: u64,
-    /// Why a Staging version is not served, if it is not.
+    /// Why a Staging version is not served, if it is not; a failing or lossy inference log.
     pub note: Option<String>,
+    /// Inference-log lines given up (never written) after write failures.
+    #[serde(default)]
+    pub log_lines_lost: u64,
+    /// Inference-log lines waiting in memory for a retry after a failed write.
+    #[serde(default)]
+    pub log_lines_waiting: u64,
+}
+
+/// An endpoint's state, from its heartbeat.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointState {
+    /// Heartbeating.
+    Up,
+    /// Alive as far as this host can tell, but its heartbeat is older than [`STALE_AFTER_MS`].
+    Stale,
+    /// Stopped cleanly, or its process is gone.
+    Down,
+}
+
+impl EndpointState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointState::Up => "up",
+            EndpointState::Stale => "stale",
+            EndpointState::Down => "down",
+        }
+    }
+}
+
+impl std::str::FromStr for EndpointState {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "up" => Ok(EndpointState::Up),
+            "stale" => Ok(EndpointState::Stale),
+            "down" => Ok(EndpointState::Down),
+            other => Err(Error::invalid(format!(
+                "unknown endpoint state `{other}`: up, stale or down"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for EndpointState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An endpoint as `cerebro endpoints` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EndpointStatus {
     pub name: String,
-    /// `up`, `stale` or `down`.
-    pub state: String,
+    pub state: EndpointState,
     pub address: String,
     pub pid: u32,
     pub host: String,
@@ -70,6 +119,54 @@ pub struct EndpointStatus {
     pub heartbeat_age_ms: i64,
     pub stopped_at: Option<i64>,
     pub stats: EndpointStats,
+}
+
+/// The lock that makes an endpoint name one endpoint's: an exclusive lock on
+/// `<store>/endpoints/<name>.lock`, held for the endpoint's life and released by the system
+/// when its process ends, however it ends. Unlike the heartbeat it cannot go stale: a stuck
+/// endpoint still holds its name.
+#[derive(Debug)]
+pub struct NameLock {
+    _file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl NameLock {
+    /// Takes the lock of endpoint `name` in the store whose database is `db_path` (in a folder
+    /// `endpoints/` beside it), or says who holds it.
+    pub fn acquire(db_path: &Path, name: &str) -> Result<NameLock> {
+        let dir = db_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join("endpoints");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let path = crate::paths::child(&dir, &format!("{name}.lock"), "endpoint name")?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(NameLock { _file: file, path }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = StatusTable::open(db_path)
+                    .ok()
+                    .and_then(|t| t.get(name).ok().flatten())
+                    .map(|e| format!(" at {} (pid {} on {})", e.address, e.pid, e.host))
+                    .unwrap_or_default();
+                Err(Error::invalid(format!(
+                    "endpoint `{name}` is already running{holder}: it holds {}; stop it or pass another --name",
+                    path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// The `endpoints` table.
@@ -90,10 +187,20 @@ impl StatusTable {
         })
     }
 
-    /// Registers a starting endpoint. Refused if an endpoint of that name is up.
-    pub fn register(&self, name: &str, address: &str, model: &str) -> Result<()> {
-        if let Some(existing) = self.get(name)?
-            && existing.state == "up"
+    /// Registers a starting endpoint. Refused if an endpoint of that name is up: the check
+    /// and the insert are one write transaction, so of two endpoints started at once under
+    /// one name exactly one registers.
+    pub fn register(&mut self, name: &str, address: &str, model: &str) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing = tx
+            .query_row(&format!("{SELECT} WHERE name = ?1"), [name], raw_from_row)
+            .optional()?
+            .map(|r| finish(&self.host, r))
+            .transpose()?;
+        if let Some(existing) = existing
+            && existing.state == EndpointState::Up
             && !(existing.pid == std::process::id() && existing.host == self.host)
         {
             return Err(Error::invalid(format!(
@@ -102,7 +209,7 @@ impl StatusTable {
             )));
         }
         let now = now_ms();
-        self.conn.execute(
+        tx.execute(
             "INSERT OR REPLACE INTO endpoints
                (name, address, pid, host, model, served, started_at, last_heartbeat, stopped_at, stats)
              VALUES (?1, ?2, ?3, ?4, ?5, '[]', ?6, ?6, NULL, ?7)",
@@ -116,6 +223,7 @@ impl StatusTable {
                 serde_json::to_string(&EndpointStats::default())?
             ],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -148,7 +256,7 @@ impl StatusTable {
         let rows = stmt
             .query_map([], raw_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(|r| self.finish(r)).collect()
+        rows.into_iter().map(|r| finish(&self.host, r)).collect()
     }
 
     pub fn get(&self, name: &str) -> Result<Option<EndpointStatus>> {
@@ -156,35 +264,36 @@ impl StatusTable {
             .conn
             .query_row(&format!("{SELECT} WHERE name = ?1"), [name], raw_from_row)
             .optional()?;
-        raw.map(|r| self.finish(r)).transpose()
+        raw.map(|r| finish(&self.host, r)).transpose()
     }
+}
 
-    fn finish(&self, r: Raw) -> Result<EndpointStatus> {
-        let now = now_ms();
-        let age = now - r.last_heartbeat;
-        let pid_dead = r.host == self.host && !pid_alive(r.pid);
-        let state = if r.stopped_at.is_some() || pid_dead {
-            "down"
-        } else if age <= STALE_AFTER_MS {
-            "up"
-        } else {
-            "stale"
-        };
-        Ok(EndpointStatus {
-            name: r.name,
-            state: state.into(),
-            address: r.address,
-            pid: r.pid,
-            host: r.host,
-            model: r.model,
-            served: serde_json::from_str(&r.served)?,
-            started_at: r.started_at,
-            last_heartbeat: r.last_heartbeat,
-            heartbeat_age_ms: age,
-            stopped_at: r.stopped_at,
-            stats: serde_json::from_str(&r.stats)?,
-        })
-    }
+/// A row with its state, as seen from `host`.
+fn finish(host: &str, r: Raw) -> Result<EndpointStatus> {
+    let now = now_ms();
+    let age = now - r.last_heartbeat;
+    let pid_dead = r.host == host && !pid_alive(r.pid);
+    let state = if r.stopped_at.is_some() || pid_dead {
+        EndpointState::Down
+    } else if age <= STALE_AFTER_MS {
+        EndpointState::Up
+    } else {
+        EndpointState::Stale
+    };
+    Ok(EndpointStatus {
+        name: r.name,
+        state,
+        address: r.address,
+        pid: r.pid,
+        host: r.host,
+        model: r.model,
+        served: serde_json::from_str(&r.served)?,
+        started_at: r.started_at,
+        last_heartbeat: r.last_heartbeat,
+        heartbeat_age_ms: age,
+        stopped_at: r.stopped_at,
+        stats: serde_json::from_str(&r.stats)?,
+    })
 }
 
 const SELECT: &str = "SELECT name, address, pid, host, model, served, started_at, last_heartbeat, \
@@ -218,36 +327,39 @@ fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
     })
 }
 
-/// CPU time used by this process so far (seconds) and its resident memory (bytes), from
-/// `/proc/self`; `None` where that is not available.
-pub fn process_usage() -> (Option<f64>, Option<u64>) {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: sysconf has no preconditions.
-        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        // SAFETY: as above.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        let cpu = std::fs::read_to_string("/proc/self/stat")
-            .ok()
-            .and_then(|s| {
-                // Fields after the command name, which is in parentheses and may hold spaces.
-                let rest = &s[s.rfind(')')? + 2..];
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here (0-based 11, 12).
-                let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-                (tick > 0).then(|| ticks as f64 / tick as f64)
-            });
-        let rss = std::fs::read_to_string("/proc/self/statm")
-            .ok()
-            .and_then(|s| {
-                let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
-                (page > 0).then(|| pages * page as u64)
-            });
-        (cpu, rss)
+/// This process's CPU use and resident memory, read with `sysinfo` (the version polars
+/// already depends on) rather than by parsing `/proc`.
+pub struct ProcessUsage {
+    system: sysinfo::System,
+    pid: sysinfo::Pid,
+}
+
+impl Default for ProcessUsage {
+    fn default() -> Self {
+        ProcessUsage {
+            system: sysinfo::System::new(),
+            pid: sysinfo::Pid::from_u32(std::process::id()),
+        }
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        (None, None)
+}
+
+impl ProcessUsage {
+    /// CPU time used so far (seconds) and resident memory (bytes); `None` where the platform
+    /// does not tell.
+    pub fn sample(&mut self) -> (Option<f64>, Option<u64>) {
+        use sysinfo::{ProcessRefreshKind, ProcessesToUpdate};
+        self.system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[self.pid]),
+            false,
+            ProcessRefreshKind::nothing().with_cpu().with_memory(),
+        );
+        match self.system.process(self.pid) {
+            Some(p) => (
+                Some(p.accumulated_cpu_time() as f64 / 1000.0),
+                Some(p.memory()).filter(|m| *m > 0),
+            ),
+            None => (None, None),
+        }
     }
 }
 
@@ -257,7 +369,7 @@ mod tests {
 
     #[test]
     fn process_usage_is_read_on_linux() {
-        let (cpu, rss) = process_usage();
+        let (cpu, rss) = ProcessUsage::default().sample();
         if cfg!(target_os = "linux") {
             assert!(cpu.unwrap() >= 0.0);
             assert!(rss.unwrap() > 1024 * 1024);

@@ -4,6 +4,7 @@
 
 use cerebro::registry::Stage;
 use cerebro::registry::ops::GateResult;
+use cerebro::serve::status::EndpointState;
 use cerebro::train::ModelKind;
 
 use super::effects::Effect;
@@ -229,20 +230,16 @@ impl State {
 
     /// The endpoints serving `model`, for the header's status lights: up ones first, then
     /// stale, then down, at most [`HEADER_LIGHTS`].
-    pub fn endpoint_lights(&self, model: &str) -> Vec<(String, String)> {
-        let rank = |s: &str| match s {
-            "up" => 0,
-            "stale" => 1,
-            _ => 2,
-        };
-        let mut out: Vec<(String, String)> = self
+    pub fn endpoint_lights(&self, model: &str) -> Vec<(String, EndpointState)> {
+        let mut out: Vec<(String, EndpointState)> = self
             .endpoints
             .endpoints
             .iter()
             .filter(|e| e.model == model)
-            .map(|e| (e.name.clone(), e.state.clone()))
+            .map(|e| (e.name.clone(), e.state))
             .collect();
-        out.sort_by_key(|(_, s)| rank(s));
+        // Up, then stale, then down: the enum's order.
+        out.sort_by_key(|(_, s)| *s);
         out.truncate(HEADER_LIGHTS);
         out
     }

@@ -858,8 +858,15 @@ impl Runtime {
                 result
                     .map(|s| {
                         format!(
-                            "local endpoint stopped: {} requests ({} errors), {} log lines",
-                            s.requests, s.errors, s.log.lines
+                            "local endpoint stopped: {} requests ({} errors), {} log lines{}",
+                            s.requests,
+                            s.errors,
+                            s.log.lines,
+                            if s.log.lost > 0 {
+                                format!(", {} LOST (inference log not writable)", s.log.lost)
+                            } else {
+                                String::new()
+                            }
                         )
                     })
                     .map_err(|e| e.to_string()),

@@ -141,7 +141,7 @@ pub fn endpoint(name: &str, state: &str, heartbeat: i64) -> cerebro::serve::stat
     use cerebro::serve::status::{EndpointStats, EndpointStatus, ServedArm};
     EndpointStatus {
         name: name.into(),
-        state: state.into(),
+        state: state.parse().expect("up, stale or down"),
         address: "127.0.0.1:40123".into(),
         pid: 4242,
         host: "box".into(),
@@ -370,7 +370,7 @@ pub fn monitoring_snapshot(windows: usize) -> cerebro::monitor::service::Overvie
             open_alerts: alerts.len() as u64,
             endpoints: vec![EndpointMonitor {
                 endpoint: "local".into(),
-                state: Some("up".into()),
+                state: Some(cerebro::serve::status::EndpointState::Up),
                 versions: vec!["characters/1".into()],
                 failed_before_version: 0,
                 windows: windows as u64,

@@ -121,7 +121,7 @@ fn header_line(state: &State) -> Line<'static> {
         }
         for (endpoint, endpoint_state) in state.endpoint_lights(name) {
             spans.push(Span::raw(format!(" ● {endpoint} ")));
-            spans.push(endpoints::light(state, &endpoint_state));
+            spans.push(endpoints::light(state, endpoint_state));
         }
     }
     spans.push(Span::styled(" │ ", theme.get("border")));

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::jobs::sweep::{JobOutcome, Sweep};
 use crate::registry::ops::{self, PromoteError};
 use crate::registry::{ModelUri, Stage};
+use crate::serve::status::EndpointState;
 use crate::store::{RunStatus, short_id};
 use crate::track::plan::{self, TrainRequest};
 use crate::workspace::Workspace;
@@ -584,7 +585,7 @@ fn deploy(ws: &mut Workspace, step: &StepConfig, out: &mut StepOutputs) -> Resul
     let up = |t: &crate::serve::status::StatusTable| -> Result<Option<_>> {
         Ok(t.list()?
             .into_iter()
-            .find(|e| e.model == model && e.state == "up"))
+            .find(|e| e.model == model && e.state == EndpointState::Up))
     };
     if up(&table)?.is_none() {
         if step.start == Some(false) {

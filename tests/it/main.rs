@@ -16,6 +16,7 @@ mod pipeline;
 mod registry;
 mod robust;
 mod runs;
+mod serve_faults;
 mod serving;
 mod simulate;
 mod training;

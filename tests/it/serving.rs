@@ -13,20 +13,20 @@ use serde_json::{Value, json};
 use crate::common::{Server, Workspace};
 
 /// Trains quick trees (max_depth 2 and 3) and registers them as `chars` versions 1 and 2.
-fn two_versions(ws: &Workspace) {
+pub(crate) fn two_versions(ws: &Workspace) {
     for run in ws.train_trees(2..=3, &[]) {
         ws.register(&run, "chars");
     }
 }
 
-fn append_config(ws: &Workspace, extra: &str) {
+pub(crate) fn append_config(ws: &Workspace, extra: &str) {
     let path = ws.path().join("config.toml");
     let mut config = std::fs::read_to_string(&path).unwrap();
     config.push_str(extra);
     std::fs::write(path, config).unwrap();
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -35,14 +35,19 @@ fn agent() -> ureq::Agent {
 }
 
 /// A response: status, the served version header, the body as JSON (or as a string).
-struct Reply {
-    status: u16,
-    version: Option<String>,
-    request_id: Option<String>,
-    body: Value,
+pub(crate) struct Reply {
+    pub status: u16,
+    pub version: Option<String>,
+    pub request_id: Option<String>,
+    pub body: Value,
 }
 
-fn send(agent: &ureq::Agent, url: &str, content_type: Option<&str>, body: &[u8]) -> Reply {
+pub(crate) fn send(
+    agent: &ureq::Agent,
+    url: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Reply {
     let mut req = agent.post(url);
     if let Some(ct) = content_type {
         req = req.header("Content-Type", ct);
@@ -51,7 +56,7 @@ fn send(agent: &ureq::Agent, url: &str, content_type: Option<&str>, body: &[u8])
     reply(&mut resp)
 }
 
-fn reply(resp: &mut ureq::http::Response<ureq::Body>) -> Reply {
+pub(crate) fn reply(resp: &mut ureq::http::Response<ureq::Body>) -> Reply {
     let header = |name: &str| {
         resp.headers()
             .get(name)
@@ -70,7 +75,7 @@ fn reply(resp: &mut ureq::http::Response<ureq::Body>) -> Reply {
     }
 }
 
-fn post_json(agent: &ureq::Agent, url: &str, body: &Value) -> Reply {
+pub(crate) fn post_json(agent: &ureq::Agent, url: &str, body: &Value) -> Reply {
     send(
         agent,
         url,
@@ -79,13 +84,13 @@ fn post_json(agent: &ureq::Agent, url: &str, body: &Value) -> Reply {
     )
 }
 
-fn get(agent: &ureq::Agent, url: &str) -> Reply {
+pub(crate) fn get(agent: &ureq::Agent, url: &str) -> Reply {
     let mut resp = agent.get(url).call().expect("request");
     reply(&mut resp)
 }
 
 /// One raw record of the demo dataset file (the model prepares it).
-fn record(id: i64) -> Value {
+pub(crate) fn record(id: i64) -> Value {
     let name = if id % 2 == 0 {
         format!("Test {id} (Earth-616)")
     } else {
@@ -99,7 +104,7 @@ fn record(id: i64) -> Value {
 }
 
 /// Waits until `f` returns true (polling), or panics after `secs`.
-fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -108,7 +113,7 @@ fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
 }
 
 /// Every line of the endpoint's inference log (skipping a torn last line).
-fn log_lines(ws: &Workspace, endpoint: &str) -> Vec<Value> {
+pub(crate) fn log_lines(ws: &Workspace, endpoint: &str) -> Vec<Value> {
     let dir = ws.path().join("data/inference").join(endpoint);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())

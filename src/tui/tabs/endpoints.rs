@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use cerebro::serve::status::EndpointStatus;
+use cerebro::serve::status::{EndpointState, EndpointStatus};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -73,7 +73,7 @@ impl EndpointsState {
             .enumerate()
             .filter(|(_, e)| {
                 self.cursor
-                    .matches(&[&e.name, &e.model, &e.state, &e.address])
+                    .matches(&[&e.name, &e.model, e.state.as_str(), &e.address])
             })
             .map(|(i, _)| i)
             .collect()
@@ -121,7 +121,7 @@ fn ms(v: Option<f64>) -> String {
 pub fn on_endpoints(state: &mut State, endpoints: Vec<EndpointStatus>) {
     let s = &mut state.endpoints;
     for e in &endpoints {
-        if e.state != "up" {
+        if e.state != EndpointState::Up {
             continue;
         }
         let history = s.history.entry(e.name.clone()).or_default();
@@ -274,18 +274,18 @@ pub fn on_stopped(state: &mut State, generation: u64, result: Result<String, Str
     }
 }
 
-fn state_style(state: &str) -> &'static str {
+fn state_style(state: EndpointState) -> &'static str {
     match state {
-        "up" => "finished",
-        "stale" => "running",
-        _ => "failed",
+        EndpointState::Up => "finished",
+        EndpointState::Stale => "running",
+        EndpointState::Down => "failed",
     }
 }
 
 /// A coloured `●`-less light: the state word in its colour (readable without colour too).
-pub fn light(state: &State, endpoint_state: &str) -> Span<'static> {
+pub fn light(state: &State, endpoint_state: EndpointState) -> Span<'static> {
     Span::styled(
-        endpoint_state.to_string(),
+        endpoint_state.as_str(),
         state.theme.get(state_style(endpoint_state)),
     )
 }
@@ -307,7 +307,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             };
             Row::new(vec![
                 Line::from(name),
-                Line::from(light(state, &e.state)),
+                Line::from(light(state, e.state)),
                 Line::from(e.address.clone()),
                 Line::from(split(e)),
                 Line::from(format!("{:.1}", request_rate(e))),

@@ -14,6 +14,7 @@ mod monitor;
 mod monitor_cli;
 mod pipeline;
 mod registry;
+mod reliability;
 mod robust;
 mod runs;
 mod serve_faults;

@@ -186,7 +186,16 @@ async fn invoke(app: Arc<App>, req: Request) -> Response {
             }
             r
         }
-        Err(e) => e.response(),
+        Err(e) => {
+            let mut r = e.response();
+            // The body was not read to its end: the connection cannot carry another request,
+            // so the client is told not to reuse it (hyper closes it after this response).
+            if matches!(e.status, 408 | 413) {
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            r
+        }
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);

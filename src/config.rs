@@ -45,6 +45,47 @@ pub struct Config {
     /// Key binding and colour overrides of the terminal UI.
     #[serde(default)]
     pub tui: TuiConfig,
+    /// Webhooks: registry and alert events POSTed to these URLs (see `notify`).
+    #[serde(default)]
+    pub notifications: Vec<NotificationConfig>,
+}
+
+/// One `[[notifications]]` entry: a webhook receiver and the events it subscribes to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationConfig {
+    /// Where events are POSTed: `http://` or `https://` with a host (a Slack incoming-webhook
+    /// URL works as is). Unique among the entries: deliveries are recorded per URL.
+    pub url: String,
+    /// MLflow webhook event names (`model_version.created`, `model_version_alias.created`, ...)
+    /// or cerebro's own (`alert.opened`, ...), or `"*"` for every event; see
+    /// `notify::EventName`.
+    pub events: Vec<String>,
+    /// HMAC-SHA256 key: with it, every request carries MLflow's `X-MLflow-Signature` header.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Retries after a failed attempt (429, 5xx, timeout, refused connection), with
+    /// exponential backoff; default 3, MLflow's `MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES`.
+    #[serde(default = "default_notification_retries")]
+    pub max_retries: u32,
+    /// One attempt's timeout in milliseconds; default 30000, MLflow's
+    /// `MLFLOW_WEBHOOK_REQUEST_TIMEOUT`.
+    #[serde(default = "default_notification_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl NotificationConfig {
+    /// True if this receiver subscribes to the event named `event`.
+    pub fn wants(&self, event: &str) -> bool {
+        self.events.iter().any(|e| e == "*" || e == event)
+    }
+}
+
+fn default_notification_retries() -> u32 {
+    3
+}
+fn default_notification_timeout_ms() -> u64 {
+    30_000
 }
 
 /// `[tui]`: overrides on top of the embedded `assets/keymap.toml` and `assets/theme.toml`, in
@@ -759,6 +800,7 @@ impl LoadedConfig {
                 Some("remove the key or set a long random string".into()),
             ));
         }
+        self.validate_notifications()?;
         if let Some((key, message, hint)) = c.monitoring.problem() {
             return Err(self.error_at(&key, message, hint));
         }
@@ -778,6 +820,96 @@ impl LoadedConfig {
             };
             if let Err(e) = crate::train::ModelParams::from_table(k, table) {
                 return Err(self.error_at(&format!("models.{kind}"), e.to_string(), None));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LoadedConfig {
+    /// `[[notifications]]`: a usable URL (unique), known event names, a non-empty secret.
+    fn validate_notifications(&self) -> Result<()> {
+        let mut urls = std::collections::BTreeSet::new();
+        for (i, n) in self.config.notifications.iter().enumerate() {
+            let at = |key: &str| format!("notifications.{i}.{key}");
+            let url = n.url.trim();
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+            match host {
+                None => {
+                    return Err(self.error_at(
+                        &at("url"),
+                        format!("webhook url `{url}` is not http:// or https://"),
+                        Some("e.g. https://hooks.slack.com/services/... or http://127.0.0.1:8080/hook".into()),
+                    ));
+                }
+                Some(h) if h.is_empty() || h.starts_with(':') || url != n.url => {
+                    return Err(self.error_at(
+                        &at("url"),
+                        format!(
+                            "webhook url `{}` has no host (or surrounding spaces)",
+                            n.url
+                        ),
+                        None,
+                    ));
+                }
+                _ => {}
+            }
+            if !urls.insert(url) {
+                return Err(self.error_at(
+                    &at("url"),
+                    format!("webhook url `{url}` is listed twice in [[notifications]]"),
+                    Some("list its events in one entry".into()),
+                ));
+            }
+            if n.events.is_empty() {
+                return Err(self.error_at(
+                    &at("events"),
+                    "events is empty: this webhook would receive nothing",
+                    Some(format!(
+                        "one or more of {}, or \"*\" for all",
+                        crate::notify::event::EventName::NAMES.join(", ")
+                    )),
+                ));
+            }
+            for e in &n.events {
+                if e != "*" && e.parse::<crate::notify::event::EventName>().is_err() {
+                    let hint = crate::error::closest(e, crate::notify::event::EventName::NAMES)
+                        .map(|c| format!("did you mean `{c}`?"))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "one of {}, or \"*\" for all",
+                                crate::notify::event::EventName::NAMES.join(", ")
+                            )
+                        });
+                    return Err(self.error_at(
+                        &at("events"),
+                        format!("unknown webhook event `{e}`"),
+                        Some(hint),
+                    ));
+                }
+            }
+            if n.secret.as_deref().is_some_and(|s| s.is_empty()) {
+                return Err(self.error_at(
+                    &at("secret"),
+                    "an empty secret signs nothing",
+                    Some("remove the key, or set a long random string".into()),
+                ));
+            }
+            if n.timeout_ms == 0 {
+                return Err(self.error_at(&at("timeout_ms"), "must be at least 1", None));
+            }
+            if n.max_retries > 10 {
+                return Err(self.error_at(
+                    &at("max_retries"),
+                    format!(
+                        "max_retries is {}; at most 10 (backoff doubles each time, up to 60 s)",
+                        n.max_retries
+                    ),
+                    None,
+                ));
             }
         }
         Ok(())
@@ -907,6 +1039,12 @@ const KNOWN_KEYS: &[&str] = &[
     "idle_timeout_ms",
     "max_connections",
     "log_failure",
+    "notifications",
+    "url",
+    "events",
+    "secret",
+    "max_retries",
+    "timeout_ms",
 ];
 
 /// A "did you mean" for serde's `unknown field `x`` and `unknown variant `x`` messages.

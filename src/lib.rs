@@ -28,6 +28,9 @@
 //! - [`simulate`]: open-loop traffic to an endpoint from the test set, drift scenarios, late labels.
 //! - [`monitor`]: inference-log monitoring: drift statistics over windows against the training data.
 //! - [`sync`]: copy experiments, runs and registered versions to and from an MLflow server.
+//! - [`notify`]: webhooks: registry and alert events in MLflow 3's webhook format, recorded in
+//!   an outbox in the same transaction as the change and delivered (signed, retried) off the
+//!   caller's path.
 //! - [`workflow`]: pipelines of steps (a DAG in the config) run now, on a schedule or on a
 //!   trigger (new file, monitoring alert, new Production version), with their history in the store.
 
@@ -41,6 +44,7 @@ pub mod error;
 pub mod jobs;
 pub mod monitor;
 pub mod names;
+pub mod notify;
 pub mod paths;
 pub mod process;
 pub mod registry;

@@ -93,6 +93,24 @@ impl Workspace {
     }
 }
 
+/// The local SQLite database of the workspace `config` describes (created and migrated if
+/// needed), without opening the tracking backend: what the outbox, monitoring and serving
+/// tables live in.
+pub fn local_db(config: &LoadedConfig) -> Result<PathBuf> {
+    Ok(crate::store::SqliteStore::open(&config.store_path())?
+        .db_path()
+        .to_path_buf())
+}
+
+/// The webhook deliverer of the workspace `config` describes, over its local database (see
+/// [`crate::notify`]).
+pub fn notifier(config: &LoadedConfig) -> Result<crate::notify::Deliverer> {
+    Ok(crate::notify::Deliverer::new(
+        &local_db(config)?,
+        config.config.notifications.clone(),
+    ))
+}
+
 /// The tracking server this workspace uses, if any: `--tracking-uri`, then
 /// `MLFLOW_TRACKING_URI`, then `[tracking] uri`.
 fn tracking_target(config: &LoadedConfig) -> Result<Option<MlflowTarget>> {

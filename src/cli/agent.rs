@@ -30,6 +30,14 @@ pub fn run(config: &Path, args: AgentArgs) -> Result<i32> {
         .filter(|p| p.schedule.is_some() || !p.triggers.is_empty())
         .count();
     let log = ws.store_root().join("cerebro.log");
+    // Webhooks of the alerts and promotions the agent's pipelines make, delivered as they come.
+    let _webhooks = if ws.config.config.notifications.is_empty() {
+        None
+    } else {
+        Some(cerebro::notify::Worker::start(
+            cerebro::workspace::notifier(&ws.config)?,
+        ))
+    };
     drop(ws);
     let exe = std::env::current_exe().context("finding the cerebro executable")?;
     let (agent, _handle, mut events) = Agent::new(AgentOptions {

@@ -6,6 +6,7 @@ mod agent;
 mod data;
 mod models;
 mod monitor;
+mod notifications;
 mod output;
 mod pipeline;
 mod predict;
@@ -103,6 +104,9 @@ pub enum Command {
     /// Monitoring: ingest the inference log; drift, quality, alerts; the HTML report.
     #[command(subcommand)]
     Monitor(monitor::MonitorCommand),
+    /// Webhooks (`[[notifications]]`): their deliveries, and delivering what is pending.
+    #[command(subcommand)]
+    Notifications(notifications::NotificationsCommand),
 }
 
 #[derive(Debug, Args, Clone, Copy)]
@@ -117,6 +121,23 @@ pub fn run(cli: Cli) -> Result<i32> {
     if let Some(uri) = &cli.tracking_uri {
         cerebro::workspace::set_tracking_uri_override(uri);
     }
+    let delivers = matches!(
+        cli.command,
+        Some(Command::Notifications(
+            notifications::NotificationsCommand::Deliver { .. }
+        ))
+    );
+    let config = cli.config.clone();
+    let result = dispatch(cli);
+    // Whatever the command recorded for webhooks is delivered off its path (even after an
+    // error: a promotion may have committed before a later step failed).
+    if !delivers {
+        notifications::kick(&config);
+    }
+    result
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         None if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() => {
             crate::tui::run(&cli.config)
@@ -153,6 +174,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Pipeline(cmd)) => pipeline::run(&cli.config, cmd),
         Some(Command::Agent(args)) => agent::run(&cli.config, args),
         Some(Command::Monitor(cmd)) => monitor::run(&cli.config, cmd),
+        Some(Command::Notifications(cmd)) => notifications::run(&cli.config, cmd),
     }
 }
 

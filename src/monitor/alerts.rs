@@ -13,11 +13,13 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use super::config::{AlertKind, AlertRule};
 use crate::error::Result;
+use crate::notify::event::{Event, EventName};
+use crate::notify::outbox;
 
 /// A row of `monitor_alerts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,8 +136,10 @@ pub fn apply(
         if open.is_some() {
             continue;
         }
-        // A concurrent refresh may have opened the same alert: the unique index keeps one.
-        let inserted = conn.execute(
+        // A concurrent refresh may have opened the same alert: the unique index keeps one. The
+        // row and its webhook event commit together.
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
             "INSERT OR IGNORE INTO monitor_alerts (rule, kind, endpoint, subject, state,
                opened_at, granularity_ms, window_start, value, threshold, message)
              VALUES (?1, ?2, ?3, ?4, 'OPEN', ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -155,7 +159,9 @@ pub fn apply(
         if inserted == 0 {
             continue;
         }
-        let id = conn.last_insert_rowid();
+        let id = tx.last_insert_rowid();
+        outbox::enqueue(&tx, &[alert_event(&get(&tx, id)?)])?;
+        tx.commit()?;
         tracing::warn!(rule = %o.rule, endpoint = %o.endpoint, subject = %o.subject, "alert opened: {}", o.message);
         if let Some(hook) = hook_of(&o.rule) {
             let alert = get(conn, id)?;
@@ -178,7 +184,8 @@ pub fn apply(
         {
             continue;
         }
-        let updated = conn.execute(
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let updated = tx.execute(
             "UPDATE monitor_alerts SET state = 'RESOLVED', resolved_at = ?2
              WHERE alert_id = ?1 AND state = 'OPEN'",
             params![open.alert_id, now],
@@ -186,6 +193,8 @@ pub fn apply(
         if updated == 0 {
             continue;
         }
+        outbox::enqueue(&tx, &[alert_event(&get(&tx, open.alert_id)?)])?;
+        tx.commit()?;
         tracing::info!(rule = %open.rule, endpoint = %open.endpoint, subject = %open.subject, "alert resolved");
         if let Some(hook) = hook_of(&open.rule) {
             let alert = get(conn, open.alert_id)?;
@@ -202,6 +211,38 @@ pub fn apply(
         changes.resolved.push(get(conn, open.alert_id)?);
     }
     Ok(changes)
+}
+
+/// The webhook event of an alert that just opened or resolved: `alert.opened` or
+/// `alert.resolved`, with the alert as `monitor alerts --json` prints it.
+fn alert_event(a: &Alert) -> Event {
+    let subject = if a.subject.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", a.subject)
+    };
+    let (name, text) = if a.state == "OPEN" {
+        (
+            EventName::AlertOpened,
+            format!(
+                "[cerebro] alert `{}` opened on endpoint `{}`{subject}: {}",
+                a.rule, a.endpoint, a.message
+            ),
+        )
+    } else {
+        (
+            EventName::AlertResolved,
+            format!(
+                "[cerebro] alert `{}` resolved on endpoint `{}`{subject}",
+                a.rule, a.endpoint
+            ),
+        )
+    };
+    Event::new(
+        name,
+        serde_json::to_value(a).unwrap_or(serde_json::Value::Null),
+        text,
+    )
 }
 
 fn finite(x: f64) -> Option<f64> {
@@ -371,6 +412,23 @@ mod tests {
         assert_eq!(c.opened.len(), 1);
         assert_eq!(list(&conn, false, None).unwrap().len(), 2);
         assert_eq!(list(&conn, true, Some("ep")).unwrap().len(), 1);
+        // Each opening and resolution left its webhook event in the outbox, once.
+        let events: Vec<(String, i64)> = conn
+            .prepare("SELECT event, json_extract(data, '$.alert_id') FROM notification_events ORDER BY event_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let second = c.opened[0].alert_id;
+        assert_eq!(
+            events,
+            [
+                ("alert.opened".to_string(), a.alert_id),
+                ("alert.resolved".to_string(), a.alert_id),
+                ("alert.opened".to_string(), second),
+            ]
+        );
     }
 
     #[test]

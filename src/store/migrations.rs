@@ -374,6 +374,40 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (pipeline, trigger_key, path)
     ) WITHOUT ROWID;
     "#,
+    // 7: webhooks (notify). The outbox: events written in the transaction of the registry
+    // change or alert they describe; how far each configured URL has been fanned out; one
+    // delivery per event and URL with its state and last outcome.
+    r#"
+    CREATE TABLE notification_events (
+        event_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+        event       TEXT NOT NULL,     -- MLflow's <entity>.<action>, e.g. model_version.created
+        data        TEXT NOT NULL,     -- JSON: the envelope's data
+        text        TEXT NOT NULL,     -- one line for people (Slack's text)
+        created_at  INTEGER NOT NULL
+    );
+
+    CREATE TABLE notification_targets (
+        url     TEXT PRIMARY KEY,
+        cursor  INTEGER NOT NULL       -- the last event_id fanned out to this URL
+    );
+
+    CREATE TABLE notification_deliveries (
+        delivery_id      TEXT PRIMARY KEY,   -- X-MLflow-Delivery-Id, kept across retries
+        event_id         INTEGER NOT NULL REFERENCES notification_events(event_id),
+        url              TEXT NOT NULL,
+        status           TEXT NOT NULL
+                         CHECK (status IN ('PENDING', 'DELIVERED', 'FAILED', 'DROPPED')),
+        attempts         INTEGER NOT NULL,
+        next_attempt_at  INTEGER NOT NULL,
+        lease_until      INTEGER,            -- set while an attempt runs
+        last_status      INTEGER,            -- HTTP status of the last answer
+        last_error       TEXT,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        UNIQUE (event_id, url)
+    );
+    CREATE INDEX notification_deliveries_due ON notification_deliveries(status, next_attempt_at);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -477,6 +511,10 @@ mod tests {
             "pipeline_schedules",
             "pipeline_cursors",
             "pipeline_seen_files",
+            // 7: webhooks
+            "notification_events",
+            "notification_targets",
+            "notification_deliveries",
         ]
         .to_vec();
         expected.sort_unstable();

@@ -10,6 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::SqliteStore;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
+use crate::notify::event::Event;
+use crate::notify::outbox;
 use crate::registry::{
     Alias, AuditRecord, ModelUri, ModelVersion, NewVersion, RegisteredModel, RegistryStore, Stage,
     Transition, check_deletable_alias, check_settable_alias,
@@ -168,7 +170,7 @@ fn append_audit(conn: &Connection, a: &Audit<'_>) -> Result<AuditRecord> {
             gate
         ],
     )?;
-    Ok(AuditRecord {
+    let record = AuditRecord {
         id: conn.last_insert_rowid(),
         name: a.name.to_string(),
         version: a.version,
@@ -181,7 +183,10 @@ fn append_audit(conn: &Connection, a: &Audit<'_>) -> Result<AuditRecord> {
         at,
         reason: a.reason.map(str::to_string),
         gate: a.gate.cloned(),
-    })
+    };
+    // The webhook events of this change commit (or not) with it.
+    outbox::enqueue(conn, &crate::notify::audit::from_audit(&record))?;
+    Ok(record)
 }
 
 fn set_stage(conn: &Connection, name: &str, version: i64, stage: Stage, at: i64) -> Result<()> {
@@ -292,6 +297,12 @@ impl RegistryStore for SqliteStore {
             },
         )?;
         let v = load_version(&tx, &new.name, version)?;
+        let mut events = Vec::new();
+        if version == 1 {
+            events.push(Event::registered_model_created(&new.name, ""));
+        }
+        events.push(crate::notify::audit::version_created(&v));
+        outbox::enqueue(&tx, &events)?;
         tx.commit()?;
         Ok(v)
     }

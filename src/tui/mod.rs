@@ -60,6 +60,16 @@ pub fn run(config: &Path) -> Result<i32> {
         .unwrap_or(ModelKind::Tree);
     state.endpoints.share = loaded.config.serving.challenger_share;
     let max_parallel = cerebro::jobs::sweep::parallelism(loaded.config.train.max_parallel);
+    // Webhooks of the promotions and alerts made here are delivered while the UI is open (and
+    // what remains, by the detached deliverer the CLI starts on the way out).
+    let _webhooks = if loaded.config.notifications.is_empty() {
+        None
+    } else {
+        cerebro::workspace::notifier(&loaded)
+            .map(cerebro::notify::Worker::start)
+            .map_err(|e| tracing::warn!("webhooks off: {e}"))
+            .ok()
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

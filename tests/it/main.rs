@@ -23,4 +23,5 @@ mod simulate;
 mod training;
 mod tui;
 mod tune;
+mod webhooks;
 mod workflow;

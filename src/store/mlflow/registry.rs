@@ -12,6 +12,7 @@ use super::{MlflowStore, double, int, key_value_list, key_values, quoted};
 use crate::clock::now_ms;
 use crate::data::schema::Signature;
 use crate::error::{Error, Result};
+use crate::notify::event::Event;
 use crate::registry::{
     Alias, AuditRecord, CHALLENGER, CHAMPION, ModelUri, ModelVersion, NewVersion, RegisteredModel,
     RegistryStore, Stage, Transition, check_deletable_alias, check_settable_alias,
@@ -176,13 +177,13 @@ impl MlflowStore {
     }
 
     /// Creates the registered model unless it exists.
-    pub(crate) fn ensure_registered_model(&self, name: &str) -> Result<()> {
+    pub(crate) fn ensure_registered_model(&self, name: &str) -> Result<bool> {
         match self
             .client
             .post("registered-models/create", &json!({"name": name}))
         {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_already_exists() => Ok(()),
+            Ok(_) => Ok(true),
+            Err(e) if e.is_already_exists() => Ok(false),
             Err(e) => Err(self.err("registered model", name, e)),
         }
     }
@@ -302,6 +303,11 @@ impl MlflowStore {
                         "value": serde_json::to_string(&record)?}),
             )
             .map_err(|e| self.err("registered model", &record.name, e))?;
+        // The server has no transaction to share: the events are recorded once it accepted.
+        crate::notify::outbox::enqueue(
+            &self.local.conn,
+            &crate::notify::audit::from_audit(&record),
+        )?;
         Ok(record)
     }
 
@@ -379,7 +385,7 @@ fn audit(name: &str, version: Option<i64>, action: &str, actor: &str) -> AuditRe
 
 impl RegistryStore for MlflowStore {
     fn create_version(&mut self, new: &NewVersion) -> Result<ModelVersion> {
-        self.ensure_registered_model(&new.name)?;
+        let created_model = self.ensure_registered_model(&new.name)?;
         if let Some(run) = &new.run_id
             && let Some(v) = self
                 .search_versions(&new.name)?
@@ -410,7 +416,14 @@ impl RegistryStore for MlflowStore {
         let mut record = audit(&new.name, Some(v.version), new.action, &new.actor);
         record.to_stage = Some("None".into());
         self.append_audit(record)?;
-        self.version_json(&new.name, v.version)
+        let v = self.version_json(&new.name, v.version)?;
+        let mut events = Vec::new();
+        if created_model {
+            events.push(Event::registered_model_created(&new.name, ""));
+        }
+        events.push(crate::notify::audit::version_created(&v));
+        crate::notify::outbox::enqueue(&self.local.conn, &events)?;
+        Ok(v)
     }
 
     fn list_models(&self) -> Result<Vec<RegisteredModel>> {

@@ -167,6 +167,11 @@ impl Deliverer {
         outbox::has_work(&self.conn()?, &self.targets)
     }
 
+    /// Deliveries by state and the newest problem.
+    pub fn summary(&self) -> Result<outbox::Summary> {
+        outbox::summary(&self.conn()?)
+    }
+
     /// Deliveries, newest event first, at most `limit`.
     pub fn list(&self, limit: usize) -> Result<Vec<outbox::Delivery>> {
         outbox::list(&self.conn()?, limit)

@@ -130,6 +130,55 @@ pub fn list(conn: &Connection, limit: usize) -> Result<Vec<Delivery>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Deliveries by state, and the newest problem: what a status line shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub delivered: u64,
+    pub pending: u64,
+    pub failed: u64,
+    pub dropped: u64,
+    /// The newest delivery that failed, or is pending after a failed attempt:
+    /// `<event> to <url>: <error>`.
+    pub last_problem: Option<String>,
+}
+
+/// Counts deliveries by state and finds the newest problem.
+pub fn summary(conn: &Connection) -> Result<Summary> {
+    let mut s = Summary::default();
+    let mut stmt =
+        conn.prepare("SELECT status, COUNT(*) FROM notification_deliveries GROUP BY status")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    for row in rows {
+        let (status, n) = row?;
+        match DeliveryStatus::parse(&status) {
+            DeliveryStatus::Delivered => s.delivered = n,
+            DeliveryStatus::Pending => s.pending = n,
+            DeliveryStatus::Failed => s.failed = n,
+            DeliveryStatus::Dropped => s.dropped = n,
+        }
+    }
+    s.last_problem = conn
+        .query_row(
+            "SELECT e.event, d.url, d.last_error
+             FROM notification_deliveries d JOIN notification_events e ON e.event_id = d.event_id
+             WHERE d.status IN ('FAILED', 'PENDING') AND d.last_error IS NOT NULL
+             ORDER BY d.updated_at DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(format!(
+                    "{} to {}: {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?
+                ))
+            },
+        )
+        .optional()?;
+    Ok(s)
+}
+
 /// An RFC 9562 version-4 UUID (random), the form MLflow's delivery ids take.
 fn new_delivery_id() -> String {
     let mut b = rand::random::<u128>();
@@ -449,6 +498,26 @@ mod tests {
             2
         );
         assert!(listed.iter().all(|d| d.attempts == 1));
+        let sum = summary(&conn).unwrap();
+        assert_eq!(
+            (sum.delivered, sum.pending, sum.failed, sum.dropped),
+            (1, 1, 0, 1)
+        );
+        assert_eq!(sum.last_problem, None);
+        let pending = listed
+            .iter()
+            .find(|d| d.status == DeliveryStatus::Pending)
+            .unwrap();
+        let retry = Outcome::Retry {
+            status: Some(500),
+            error: "HTTP 500".into(),
+            next_attempt_at: 0,
+        };
+        record(&conn, &pending.delivery_id, &retry).unwrap();
+        assert_eq!(
+            summary(&conn).unwrap().last_problem.as_deref(),
+            Some(format!("{} to http://a/: HTTP 500", pending.event).as_str())
+        );
     }
 
     #[test]

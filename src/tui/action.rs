@@ -95,6 +95,8 @@ pub enum Action {
     /// A run's charts (see `cerebro::track::view`).
     RunChartsLoaded(Box<cerebro::track::view::RunCharts>),
     ModelsLoaded(Vec<RegisteredModel>),
+    /// Webhook deliveries by state (None: no `[[notifications]]`).
+    WebhooksLoaded(Option<cerebro::notify::outbox::Summary>),
     ModelLoaded {
         name: String,
         versions: Vec<ModelVersion>,

@@ -41,6 +41,8 @@ pub enum Effect {
     /// The first page of the newest runs, at start-up: merged like [`Effect::LoadRecentRuns`].
     LoadFirstPage,
     LoadRun(String),
+    /// The webhook deliveries' summary (`[[notifications]]`), for the Registry tab.
+    LoadWebhooks,
     /// The charts of a run whose record is loaded (metric histories and two artifacts).
     LoadRunCharts(Box<cerebro::store::RunDetail>),
     LoadModels,
@@ -399,6 +401,18 @@ impl Runtime {
                     Err(e) => failed(format!("loading the registry: {e}")),
                 })
             }
+            Effect::LoadWebhooks => self.blocking(|c| {
+                let summary = cerebro::config::Config::load(c).and_then(|cfg| {
+                    if cfg.config.notifications.is_empty() {
+                        return Ok(None);
+                    }
+                    cerebro::workspace::notifier(&cfg)?.summary().map(Some)
+                });
+                match summary {
+                    Ok(s) => Action::WebhooksLoaded(s),
+                    Err(e) => failed(format!("reading the webhook deliveries: {e}")),
+                }
+            }),
             Effect::LoadModel(name) => self.blocking(move |c| {
                 let loaded = with_workspace(c, |ws| {
                     Ok((ws.store.list_versions(&name)?, ws.store.history(&name)?))

@@ -124,7 +124,9 @@ pub fn loaded() -> State {
         ]),
     );
     let e = update(&mut s, Action::ModelsLoaded(vec![model(Some(1))]));
-    assert!(matches!(e.as_slice(), [Effect::LoadModel(n)] if n == "characters"));
+    assert!(
+        matches!(e.as_slice(), [Effect::LoadModel(n), Effect::LoadWebhooks] if n == "characters")
+    );
     update(
         &mut s,
         Action::ModelLoaded {

@@ -320,6 +320,30 @@ fn registry_tab_shows_models_versions_and_history() {
 }
 
 #[test]
+fn the_registry_tab_says_how_its_webhooks_fared() {
+    let mut s = loaded();
+    update(&mut s, Action::TabRegistry);
+    assert!(!screen(&s, 160, 40).iter().any(|l| l.contains("webhooks")));
+    update(
+        &mut s,
+        Action::WebhooksLoaded(Some(cerebro::notify::outbox::Summary {
+            delivered: 7,
+            pending: 0,
+            failed: 1,
+            dropped: 0,
+            last_problem: Some("model_version.created to http://hook/: HTTP 404".into()),
+        })),
+    );
+    assert_shows(
+        &screen(&s, 160, 40),
+        &[
+            "webhooks: 7 delivered, 1 FAILED (last: model_version.created to http://hook/: HTTP 404)",
+        ],
+        "webhooks",
+    );
+}
+
+#[test]
 fn the_promotion_dialog_shows_the_gate_and_asks_for_a_reason_when_it_fails() {
     let mut s = loaded();
     for a in [Action::TabRegistry, Action::FocusRight, Action::Promote] {

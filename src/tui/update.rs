@@ -103,6 +103,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::ModelsLoaded(models) => registry::on_models(state, models),
+        Action::WebhooksLoaded(summary) => {
+            state.registry.webhooks = summary;
+            Vec::new()
+        }
         Action::ModelLoaded {
             name,
             versions,

@@ -38,6 +38,8 @@ pub struct RegistryState {
     /// Oldest first, as the store returns it.
     pub history: Vec<AuditRecord>,
     pub focus: Focus,
+    /// Webhook deliveries by state, when the workspace has `[[notifications]]`.
+    pub webhooks: Option<cerebro::notify::outbox::Summary>,
 }
 
 impl RegistryState {
@@ -107,13 +109,14 @@ pub fn on_models(state: &mut State, models: Vec<RegisteredModel>) -> Vec<Effect>
     }
     let len = r.model_rows().len();
     r.models_cursor.clamp(len, page);
+    // The registry changed (or was read again): so may have the webhooks its changes sent.
     match r.selected_model() {
-        Some(m) => vec![Effect::LoadModel(m.name.clone())],
+        Some(m) => vec![Effect::LoadModel(m.name.clone()), Effect::LoadWebhooks],
         None => {
             r.current = None;
             r.versions.clear();
             r.history.clear();
-            Vec::new()
+            vec![Effect::LoadWebhooks]
         }
     }
 }
@@ -408,10 +411,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             ])
         })
         .collect();
-    let history_title = match &r.current {
+    let mut history_title = match &r.current {
         Some(name) => format!("Audit history of {name} (newest first)"),
         None => "Audit history".into(),
     };
+    if let Some(w) = &r.webhooks {
+        history_title.push_str(&webhooks_line(w));
+    }
     table::draw(
         frame,
         bottom,
@@ -433,4 +439,22 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         &Cursor::default(),
         false,
     );
+}
+
+/// The webhook deliveries after the audit history's title: counts by state, and the newest
+/// problem while any delivery is failing or failed.
+pub fn webhooks_line(w: &cerebro::notify::outbox::Summary) -> String {
+    let mut line = format!(" · webhooks: {} delivered", w.delivered);
+    if w.pending > 0 {
+        line.push_str(&format!(", {} pending", w.pending));
+    }
+    if w.failed > 0 {
+        line.push_str(&format!(", {} FAILED", w.failed));
+    }
+    if let Some(p) = &w.last_problem
+        && (w.failed > 0 || w.pending > 0)
+    {
+        line.push_str(&format!(" (last: {p})"));
+    }
+    line
 }

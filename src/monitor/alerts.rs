@@ -431,9 +431,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn hook_failures_are_recorded_not_fatal() {
-        let alert = Alert {
+    /// An open latency alert for hook tests.
+    fn open_latency_alert() -> Alert {
+        Alert {
             alert_id: 1,
             rule: "r".into(),
             kind: "latency".into(),
@@ -448,7 +448,12 @@ mod tests {
             threshold: None,
             message: String::new(),
             hook_status: None,
-        };
+        }
+    }
+
+    #[test]
+    fn hook_failures_are_recorded_not_fatal() {
+        let alert = open_latency_alert();
         let t = Duration::from_millis(200);
         assert!(run_hook(&["/nonexistent/hook".into()], &alert, t).starts_with("failed to start"));
         assert_eq!(
@@ -463,22 +468,7 @@ mod tests {
 
     #[test]
     fn a_timed_out_hook_leaves_nothing_it_started_running() {
-        let alert = Alert {
-            alert_id: 1,
-            rule: "r".into(),
-            kind: "latency".into(),
-            endpoint: "ep".into(),
-            subject: String::new(),
-            state: "OPEN".into(),
-            opened_at: 0,
-            resolved_at: None,
-            granularity_ms: None,
-            window_start: None,
-            value: None,
-            threshold: None,
-            message: String::new(),
-            hook_status: None,
-        };
+        let alert = open_latency_alert();
         let dir = tempfile::tempdir().unwrap();
         let pids = dir.path().join("pids");
         // A child in the background, a grandchild through a nested shell, and the hook itself

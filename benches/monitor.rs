@@ -10,7 +10,7 @@
 //!   by ingestion — what `cerebro monitor drift` pays per window.
 //! - `monitor/ingest_200k`: 200,000 inference-log lines (one record of 10 features each, as
 //!   `serve::log` writes them) ingested into a fresh store with 5-minute, 1-hour and 1-day
-//!   windows and a 10-feature profile; writing the file and opening the store are not timed.
+//!   windows and a 10-feature baseline; writing the file and opening the store are not timed.
 //!   `monitor/ingest_200k_with_predictions`: the same, also keeping one `monitor_predictions`
 //!   row per record (keyed by its `id`) for the label join.
 //! - `monitor/new_file_to_aggregates`: a new log file to its lines counted in the store, through
@@ -25,7 +25,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cerebro::monitor::ingest::{DEFAULT_GRANULARITIES_MS, FeatureProfile, Ingestor, Profile};
+use cerebro::monitor::ingest::{Baseline, DEFAULT_GRANULARITIES_MS, FeatureBaseline, Ingestor};
 use cerebro::store::SqliteStore;
 
 use cerebro::monitor::stats::{
@@ -102,14 +102,14 @@ fn drift_raw(base: &[NumericBaseline], base_cat: &[Vec<u64>], cur: &Frame) -> Ve
 
 fn bench(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(0);
-    let reference = frame(&mut rng, 0);
+    let base_frame = frame(&mut rng, 0);
     let current = frame(&mut rng, 1);
-    let base: Vec<NumericBaseline> = reference
+    let base: Vec<NumericBaseline> = base_frame
         .numeric
         .iter()
         .map(|v| NumericBaseline::from_values(v))
         .collect();
-    let base_cat: Vec<Vec<u64>> = reference
+    let base_cat: Vec<Vec<u64>> = base_frame
         .categorical
         .iter()
         .map(|c| count_codes(c, 4))
@@ -159,16 +159,16 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    let profile = Arc::new(Profile {
+    let baseline = Arc::new(Baseline {
         features: base
             .iter()
             .enumerate()
-            .map(|(i, b)| FeatureProfile::Numeric {
+            .map(|(i, b)| FeatureBaseline::Numeric {
                 name: format!("num{i}"),
                 baseline: b.clone(),
             })
             .chain((0..4).map(|i| {
-                FeatureProfile::categorical(
+                FeatureBaseline::categorical(
                     &format!("cat{i}"),
                     &[Some("a"), Some("b"), Some("c"), Some("d")],
                 )
@@ -218,7 +218,7 @@ fn bench(c: &mut Criterion) {
                     std::fs::create_dir_all(&logs).unwrap();
                     std::fs::write(logs.join("1700000000000-1-0000.jsonl"), &text).unwrap();
                     let store = SqliteStore::open(dir.path()).unwrap();
-                    let p = profile.clone();
+                    let p = baseline.clone();
                     let mut ing = Ingestor::open(
                         store.db_path(),
                         &DEFAULT_GRANULARITIES_MS,

@@ -1,10 +1,10 @@
 //! Drift of a window against a model version's baseline: each feature's statistics and test
 //! verdict (`stats`), and dataset drift when the share of drifted features reaches a threshold.
 //!
-//! The baseline [`Profile`] is built from the training table of the data version the served
-//! model was trained on ([`profile_from_table`]): the features its preparation made of the raw
+//! The baseline [`Baseline`] is built from the training table of the data version the served
+//! model was trained on ([`baseline_from_table`]): the features its preparation made of the raw
 //! training rows, and for a pipeline model also the raw columns whose values differ from those
-//! features ([`raw_profiles`]). The window is what ingestion aggregated
+//! features ([`raw_baselines`]). The window is what ingestion aggregated
 //! (`ingest::WindowAggregates`), deriving each logged raw record's features the same way.
 //! Dataset drift counts the features only.
 
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::ingest::{FeatureCounts, FeatureProfile, Profile, RAW_PREFIX, WindowAggregates};
+use super::ingest::{Baseline, FeatureBaseline, FeatureCounts, RAW_PREFIX, WindowAggregates};
 use super::stats::{
     ColumnDrift, NumericCounts, TestOverride, categorical_drift, dataset_drift, numeric_drift,
 };
@@ -24,7 +24,7 @@ use crate::data::schema::{FeatureTable, Signature};
 /// Drift of one window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DriftReport {
-    /// Features in profile order; a feature the window has no counts for is left out.
+    /// Features in baseline order; a feature the window has no counts for is left out.
     pub features: Vec<(String, ColumnDrift)>,
     pub drifted: usize,
     /// Features with values in the window (`rows > 0`): the denominator of `share`.
@@ -35,19 +35,19 @@ pub struct DriftReport {
     pub dataset_drift: bool,
 }
 
-/// The baseline profile of a training table: numeric features on percentile bins, categorical
+/// The baseline of a training table: numeric features on percentile bins, categorical
 /// ones as category counts (a missing value is null, not a category).
-pub fn profile_from_table(sig: &Signature, table: &FeatureTable) -> Profile {
+pub fn baseline_from_table(sig: &Signature, table: &FeatureTable) -> Baseline {
     let mut features = Vec::new();
     for (name, values) in sig.numeric.iter().zip(&table.numeric) {
         let v: Vec<f64> = values.iter().map(|x| x.unwrap_or(f64::NAN)).collect();
-        features.push(FeatureProfile::numeric(name, &v));
+        features.push(FeatureBaseline::numeric(name, &v));
     }
     for (name, values) in sig.categorical.iter().zip(&table.categorical) {
         let v: Vec<Option<&str>> = values.iter().map(|x| x.as_deref()).collect();
-        features.push(FeatureProfile::categorical(name, &v));
+        features.push(FeatureBaseline::categorical(name, &v));
     }
-    Profile {
+    Baseline {
         features,
         preparation: None,
     }
@@ -61,11 +61,11 @@ pub const MAX_RAW_CATEGORIES: usize = 200;
 /// those whose raw values differ from the feature of the same name (a column no feature is
 /// named after always differs): numeric columns on percentile bins, text as category counts.
 /// `train` holds the raw training rows; `features` the features the preparation made of them.
-pub fn raw_profiles(
+pub fn raw_baselines(
     preparation: &Preparation,
     train: &polars::prelude::DataFrame,
     features: &FeatureTable,
-) -> crate::error::Result<Vec<FeatureProfile>> {
+) -> crate::error::Result<Vec<FeatureBaseline>> {
     let batch = preparation.batch_of_frame(train)?;
     let sig = &preparation.features;
     let mut out = Vec::new();
@@ -88,7 +88,7 @@ pub fn raw_profiles(
                             .all(|(f, r)| f.unwrap_or(f64::NAN).to_bits() == r.to_bits())
                     });
                 if !same {
-                    out.push(FeatureProfile::numeric(&name, &v));
+                    out.push(FeatureBaseline::numeric(&name, &v));
                 }
             }
             RawType::String | RawType::Boolean => {
@@ -104,7 +104,7 @@ pub fn raw_profiles(
                 let distinct: std::collections::HashSet<&Option<String>> = texts.iter().collect();
                 if !same && distinct.len() <= MAX_RAW_CATEGORIES {
                     let v: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
-                    out.push(FeatureProfile::categorical(&name, &v));
+                    out.push(FeatureBaseline::categorical(&name, &v));
                 }
             }
         }
@@ -136,15 +136,15 @@ impl DriftReport {
     }
 }
 
-/// Drift of `window` against `profile`, with optional per-feature test overrides.
+/// Drift of `window` against `baseline`, with optional per-feature test overrides.
 pub fn window_drift(
-    profile: &Profile,
+    baseline: &Baseline,
     window: &WindowAggregates,
     overrides: &BTreeMap<String, TestOverride>,
     drift_share: f64,
 ) -> DriftReport {
     let mut features = Vec::new();
-    for f in &profile.features {
+    for f in &baseline.features {
         let Some(counts) = window.features.get(f.name()) else {
             continue;
         };
@@ -152,7 +152,7 @@ pub fn window_drift(
         let (test, threshold) = (o.map(|o| o.test), o.and_then(|o| o.threshold));
         let d = match (f, counts) {
             (
-                FeatureProfile::Numeric { baseline, .. },
+                FeatureBaseline::Numeric { baseline, .. },
                 FeatureCounts::Numeric {
                     sample: Some(sample),
                     ..
@@ -162,12 +162,12 @@ pub fn window_drift(
                 values_drift(exact, sample, test, threshold)
             }
             // Windows stored before their values were kept: on the percentile bins.
-            (FeatureProfile::Numeric { baseline, .. }, FeatureCounts::Numeric { .. }) => {
+            (FeatureBaseline::Numeric { baseline, .. }, FeatureCounts::Numeric { .. }) => {
                 let c: NumericCounts = counts.numeric_counts().expect("numeric counts");
                 numeric_drift(baseline, &c, test, threshold)
             }
             (
-                FeatureProfile::Categorical { counts: base, .. },
+                FeatureBaseline::Categorical { counts: base, .. },
                 FeatureCounts::Categorical {
                     counts: cur,
                     nulls,
@@ -244,11 +244,11 @@ mod tests {
     }
 
     /// Aggregates a table as ingestion would.
-    fn window(profile: &Profile, t: &FeatureTable) -> WindowAggregates {
+    fn window(baseline: &Baseline, t: &FeatureTable) -> WindowAggregates {
         let mut w = WindowAggregates::default();
-        for f in &profile.features {
+        for f in &baseline.features {
             let counts = match f {
-                FeatureProfile::Numeric { baseline, .. } => {
+                FeatureBaseline::Numeric { baseline, .. } => {
                     let mut c = NumericCounts::empty();
                     let v: Vec<f64> = t.numeric[0].iter().map(|x| x.unwrap()).collect();
                     baseline.binner().add(&v, &mut c);
@@ -260,7 +260,7 @@ mod tests {
                         sample: Some(NumericSample::from_values(&v)),
                     }
                 }
-                FeatureProfile::Categorical { categories, .. } => {
+                FeatureBaseline::Categorical { categories, .. } => {
                     let mut counts = vec![0; categories.len()];
                     for v in &t.categorical[0] {
                         let i = categories
@@ -283,19 +283,19 @@ mod tests {
 
     #[test]
     fn scaled_and_skewed_windows_drift_a_like_one_does_not() {
-        let profile = profile_from_table(&sig(), &table(0.0, false, 5000));
+        let baseline = baseline_from_table(&sig(), &table(0.0, false, 5000));
         let none = BTreeMap::new();
         let same = window_drift(
-            &profile,
-            &window(&profile, &table(0.0, false, 3000)),
+            &baseline,
+            &window(&baseline, &table(0.0, false, 3000)),
             &none,
             0.5,
         );
         assert_eq!(same.drifted, 0, "{same:?}");
         assert!(!same.dataset_drift);
         let moved = window_drift(
-            &profile,
-            &window(&profile, &table(30.0, true, 3000)),
+            &baseline,
+            &window(&baseline, &table(30.0, true, 3000)),
             &none,
             0.5,
         );
@@ -313,8 +313,8 @@ mod tests {
             },
         )]);
         let r = window_drift(
-            &profile,
-            &window(&profile, &table(30.0, true, 3000)),
+            &baseline,
+            &window(&baseline, &table(30.0, true, 3000)),
             &o,
             0.5,
         );
@@ -322,8 +322,8 @@ mod tests {
         assert!(r.dataset_drift);
         assert!(
             !window_drift(
-                &profile,
-                &window(&profile, &table(30.0, true, 3000)),
+                &baseline,
+                &window(&baseline, &table(30.0, true, 3000)),
                 &o,
                 0.6
             )
@@ -347,8 +347,8 @@ mod tests {
             numeric: vec![(0..n).map(|i| Some(f64::from(on(i)))).collect()],
             categorical: vec![],
         };
-        let profile = profile_from_table(&sig, &rows(3000, &|i| i % 200 == 0));
-        let FeatureProfile::Numeric { baseline, .. } = &profile.features[0] else {
+        let table_baseline = baseline_from_table(&sig, &rows(3000, &|i| i % 200 == 0));
+        let FeatureBaseline::Numeric { baseline, .. } = &table_baseline.features[0] else {
             panic!("numeric")
         };
         // On the percentile bins 0 and 1 share a bin: the old path saw nothing.
@@ -366,7 +366,7 @@ mod tests {
                 sample: Some(NumericSample::from_values(&[1.0; 500])),
             },
         );
-        let mut r = window_drift(&profile, &w, &BTreeMap::new(), 0.5);
+        let mut r = window_drift(&table_baseline, &w, &BTreeMap::new(), 0.5);
         let d = &r.features[0].1;
         assert_eq!(d.test, StatTest::JensenShannon);
         assert!(d.drifted && r.dataset_drift, "{r:?}");

@@ -21,7 +21,7 @@
 //! keyed by endpoint, model, version and window start: requests, errors (status ≥ 400 or an
 //! `error` field), records, latency sum and max, the reported unseen-category count,
 //! predictions (0/1), a 20-bin histogram of positive-class probabilities, and per input feature
-//! — when a [`Profile`] for the model version is known — counts on the baseline's percentile
+//! — when a [`Baseline`] for the model version is known — counts on the baseline's percentile
 //! bins (numeric) or per baseline category (categorical), nulls, and values the baseline never
 //! had (`unseen`). Those counts are what `stats::numeric_drift` and `stats::categorical_drift`
 //! take.
@@ -71,8 +71,8 @@ const QUARANTINE_TEXT: usize = 4096;
 /// model also one per raw column that differs from the feature made of it, named
 /// [`RAW_PREFIX`]`COLUMN`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct Profile {
-    pub features: Vec<FeatureProfile>,
+pub struct Baseline {
+    pub features: Vec<FeatureBaseline>,
     /// The model's fitted preparation when its log records hold raw inputs: each record's
     /// features are derived through it, the way the model derived them. `None`: the records
     /// hold the features (format-1 models).
@@ -80,14 +80,14 @@ pub struct Profile {
     pub preparation: Option<Arc<crate::data::prepare::Preparation>>,
 }
 
-/// Names the profile entry of a raw input column (`raw:ALIGN`), read from the record as
+/// Names the baseline entry of a raw input column (`raw:ALIGN`), read from the record as
 /// received, beside the feature derived from it.
 pub const RAW_PREFIX: &str = "raw:";
 
 /// The baseline of one feature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum FeatureProfile {
+pub enum FeatureBaseline {
     Numeric {
         name: String,
         baseline: NumericBaseline,
@@ -100,15 +100,17 @@ pub enum FeatureProfile {
     },
 }
 
-impl FeatureProfile {
+impl FeatureBaseline {
     pub fn name(&self) -> &str {
         match self {
-            FeatureProfile::Numeric { name, .. } | FeatureProfile::Categorical { name, .. } => name,
+            FeatureBaseline::Numeric { name, .. } | FeatureBaseline::Categorical { name, .. } => {
+                name
+            }
         }
     }
 
     /// A categorical baseline from raw values (`None` is null); categories most frequent first.
-    pub fn categorical(name: &str, values: &[Option<&str>]) -> FeatureProfile {
+    pub fn categorical(name: &str, values: &[Option<&str>]) -> FeatureBaseline {
         let mut counts: HashMap<&str, u64> = HashMap::new();
         let mut nulls = 0;
         for v in values {
@@ -119,7 +121,7 @@ impl FeatureProfile {
         }
         let mut pairs: Vec<(&str, u64)> = counts.into_iter().collect();
         pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        FeatureProfile::Categorical {
+        FeatureBaseline::Categorical {
             name: name.to_string(),
             categories: pairs.iter().map(|p| p.0.to_string()).collect(),
             counts: pairs.iter().map(|p| p.1).collect(),
@@ -128,8 +130,8 @@ impl FeatureProfile {
     }
 
     /// A numeric baseline from raw values (NaN is null).
-    pub fn numeric(name: &str, values: &[f64]) -> FeatureProfile {
-        FeatureProfile::Numeric {
+    pub fn numeric(name: &str, values: &[f64]) -> FeatureBaseline {
+        FeatureBaseline::Numeric {
             name: name.to_string(),
             baseline: NumericBaseline::from_values(values),
         }
@@ -151,7 +153,7 @@ pub enum FeatureCounts {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sample: Option<NumericSample>,
     },
-    /// Counts per baseline category, in the profile's order.
+    /// Counts per baseline category, in the baseline's order.
     Categorical {
         counts: Vec<u64>,
         nulls: u64,
@@ -212,7 +214,7 @@ impl FeatureCounts {
                 *nulls += n;
                 *unseen += u;
             }
-            // The profile of a model version does not change; a mismatch keeps the first.
+            // The baseline of a model version does not change; a mismatch keeps the first.
             _ => {}
         }
     }
@@ -774,19 +776,19 @@ fn collect_files(dir: &Path, exts: &[&str], depth: usize, out: &mut Vec<PathBuf>
 // The inference log.
 // ---------------------------------------------------------------------------------------------
 
-/// A profile made ready for binning.
+/// A baseline made ready for binning.
 struct Prepared {
-    profile: Arc<Profile>,
+    baseline: Arc<Baseline>,
     binners: Vec<Option<Binner>>,
     /// The record keys read, as bytes, to match them without decoding: the features, or the
     /// raw input columns of a pipeline model.
     names: Vec<Box<[u8]>>,
     index: Vec<CategoryIndex>,
-    /// Where each profile entry's value comes from.
+    /// Where each baseline entry's value comes from.
     sources: Vec<Source>,
 }
 
-/// Where a profile entry's value comes from in a record.
+/// Where a baseline entry's value comes from in a record.
 #[derive(Debug, Clone, Copy)]
 enum Source {
     /// The record key at this position of `Prepared::names`.
@@ -816,44 +818,44 @@ impl CategoryIndex {
 }
 
 impl Prepared {
-    fn new(profile: Arc<Profile>) -> Prepared {
-        let binners = profile
+    fn new(baseline: Arc<Baseline>) -> Prepared {
+        let binners = baseline
             .features
             .iter()
             .map(|f| match f {
-                FeatureProfile::Numeric { baseline, .. } => Some(baseline.binner()),
-                FeatureProfile::Categorical { .. } => None,
+                FeatureBaseline::Numeric { baseline, .. } => Some(baseline.binner()),
+                FeatureBaseline::Categorical { .. } => None,
             })
             .collect();
-        let index = profile
+        let index = baseline
             .features
             .iter()
             .map(|f| match f {
-                FeatureProfile::Categorical { categories, .. } if categories.len() <= 12 => {
+                FeatureBaseline::Categorical { categories, .. } if categories.len() <= 12 => {
                     CategoryIndex::Few(categories.iter().map(|c| c.as_str().into()).collect())
                 }
-                FeatureProfile::Categorical { categories, .. } => CategoryIndex::Many(
+                FeatureBaseline::Categorical { categories, .. } => CategoryIndex::Many(
                     categories
                         .iter()
                         .enumerate()
                         .map(|(i, c)| (c.clone(), i))
                         .collect(),
                 ),
-                FeatureProfile::Numeric { .. } => CategoryIndex::None,
+                FeatureBaseline::Numeric { .. } => CategoryIndex::None,
             })
             .collect();
-        let (names, sources): (Vec<Box<[u8]>>, Vec<Source>) = match &profile.preparation {
+        let (names, sources): (Vec<Box<[u8]>>, Vec<Source>) = match &baseline.preparation {
             None => (
-                profile
+                baseline
                     .features
                     .iter()
                     .map(|f| f.name().as_bytes().into())
                     .collect(),
-                (0..profile.features.len()).map(Source::Key).collect(),
+                (0..baseline.features.len()).map(Source::Key).collect(),
             ),
             Some(prep) => {
                 let raw = prep.schema.names();
-                let sources = profile
+                let sources = baseline
                     .features
                     .iter()
                     .map(|f| {
@@ -878,7 +880,7 @@ impl Prepared {
             }
         };
         Prepared {
-            profile,
+            baseline,
             binners,
             names,
             index,
@@ -886,11 +888,11 @@ impl Prepared {
         }
     }
 
-    /// One hit per profile entry for a record whose value of key `k` is `val(k)`: read directly,
+    /// One hit per baseline entry for a record whose value of key `k` is `val(k)`: read directly,
     /// or for a pipeline model derived through its preparation (the scoring path), so the
     /// window counts the features the model saw.
     fn record_hits<'a>(&self, val: impl Fn(usize) -> Val<'a>, out: &mut Vec<Hit>) {
-        let Some(prep) = &self.profile.preparation else {
+        let Some(prep) = &self.baseline.preparation else {
             for (i, s) in self.sources.iter().enumerate() {
                 let v = match *s {
                     Source::Key(k) => val(k),
@@ -931,18 +933,18 @@ impl Prepared {
     }
 
     fn empty_list(&self) -> Vec<FeatureCounts> {
-        self.profile
+        self.baseline
             .features
             .iter()
             .map(|f| match f {
-                FeatureProfile::Numeric { .. } => FeatureCounts::Numeric {
+                FeatureBaseline::Numeric { .. } => FeatureCounts::Numeric {
                     counts: vec![0; FINE_BINS],
                     nulls: 0,
                     min: None,
                     max: None,
                     sample: Some(NumericSample::new()),
                 },
-                FeatureProfile::Categorical { categories, .. } => FeatureCounts::Categorical {
+                FeatureBaseline::Categorical { categories, .. } => FeatureCounts::Categorical {
                     counts: vec![0; categories.len()],
                     nulls: 0,
                     unseen: 0,
@@ -953,8 +955,8 @@ impl Prepared {
 
     /// Where one value of feature `i` goes.
     fn hit(&self, i: usize, v: &Val<'_>) -> Hit {
-        match &self.profile.features[i] {
-            FeatureProfile::Numeric { .. } => {
+        match &self.baseline.features[i] {
+            FeatureBaseline::Numeric { .. } => {
                 let x = match v {
                     Val::Num(n) => Some(*n),
                     Val::Str(s) => s.trim().parse::<f64>().ok(),
@@ -965,7 +967,7 @@ impl Prepared {
                     _ => Hit::Null,
                 }
             }
-            FeatureProfile::Categorical { .. } => {
+            FeatureBaseline::Categorical { .. } => {
                 let found = match v {
                     Val::Null | Val::Other => return Hit::Null,
                     Val::Str(s) => self.index[i].get(s),
@@ -981,17 +983,17 @@ impl Prepared {
     }
 }
 
-/// Looks up the profile of a model version (`None`: no baseline; counts without features).
-pub type ProfileLoader = Box<dyn FnMut(&str, i64) -> Option<Arc<Profile>> + Send>;
+/// Looks up the baseline of a model version (`None`: no baseline; counts without features).
+pub type BaselineLoader = Box<dyn FnMut(&str, i64) -> Option<Arc<Baseline>> + Send>;
 
-/// Profiles by model version, loaded once; the last one used is checked first.
-struct Profiles {
-    loader: ProfileLoader,
+/// Baselines by model version, loaded once; the last one used is checked first.
+struct Baselines {
+    loader: BaselineLoader,
     cache: HashMap<(String, i64), Option<Arc<Prepared>>>,
     last: Option<(String, i64, Option<Arc<Prepared>>)>,
 }
 
-impl Profiles {
+impl Baselines {
     fn get(&mut self, model: &str, version: i64) -> Option<Arc<Prepared>> {
         if let Some((m, v, p)) = &self.last
             && *v == version
@@ -1026,7 +1028,7 @@ pub struct Ingestor {
 /// Parses log lines into windows (and prediction rows); see `Ingestor`.
 struct LogSink {
     granularities: Vec<i64>,
-    profiles: Profiles,
+    baselines: Baselines,
     /// `Some` when predictions are kept: the input column holding the record id, if any.
     capture: Option<Option<String>>,
     scratch: Scratch,
@@ -1048,7 +1050,7 @@ pub const DEFAULT_MAX_CLOCK_SKEW_MS: i64 = 86_400_000;
 struct Scratch {
     predictions: Vec<u8>,
     probabilities: Vec<f64>,
-    /// One hit per profile feature per record, in profile order.
+    /// One hit per baseline feature per record, in baseline order.
     hits: Vec<Hit>,
     /// Per record: the id column's value (only when capturing predictions).
     ids: Vec<Option<String>>,
@@ -1085,7 +1087,7 @@ struct PredictionRow {
 impl Ingestor {
     /// Opens its own connection to the store database at `db_path` (already migrated by
     /// `SqliteStore::open`).
-    pub fn open(db_path: &Path, granularities: &[i64], loader: ProfileLoader) -> Result<Ingestor> {
+    pub fn open(db_path: &Path, granularities: &[i64], loader: BaselineLoader) -> Result<Ingestor> {
         if granularities.iter().any(|g| *g <= 0) {
             return Err(Error::invalid(format!(
                 "window granularities must be positive milliseconds, got {granularities:?}"
@@ -1095,7 +1097,7 @@ impl Ingestor {
             tail: Tailer::open(db_path)?,
             sink: LogSink {
                 granularities: granularities.to_vec(),
-                profiles: Profiles {
+                baselines: Baselines {
                     loader,
                     cache: HashMap::new(),
                     last: None,
@@ -1253,7 +1255,7 @@ impl LineSink for LogSink {
             pos += raw.len();
             let text = raw.strip_suffix(b"\n").unwrap_or(raw);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
-            let line = match parse_line(text, &mut self.profiles, capture, &mut scratch) {
+            let line = match parse_line(text, &mut self.baselines, capture, &mut scratch) {
                 Ok(l) => l,
                 Err(e) => {
                     bad.push(Quarantined::new(line_no, at, e, text));
@@ -1288,7 +1290,7 @@ impl LineSink for LogSink {
                         endpoint: line.endpoint.to_string(),
                         model: line.model.to_string(),
                         version: line.version,
-                        prepared: self.profiles.get(&line.model, line.version),
+                        prepared: self.baselines.get(&line.model, line.version),
                         accs: Vec::new(),
                         index: HashMap::new(),
                         last: vec![(i64::MIN, 0); self.granularities.len()],
@@ -1373,7 +1375,7 @@ impl LineSink for LogSink {
             for mut acc in g.accs {
                 if let Some(prep) = &g.prepared {
                     acc.w.aggregates.features = prep
-                        .profile
+                        .baseline
                         .features
                         .iter()
                         .map(|f| f.name().to_string())
@@ -1512,18 +1514,18 @@ struct LineFields<'a> {
 /// error of a corrupt line). `capture` is `Some(id column)` when record ids are wanted.
 fn parse_line<'a>(
     text: &'a [u8],
-    profiles: &mut Profiles,
+    baselines: &mut Baselines,
     capture: Option<Option<&str>>,
     scratch: &mut Scratch,
 ) -> std::result::Result<LineFields<'a>, String> {
     scratch.clear();
     if let Ok(s) = std::str::from_utf8(text)
-        && let Some(l) = fast::line(s, profiles, capture, scratch)
+        && let Some(l) = fast::line(s, baselines, capture, scratch)
     {
         return Ok(l);
     }
     scratch.clear();
-    slow_line(text, profiles, capture, scratch)
+    slow_line(text, baselines, capture, scratch)
 }
 
 /// The line fields ingestion needs; a line without one of the required ones is corrupt.
@@ -1553,14 +1555,14 @@ struct Line<'a> {
 
 fn slow_line<'a>(
     text: &'a [u8],
-    profiles: &mut Profiles,
+    baselines: &mut Baselines,
     capture: Option<Option<&str>>,
     scratch: &mut Scratch,
 ) -> std::result::Result<LineFields<'a>, String> {
     let line: Line<'a> = serde_json::from_slice(text).map_err(|e| e.to_string())?;
     let version = line.version.unwrap_or(0);
     let inputs = line.inputs.unwrap_or_default();
-    if let Some(prep) = profiles.get(&line.model, version) {
+    if let Some(prep) = baselines.get(&line.model, version) {
         for rec in &inputs {
             let vals: Vec<Val<'_>> = prep
                 .names
@@ -1726,12 +1728,12 @@ impl Slot {
 }
 
 /// A single-pass parser for the lines `serve::log` writes: borrowed, field-skipping, no
-/// per-record map; record keys are matched to profile features by position (the writer keeps
+/// per-record map; record keys are matched to baseline features by position (the writer keeps
 /// the schema's order) with a scan as fallback. It gives up (`None`) on anything unusual — an
 /// escape in a string it needs, a duplicate field, a value of the wrong type, bad JSON — and
 /// `serde_json` then decides, so both paths accept and reject exactly the same lines.
 mod fast {
-    use super::{LineFields, Prepared, Profiles, Scratch, Slot};
+    use super::{Baselines, LineFields, Prepared, Scratch, Slot};
     use std::borrow::Cow;
 
     struct Cur<'a> {
@@ -1992,7 +1994,7 @@ mod fast {
 
     pub(super) fn line<'a>(
         s: &'a str,
-        profiles: &mut Profiles,
+        baselines: &mut Baselines,
         capture: Option<Option<&str>>,
         sc: &mut Scratch,
     ) -> Option<LineFields<'a>> {
@@ -2040,7 +2042,7 @@ mod fast {
                     LATENCY => latency_us = c.int()?,
                     INPUTS if c.null() => {}
                     INPUTS if seen & (MODEL | VERSION) == MODEL | VERSION => {
-                        let prep = profiles.get(model, version.unwrap_or(0));
+                        let prep = baselines.get(model, version.unwrap_or(0));
                         records = inputs(&mut c, prep.as_deref(), id_column, sc)?;
                     }
                     INPUTS => {
@@ -2087,7 +2089,7 @@ mod fast {
         }
         let version = version.unwrap_or(0);
         if let Some(at) = deferred {
-            let prep = profiles.get(model, version);
+            let prep = baselines.get(model, version);
             let mut d = Cur {
                 s,
                 b: s.as_bytes(),
@@ -2219,7 +2221,7 @@ struct Group {
     last: Vec<(i64, usize)>,
 }
 
-/// A window being accumulated; `feats` in profile order.
+/// A window being accumulated; `feats` in baseline order.
 struct Acc {
     granularity_ms: i64,
     window_start: i64,
@@ -2252,17 +2254,17 @@ mod tests {
             .map(|i| line(i, i as f64, if i % 2 == 0 { "a" } else { "z" }))
             .collect();
         std::fs::write(logs.join("0000000000001-1-0000.jsonl"), text).unwrap();
-        let profile = Arc::new(Profile {
+        let baseline = Arc::new(Baseline {
             features: vec![
-                FeatureProfile::numeric("x", &(0..100).map(f64::from).collect::<Vec<_>>()),
-                FeatureProfile::categorical("c", &[Some("a"), Some("b")]),
+                FeatureBaseline::numeric("x", &(0..100).map(f64::from).collect::<Vec<_>>()),
+                FeatureBaseline::categorical("c", &[Some("a"), Some("b")]),
             ],
             preparation: None,
         });
         let mut ing = Ingestor::open(
             store.db_path(),
             &[60_000],
-            Box::new(move |m, v| (m == "m" && v == 1).then(|| profile.clone())),
+            Box::new(move |m, v| (m == "m" && v == 1).then(|| baseline.clone())),
         )
         .unwrap();
         let r = ing.ingest_dir(&dir.path().join("logs")).unwrap();
@@ -2288,15 +2290,15 @@ mod tests {
     /// up on a line serde takes (then serde parses it).
     #[test]
     fn fast_and_serde_paths_agree() {
-        let profile = Arc::new(Profile {
+        let baseline = Arc::new(Baseline {
             features: vec![
-                FeatureProfile::numeric("x", &(0..100).map(f64::from).collect::<Vec<_>>()),
-                FeatureProfile::categorical("c", &[Some("a"), Some("b"), Some("1.5")]),
+                FeatureBaseline::numeric("x", &(0..100).map(f64::from).collect::<Vec<_>>()),
+                FeatureBaseline::categorical("c", &[Some("a"), Some("b"), Some("1.5")]),
             ],
             preparation: None,
         });
-        let mut profiles = Profiles {
-            loader: Box::new(move |m, v| (m == "m" && v == 1).then(|| profile.clone())),
+        let mut baselines = Baselines {
+            loader: Box::new(move |m, v| (m == "m" && v == 1).then(|| baseline.clone())),
             cache: HashMap::new(),
             last: None,
         };
@@ -2367,10 +2369,10 @@ mod tests {
             for capture in [None, Some(None), Some(Some("id"))] {
                 let mut a = Scratch::default();
                 let mut b = Scratch::default();
-                let slow = slow_line(case.as_bytes(), &mut profiles, capture, &mut b);
+                let slow = slow_line(case.as_bytes(), &mut baselines, capture, &mut b);
                 let fast = std::str::from_utf8(case.as_bytes())
                     .ok()
-                    .and_then(|s| fast::line(s, &mut profiles, capture, &mut a));
+                    .and_then(|s| fast::line(s, &mut baselines, capture, &mut a));
                 let Some(f) = fast else { continue };
                 fast_taken += 1;
                 let s =

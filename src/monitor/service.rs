@@ -7,7 +7,7 @@
 //! structs: the CLI prints them as JSON, the TUI draws them, the HTML report charts them.
 //!
 //! **Baselines.** A window of model version `m/v` is compared with the training table of the
-//! data version `m/v` was trained on (registry version → data version → snapshot → profile), or
+//! data version `m/v` was trained on (registry version → data version → snapshot → baseline), or
 //! with the window before it at the same granularity (`baseline = "previous_window"`). The
 //! prediction baseline and the CBPE calibration come from scoring the version's test table with
 //! its artifact; the quality baseline is the version's test metrics stored at registration.
@@ -24,9 +24,9 @@ use serde::Serialize;
 use super::alerts::{self, Alert, AlertChanges, Observation};
 use super::cbpe::{Calibration, Estimate};
 use super::config::{AlertKind, AlertRule, BaselineMode, MonitoringConfig, parse_duration_ms};
-use super::drift::{DriftReport, profile_from_table, raw_profiles, window_drift};
+use super::drift::{DriftReport, baseline_from_table, raw_baselines, window_drift};
 use super::ingest::{
-    FeatureCounts, FeatureProfile, IngestReport, Ingestor, PROBA_BINS, Profile, Window,
+    Baseline, FeatureBaseline, FeatureCounts, IngestReport, Ingestor, PROBA_BINS, Window,
     WindowAggregates, WindowKey,
 };
 use super::labels::{LabelIngestor, LabelOptions, LabelReport};
@@ -51,17 +51,17 @@ pub struct Monitor {
     conn: Connection,
     ingestor: Ingestor,
     labeller: LabelIngestor,
-    profiles: ProfileCache,
-    references: HashMap<(String, i64), Result<Arc<Reference>, String>>,
+    baselines: BaselineCache,
+    output_baselines: HashMap<(String, i64), Result<Arc<OutputBaseline>, String>>,
 }
 
-/// Profiles by model version, shared with the ingestor's loader; `Err` says why there is none.
-type ProfileCache = Arc<Mutex<HashMap<(String, i64), Result<Arc<Profile>, String>>>>;
+/// Baselines by model version, shared with the ingestor's loader; `Err` says why there is none.
+type BaselineCache = Arc<Mutex<HashMap<(String, i64), Result<Arc<Baseline>, String>>>>;
 
 /// What a model version's outputs are compared with: its test metrics, its positive-class
 /// probabilities on its test table, and the CBPE calibration fitted on them.
 #[derive(Debug, Clone, Serialize)]
-pub struct Reference {
+pub struct OutputBaseline {
     pub model: String,
     pub version: i64,
     pub data_version: String,
@@ -347,12 +347,12 @@ impl Monitor {
         drop(store);
         let conn = Connection::open(&db)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        let profiles: ProfileCache = Arc::default();
+        let baselines: BaselineCache = Arc::default();
         let loader = {
-            let profiles = profiles.clone();
+            let baselines = baselines.clone();
             let root = store_root.clone();
             Box::new(move |model: &str, version: i64| {
-                cached_profile(&profiles, &root, model, version).ok()
+                cached_baseline(&baselines, &root, model, version).ok()
             })
         };
         // Predictions are kept for the label join whether or not labels have arrived yet.
@@ -371,8 +371,8 @@ impl Monitor {
             conn,
             ingestor,
             labeller,
-            profiles,
-            references: HashMap::new(),
+            baselines,
+            output_baselines: HashMap::new(),
         })
     }
 
@@ -639,7 +639,7 @@ impl Monitor {
     }
 
     /// Prediction drift of every window of one granularity, oldest first (versions whose
-    /// reference cannot be built are left out).
+    /// output baseline cannot be built are left out).
     pub fn prediction_drift(
         &mut self,
         endpoint: Option<&str>,
@@ -651,7 +651,7 @@ impl Monitor {
             if k.version == 0 {
                 continue;
             }
-            let Ok(r) = self.reference(&k.model, k.version) else {
+            let Ok(r) = self.output_baseline(&k.model, k.version) else {
                 continue;
             };
             if let Some(p) = prediction_drift(k, w, &r) {
@@ -735,24 +735,24 @@ impl Monitor {
         alerts::list(&self.conn, open_only, endpoint)
     }
 
-    /// The reference of a model version (test metrics, test-set probabilities, calibration).
-    pub fn reference(&mut self, model: &str, version: i64) -> Result<Arc<Reference>> {
+    /// The output baseline of a model version (test metrics, test-set probabilities, calibration).
+    pub fn output_baseline(&mut self, model: &str, version: i64) -> Result<Arc<OutputBaseline>> {
         let key = (model.to_string(), version);
-        if !self.references.contains_key(&key) {
-            let r = load_reference(&self.store_root, model, version)
+        if !self.output_baselines.contains_key(&key) {
+            let r = load_output_baseline(&self.store_root, model, version)
                 .map(Arc::new)
                 .map_err(|e| e.to_string());
             if let Err(e) = &r {
                 tracing::warn!(model, version, "no prediction baseline: {e}");
             }
-            self.references.insert(key.clone(), r);
+            self.output_baselines.insert(key.clone(), r);
         }
-        self.references[&key].clone().map_err(Error::invalid)
+        self.output_baselines[&key].clone().map_err(Error::invalid)
     }
 
-    /// The training profile of a model version.
-    pub fn profile(&self, model: &str, version: i64) -> Result<Arc<Profile>> {
-        cached_profile(&self.profiles, &self.store_root, model, version).map_err(Error::invalid)
+    /// The training baseline of a model version.
+    pub fn baseline(&self, model: &str, version: i64) -> Result<Arc<Baseline>> {
+        cached_baseline(&self.baselines, &self.store_root, model, version).map_err(Error::invalid)
     }
 
     fn window_drift(
@@ -779,19 +779,19 @@ impl Monitor {
             note: None,
             withheld: None,
         };
-        let training = match self.profile(&k.model, k.version) {
+        let training = match self.baseline(&k.model, k.version) {
             Ok(p) => p,
             Err(e) => {
                 out.note = Some(format!("no baseline: {e}"));
                 return Ok(out);
             }
         };
-        let profile = match self.config.baseline {
+        let baseline = match self.config.baseline {
             BaselineMode::Training => training,
             BaselineMode::PreviousWindow => match prev {
                 Some((pk, pw)) => {
                     out.baseline_window_start = Some(pk.window_start);
-                    Arc::new(profile_from_window(&training, &pw.aggregates))
+                    Arc::new(baseline_from_window(&training, &pw.aggregates))
                 }
                 None => {
                     out.note = Some("no earlier window to compare with".into());
@@ -800,7 +800,7 @@ impl Monitor {
             },
         };
         let mut report: DriftReport = window_drift(
-            &profile,
+            &baseline,
             &w.aggregates,
             &self.config.overrides(),
             self.config.drift_share,
@@ -812,7 +812,7 @@ impl Monitor {
         out.dataset_drift = report.dataset_drift;
         for (name, drift) in report.features {
             let histogram = match (
-                profile.features.iter().find(|f| f.name() == name),
+                baseline.features.iter().find(|f| f.name() == name),
                 w.aggregates.features.get(&name),
             ) {
                 (Some(f), Some(c)) => histogram(f, c),
@@ -856,7 +856,7 @@ impl Monitor {
             accuracy_drop: None,
             note: None,
         };
-        match self.reference(&k.model, k.version) {
+        match self.output_baseline(&k.model, k.version) {
             Ok(r) => {
                 out.test = r
                     .test_metrics
@@ -886,7 +886,7 @@ impl Monitor {
                     out.accuracy_drop = Some(t - c);
                 }
             }
-            Err(e) => out.note = Some(format!("no reference: {e}")),
+            Err(e) => out.note = Some(format!("no output baseline: {e}")),
         }
         Ok(out)
     }
@@ -1043,7 +1043,7 @@ impl Monitor {
                 AlertKind::PredictionDrift => {
                     let Some(i) = main else { continue };
                     let (k, w) = &windows[i];
-                    let Ok(r) = self.reference(&k.model, k.version) else {
+                    let Ok(r) = self.output_baseline(&k.model, k.version) else {
                         continue;
                     };
                     let Some(p) = prediction_drift(k, w, &r) else {
@@ -1116,17 +1116,17 @@ fn previous<'a>(
     })
 }
 
-fn cached_profile(
-    cache: &ProfileCache,
+fn cached_baseline(
+    cache: &BaselineCache,
     root: &Path,
     model: &str,
     version: i64,
-) -> Result<Arc<Profile>, String> {
+) -> Result<Arc<Baseline>, String> {
     let key = (model.to_string(), version);
     if let Some(p) = cache.lock().map_err(|e| e.to_string())?.get(&key) {
         return p.clone();
     }
-    let p = load_profile(root, model, version)
+    let p = load_baseline(root, model, version)
         .map(Arc::new)
         .map_err(|e| e.to_string());
     if let Err(e) = &p {
@@ -1139,31 +1139,37 @@ fn cached_profile(
     p
 }
 
-/// The training profile of `model/version`: registry version → data version → snapshot.
-pub fn load_profile(store_root: &Path, model: &str, version: i64) -> Result<Profile> {
+/// The training baseline of `model/version`: registry version → data version → snapshot.
+pub fn load_baseline(store_root: &Path, model: &str, version: i64) -> Result<Baseline> {
     let store = SqliteStore::open(store_root)?;
     let v = store.get_version(model, version)?;
     let id = v.data_version.clone().ok_or_else(|| {
-        Error::invalid(format!("{model}/{version} has no data version to profile"))
+        Error::invalid(format!(
+            "{model}/{version} has no data version to build a baseline from"
+        ))
     })?;
     let dv = store.get_data_version(&id)?;
     let data = crate::data::load_version(store_root, &dv)?;
     let m = Model::from_bytes(&store.artifacts().get(&v.artifact_digest)?)?;
     // The features the model was trained on, made of the raw rows by its own preparation.
     let table = m.preparation.transform_frame(&data.train)?;
-    let mut profile = profile_from_table(&m.signature, &table);
+    let mut baseline = baseline_from_table(&m.signature, &table);
     if !m.preparation.is_identity() {
-        profile
+        baseline
             .features
-            .extend(raw_profiles(&m.preparation, &data.train, &table)?);
-        profile.preparation = Some(Arc::new(m.preparation));
+            .extend(raw_baselines(&m.preparation, &data.train, &table)?);
+        baseline.preparation = Some(Arc::new(m.preparation));
     }
-    Ok(profile)
+    Ok(baseline)
 }
 
-/// The prediction and quality reference of `model/version`: its test table scored by its
+/// The prediction and quality baseline of `model/version`: its test table scored by its
 /// artifact.
-pub fn load_reference(store_root: &Path, model: &str, version: i64) -> Result<Reference> {
+pub fn load_output_baseline(
+    store_root: &Path,
+    model: &str,
+    version: i64,
+) -> Result<OutputBaseline> {
     let store = SqliteStore::open(store_root)?;
     let v = store.get_version(model, version)?;
     let id = v
@@ -1183,7 +1189,7 @@ pub fn load_reference(store_root: &Path, model: &str, version: i64) -> Result<Re
             positive += u64::from(*p >= m.threshold);
         }
     }
-    Ok(Reference {
+    Ok(OutputBaseline {
         model: model.to_string(),
         version,
         data_version: id,
@@ -1201,7 +1207,7 @@ fn proba_bin(p: f64) -> usize {
     ((p.clamp(0.0, 1.0) * PROBA_BINS as f64) as usize).min(PROBA_BINS - 1)
 }
 
-fn prediction_drift(k: &WindowKey, w: &Window, r: &Reference) -> Option<PredictionDrift> {
+fn prediction_drift(k: &WindowKey, w: &Window, r: &OutputBaseline) -> Option<PredictionDrift> {
     let cur = &w.aggregates.probabilities;
     let n: u64 = cur.iter().sum();
     if n == 0 {
@@ -1232,16 +1238,16 @@ fn prediction_drift(k: &WindowKey, w: &Window, r: &Reference) -> Option<Predicti
     })
 }
 
-/// A baseline made of a window's counts on the training profile's bins (`previous_window`
+/// A baseline made of a window's counts on the training baseline's bins (`previous_window`
 /// mode). The numeric spread (for the Wasserstein normalisation) and the distinct count (for the
 /// test choice) stay the training table's.
-fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
+fn baseline_from_window(training: &Baseline, w: &WindowAggregates) -> Baseline {
     let features = training
         .features
         .iter()
         .map(|f| match (f, w.features.get(f.name())) {
             (
-                FeatureProfile::Numeric { name, baseline },
+                FeatureBaseline::Numeric { name, baseline },
                 Some(FeatureCounts::Numeric {
                     counts,
                     nulls,
@@ -1258,7 +1264,7 @@ fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
                     b.std = baseline.std;
                     Arc::new(b)
                 });
-                FeatureProfile::Numeric {
+                FeatureBaseline::Numeric {
                     name: name.clone(),
                     baseline: NumericBaseline {
                         edges: baseline.edges.clone(),
@@ -1274,21 +1280,21 @@ fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
                 }
             }
             (
-                FeatureProfile::Categorical {
+                FeatureBaseline::Categorical {
                     name, categories, ..
                 },
                 Some(FeatureCounts::Categorical { counts, nulls, .. }),
             ) => {
                 let mut counts = counts.clone();
                 counts.resize(categories.len(), 0);
-                FeatureProfile::Categorical {
+                FeatureBaseline::Categorical {
                     name: name.clone(),
                     categories: categories.clone(),
                     counts,
                     nulls: *nulls,
                 }
             }
-            (FeatureProfile::Numeric { name, baseline }, _) => FeatureProfile::Numeric {
+            (FeatureBaseline::Numeric { name, baseline }, _) => FeatureBaseline::Numeric {
                 name: name.clone(),
                 baseline: NumericBaseline {
                     counts: vec![0; FINE_BINS],
@@ -1298,11 +1304,11 @@ fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
                 },
             },
             (
-                FeatureProfile::Categorical {
+                FeatureBaseline::Categorical {
                     name, categories, ..
                 },
                 _,
-            ) => FeatureProfile::Categorical {
+            ) => FeatureBaseline::Categorical {
                 name: name.clone(),
                 categories: categories.clone(),
                 counts: vec![0; categories.len()],
@@ -1310,7 +1316,7 @@ fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
             },
         })
         .collect();
-    Profile {
+    Baseline {
         features,
         preparation: training.preparation.clone(),
     }
@@ -1319,17 +1325,17 @@ fn profile_from_window(training: &Profile, w: &WindowAggregates) -> Profile {
 /// Most categories a histogram shows; the rest are summed into `(other)`.
 const MAX_CATEGORIES: usize = 12;
 
-fn histogram(profile: &FeatureProfile, counts: &FeatureCounts) -> Histogram {
+fn histogram(baseline: &FeatureBaseline, counts: &FeatureCounts) -> Histogram {
     let shares = |v: &[f64]| -> Vec<f64> {
         let t: f64 = v.iter().sum();
         v.iter()
             .map(|c| if t > 0.0 { c / t } else { 0.0 })
             .collect()
     };
-    match (profile, counts) {
+    match (baseline, counts) {
         // A few-valued column (a flag, a small count): one bar per baseline value, however rare.
         (
-            FeatureProfile::Numeric { baseline, .. },
+            FeatureBaseline::Numeric { baseline, .. },
             FeatureCounts::Numeric {
                 sample: Some(sample),
                 ..
@@ -1360,7 +1366,7 @@ fn histogram(profile: &FeatureProfile, counts: &FeatureCounts) -> Histogram {
                 current: shares(&c),
             }
         }
-        (FeatureProfile::Numeric { baseline, .. }, FeatureCounts::Numeric { counts, .. }) => {
+        (FeatureBaseline::Numeric { baseline, .. }, FeatureCounts::Numeric { counts, .. }) => {
             let step = FINE_BINS / PSI_BINS;
             let coarse = |v: &[u64]| -> Vec<f64> {
                 (0..PSI_BINS)
@@ -1391,7 +1397,7 @@ fn histogram(profile: &FeatureProfile, counts: &FeatureCounts) -> Histogram {
             }
         }
         (
-            FeatureProfile::Categorical {
+            FeatureBaseline::Categorical {
                 categories,
                 counts: base,
                 ..

@@ -373,7 +373,7 @@ pub struct NumericBaseline {
     /// Distinct non-null values, capped at 1000 (only "> 5" matters to the test choice).
     pub distinct: usize,
     /// Every value, sorted: what drift on a window's values (`values::values_drift`) compares
-    /// with. Built with the profile, never stored.
+    /// with. Built with the baseline, never stored.
     #[serde(skip)]
     pub exact: Option<std::sync::Arc<super::sample::BaselineValues>>,
 }

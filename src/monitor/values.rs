@@ -194,7 +194,7 @@ fn draw_band(base: &BaselineValues, rows: u64, test: StatTest) -> Option<[f64; 2
         return None;
     }
     // The Wasserstein draws are compared with a quantile subsample (cost O(draw + subsample)).
-    let reference: Vec<(f64, u64)> = if n > BAND_BASELINE {
+    let sub_weighted: Vec<(f64, u64)> = if n > BAND_BASELINE {
         let sub: Vec<f64> = (0..BAND_BASELINE)
             .map(|i| base.sorted[((i as f64 + 0.5) * n as f64 / BAND_BASELINE as f64) as usize])
             .collect();
@@ -224,7 +224,7 @@ fn draw_band(base: &BaselineValues, rows: u64, test: StatTest) -> Option<[f64; 2
             }
         }
         let s = if test == StatTest::Wasserstein {
-            let d = wasserstein_weighted(&reference, &w);
+            let d = wasserstein_weighted(&sub_weighted, &w);
             if base.std > 0.0 { d / base.std } else { d }
         } else {
             let (b, c) = if few {

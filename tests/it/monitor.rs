@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use cerebro::monitor::ingest::{FeatureCounts, FeatureProfile, Ingestor, Profile};
+use cerebro::monitor::ingest::{Baseline, FeatureBaseline, FeatureCounts, Ingestor};
 use cerebro::store::SqliteStore;
 
 const MINUTE: i64 = 60_000;
@@ -28,17 +28,17 @@ fn line(i: u64) -> String {
 }
 
 fn ingestor(db: &Path) -> Ingestor {
-    let profile = Arc::new(Profile {
+    let baseline = Arc::new(Baseline {
         features: vec![
-            FeatureProfile::numeric("x", &(0..50).map(f64::from).collect::<Vec<_>>()),
-            FeatureProfile::categorical("c", &[Some("a"), Some("b")]),
+            FeatureBaseline::numeric("x", &(0..50).map(f64::from).collect::<Vec<_>>()),
+            FeatureBaseline::categorical("c", &[Some("a"), Some("b")]),
         ],
         preparation: None,
     });
     Ingestor::open(
         db,
         &[MINUTE, 60 * MINUTE],
-        Box::new(move |model, version| (model == "m" && version == 2).then(|| profile.clone())),
+        Box::new(move |model, version| (model == "m" && version == 2).then(|| baseline.clone())),
     )
     .unwrap()
 }

@@ -776,8 +776,10 @@ fn collect_files(dir: &Path, exts: &[&str], depth: usize, out: &mut Vec<PathBuf>
 // The inference log.
 // ---------------------------------------------------------------------------------------------
 
-/// A baseline made ready for binning.
-struct Prepared {
+/// A baseline made ready to bin records: a binner per numeric feature, an index per categorical
+/// one, and where in a record each feature comes from (not `data::prepare::Prepared`, a prepared
+/// dataset).
+struct BaselineBinner {
     baseline: Arc<Baseline>,
     binners: Vec<Option<Binner>>,
     /// The record keys read, as bytes, to match them without decoding: the features, or the
@@ -791,7 +793,7 @@ struct Prepared {
 /// Where a baseline entry's value comes from in a record.
 #[derive(Debug, Clone, Copy)]
 enum Source {
-    /// The record key at this position of `Prepared::names`.
+    /// The record key at this position of `BaselineBinner::names`.
     Key(usize),
     /// A feature derived through the preparation: numeric or categorical, by position.
     Numeric(usize),
@@ -817,8 +819,8 @@ impl CategoryIndex {
     }
 }
 
-impl Prepared {
-    fn new(baseline: Arc<Baseline>) -> Prepared {
+impl BaselineBinner {
+    fn new(baseline: Arc<Baseline>) -> BaselineBinner {
         let binners = baseline
             .features
             .iter()
@@ -879,7 +881,7 @@ impl Prepared {
                 (raw.iter().map(|n| n.as_bytes().into()).collect(), sources)
             }
         };
-        Prepared {
+        BaselineBinner {
             baseline,
             binners,
             names,
@@ -989,12 +991,12 @@ pub type BaselineLoader = Box<dyn FnMut(&str, i64) -> Option<Arc<Baseline>> + Se
 /// Baselines by model version, loaded once; the last one used is checked first.
 struct Baselines {
     loader: BaselineLoader,
-    cache: HashMap<(String, i64), Option<Arc<Prepared>>>,
-    last: Option<(String, i64, Option<Arc<Prepared>>)>,
+    cache: HashMap<(String, i64), Option<Arc<BaselineBinner>>>,
+    last: Option<(String, i64, Option<Arc<BaselineBinner>>)>,
 }
 
 impl Baselines {
-    fn get(&mut self, model: &str, version: i64) -> Option<Arc<Prepared>> {
+    fn get(&mut self, model: &str, version: i64) -> Option<Arc<BaselineBinner>> {
         if let Some((m, v, p)) = &self.last
             && *v == version
             && m == model
@@ -1005,7 +1007,7 @@ impl Baselines {
         let p = match self.cache.get(&key) {
             Some(p) => p.clone(),
             None => {
-                let p = (self.loader)(model, version).map(|p| Arc::new(Prepared::new(p)));
+                let p = (self.loader)(model, version).map(|p| Arc::new(BaselineBinner::new(p)));
                 self.cache.insert(key, p.clone());
                 p
             }
@@ -1290,7 +1292,7 @@ impl LineSink for LogSink {
                         endpoint: line.endpoint.to_string(),
                         model: line.model.to_string(),
                         version: line.version,
-                        prepared: self.baselines.get(&line.model, line.version),
+                        binner: self.baselines.get(&line.model, line.version),
                         accs: Vec::new(),
                         index: HashMap::new(),
                         last: vec![(i64::MIN, 0); self.granularities.len()],
@@ -1314,7 +1316,7 @@ impl LineSink for LogSink {
                             window_start: start,
                             w: Window::default(),
                             feats: group
-                                .prepared
+                                .binner
                                 .as_ref()
                                 .map(|p| p.empty_list())
                                 .unwrap_or_default(),
@@ -1373,8 +1375,8 @@ impl LineSink for LogSink {
         let mut keys = Vec::with_capacity(groups.len());
         for g in groups {
             for mut acc in g.accs {
-                if let Some(prep) = &g.prepared {
-                    acc.w.aggregates.features = prep
+                if let Some(binner) = &g.binner {
+                    acc.w.aggregates.features = binner
                         .baseline
                         .features
                         .iter()
@@ -1562,9 +1564,9 @@ fn slow_line<'a>(
     let line: Line<'a> = serde_json::from_slice(text).map_err(|e| e.to_string())?;
     let version = line.version.unwrap_or(0);
     let inputs = line.inputs.unwrap_or_default();
-    if let Some(prep) = baselines.get(&line.model, version) {
+    if let Some(binner) = baselines.get(&line.model, version) {
         for rec in &inputs {
-            let vals: Vec<Val<'_>> = prep
+            let vals: Vec<Val<'_>> = binner
                 .names
                 .iter()
                 .map(|n| {
@@ -1575,7 +1577,7 @@ fn slow_line<'a>(
                         .unwrap_or(Val::Null)
                 })
                 .collect();
-            prep.record_hits(|k| vals[k], &mut scratch.hits);
+            binner.record_hits(|k| vals[k], &mut scratch.hits);
         }
     }
     if let Some(Some(id_column)) = capture {
@@ -1733,7 +1735,7 @@ impl Slot {
 /// escape in a string it needs, a duplicate field, a value of the wrong type, bad JSON — and
 /// `serde_json` then decides, so both paths accept and reject exactly the same lines.
 mod fast {
-    use super::{Baselines, LineFields, Prepared, Scratch, Slot};
+    use super::{BaselineBinner, Baselines, LineFields, Scratch, Slot};
     use std::borrow::Cow;
 
     struct Cur<'a> {
@@ -2042,8 +2044,8 @@ mod fast {
                     LATENCY => latency_us = c.int()?,
                     INPUTS if c.null() => {}
                     INPUTS if seen & (MODEL | VERSION) == MODEL | VERSION => {
-                        let prep = baselines.get(model, version.unwrap_or(0));
-                        records = inputs(&mut c, prep.as_deref(), id_column, sc)?;
+                        let binner = baselines.get(model, version.unwrap_or(0));
+                        records = inputs(&mut c, binner.as_deref(), id_column, sc)?;
                     }
                     INPUTS => {
                         // The model version is not known yet: parse once it is.
@@ -2089,13 +2091,13 @@ mod fast {
         }
         let version = version.unwrap_or(0);
         if let Some(at) = deferred {
-            let prep = baselines.get(model, version);
+            let binner = baselines.get(model, version);
             let mut d = Cur {
                 s,
                 b: s.as_bytes(),
                 i: at,
             };
-            records = inputs(&mut d, prep.as_deref(), id_column, sc)?;
+            records = inputs(&mut d, binner.as_deref(), id_column, sc)?;
         }
         Some(LineFields {
             timestamp_ms,
@@ -2114,14 +2116,14 @@ mod fast {
     /// The `inputs` list: one hit per feature per record into `sc.hits`, and the ids.
     fn inputs(
         c: &mut Cur<'_>,
-        prep: Option<&Prepared>,
+        binner: Option<&BaselineBinner>,
         id_column: Option<&str>,
         sc: &mut Scratch,
     ) -> Option<usize> {
         if c.open(b'[', b']')? {
             return Some(0);
         }
-        let nf = prep.map_or(0, |p| p.names.len());
+        let nf = binner.map_or(0, |p| p.names.len());
         let mut n = 0;
         loop {
             sc.slots.clear();
@@ -2133,7 +2135,7 @@ mod fast {
                     let key = c.str()?;
                     c.eat(b':')?;
                     let k = &c.b[key.0..key.1];
-                    let feature = prep.and_then(|p| {
+                    let feature = binner.and_then(|p| {
                         if p.names.get(hint).is_some_and(|n| **n == *k) {
                             Some(hint)
                         } else {
@@ -2158,7 +2160,7 @@ mod fast {
                     }
                 }
             }
-            if let Some(p) = prep {
+            if let Some(p) = binner {
                 let slots = &sc.slots;
                 p.record_hits(|k| slots[k].val(c.s), &mut sc.hits);
             }
@@ -2213,7 +2215,7 @@ struct Group {
     endpoint: String,
     model: String,
     version: i64,
-    prepared: Option<Arc<Prepared>>,
+    binner: Option<Arc<BaselineBinner>>,
     accs: Vec<Acc>,
     /// (granularity, window start) → position in `accs`.
     index: HashMap<(i64, i64), usize>,

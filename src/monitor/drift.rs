@@ -16,7 +16,7 @@ use super::ingest::{Baseline, FeatureBaseline, FeatureCounts, RAW_PREFIX, Window
 use super::stats::{
     ColumnDrift, NumericCounts, TestOverride, categorical_drift, dataset_drift, numeric_drift,
 };
-use super::values::values_drift;
+use super::values::{values_drift, with_categorical_band};
 use crate::data::prepare::Preparation;
 use crate::data::raw::RawType;
 use crate::data::schema::{FeatureTable, Signature};
@@ -178,7 +178,12 @@ pub fn window_drift(
                 let mut cur = cur.clone();
                 cur.resize(base.len(), 0);
                 cur.push(*unseen);
-                categorical_drift(base, &cur, *nulls, test, threshold)
+                let mut base = base.clone();
+                base.push(0);
+                with_categorical_band(
+                    categorical_drift(&base, &cur, *nulls, test, threshold),
+                    &base,
+                )
             }
             _ => continue,
         };

@@ -25,6 +25,7 @@ pub mod drift;
 pub mod ingest;
 pub mod ks;
 pub mod labels;
+pub mod multivariate;
 pub mod quality;
 pub mod report;
 pub mod sample;

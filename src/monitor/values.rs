@@ -246,6 +246,78 @@ fn draw_band(base: &BaselineValues, rows: u64, test: StatTest) -> Option<[f64; 2
     ])
 }
 
+/// Category counts' no-drift bands, by (baseline counts, window rows, test); cleared when full.
+type CategoricalBands =
+    std::sync::Mutex<std::collections::HashMap<(Vec<u64>, u64, &'static str), Option<[f64; 2]>>>;
+
+static CATEGORICAL_BANDS: std::sync::LazyLock<CategoricalBands> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The 5th and 95th percentiles of a distance test's score (Jensen–Shannon, PSI) between the
+/// category counts `base` and [`BAND_DRAWS`] windows of `rows` records drawn from the
+/// baseline's shares (multinomial draws, seeded by the size): the score's spread without
+/// drift, as [`no_drift_band`] for numeric values. `None` for a p-value test (chi-square
+/// accounts for both sizes), an empty window or baseline, or more than [`BAND_MAX_ROWS`] rows.
+/// Used for categorical features and for prediction drift (the probability histogram).
+pub fn categorical_band(base: &[u64], rows: u64, test: StatTest) -> Option<[f64; 2]> {
+    let total: u64 = base.iter().sum();
+    if test.is_p_value() || rows == 0 || rows > BAND_MAX_ROWS || total == 0 {
+        return None;
+    }
+    let key = (base.to_vec(), rows, test.as_str());
+    if let Some(b) = CATEGORICAL_BANDS
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).copied())
+    {
+        return b;
+    }
+    let cum: Vec<u64> = base
+        .iter()
+        .scan(0u64, |s, c| {
+            *s += c;
+            Some(*s)
+        })
+        .collect();
+    let b: Vec<f64> = base.iter().map(|c| *c as f64).collect();
+    let mut rng = StdRng::seed_from_u64(0xca7e_0000 ^ rows);
+    let mut scores = Vec::with_capacity(BAND_DRAWS);
+    let mut c = vec![0.0; base.len()];
+    for _ in 0..BAND_DRAWS {
+        c.iter_mut().for_each(|x| *x = 0.0);
+        for _ in 0..rows {
+            let u = rng.gen_range(0..total);
+            c[cum.partition_point(|s| *s <= u)] += 1.0;
+        }
+        scores.push(match test {
+            StatTest::Psi => psi(&b, &c),
+            _ => jensen_shannon(&b, &c),
+        });
+    }
+    scores.sort_unstable_by(f64::total_cmp);
+    let band = Some([
+        quantile_sorted(&scores, 0.05),
+        quantile_sorted(&scores, 0.95),
+    ]);
+    if let Ok(mut m) = CATEGORICAL_BANDS.lock() {
+        if m.len() > 4096 {
+            m.clear();
+        }
+        m.insert(key, band);
+    }
+    band
+}
+
+/// Gives a categorical verdict (of [`super::stats::categorical_drift`] on the counts `base`)
+/// its no-drift band: a distance test then flags only above both its threshold and the band.
+pub fn with_categorical_band(mut d: ColumnDrift, base: &[u64]) -> ColumnDrift {
+    d.band = categorical_band(base, d.rows, d.test);
+    if let Some([_, hi]) = d.band {
+        d.drifted = d.drifted && d.score > hi;
+    }
+    d
+}
+
 /// Labels of the bins `(-∞, e₁), [e₁, e₂), …, [e_k, ∞)` a value can fall in: a bin between two
 /// equal edges can hold nothing (a value equal to an edge goes past every equal edge, as
 /// `np.searchsorted(edges, x, side="right")`), so it gets `None` and is left out of histograms;
@@ -508,6 +580,54 @@ mod tests {
         // P-value tests carry no band.
         let r = values_drift(&base, &big, Some(StatTest::Ks), None);
         assert_eq!(r.band, None);
+    }
+
+    #[test]
+    fn small_categorical_windows_are_held_back_by_their_band() {
+        use crate::monitor::stats::categorical_drift;
+        // 12 categories over 12,600 training rows (JS is the default test); 40 windows of 60
+        // records drawn from the training shares: JS noise at this size is about 0.15, above
+        // the fixed 0.1 threshold, and the band holds such windows back.
+        let base: Vec<u64> = (0..12).map(|i| 500 + 100 * i).collect();
+        let total: u64 = base.iter().sum();
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut fixed = 0;
+        let mut flagged = 0;
+        for _ in 0..40 {
+            let mut cur = vec![0u64; 12];
+            for _ in 0..60 {
+                let mut u = rng.gen_range(0..total);
+                let k = base.iter().position(|b| {
+                    let hit = u < *b;
+                    u = u.saturating_sub(*b);
+                    hit
+                });
+                cur[k.unwrap()] += 1;
+            }
+            let d = categorical_drift(&base, &cur, 0, None, None);
+            assert_eq!(d.test, StatTest::JensenShannon);
+            fixed += usize::from(d.drifted);
+            let d = with_categorical_band(d, &base);
+            let [lo, hi] = d.band.unwrap();
+            assert!(lo < hi && hi > d.threshold, "{d:?}");
+            flagged += usize::from(d.drifted);
+        }
+        assert!(
+            flagged <= 4,
+            "{flagged} of 40 flagged ({fixed} by the fixed threshold)"
+        );
+        assert!(fixed > 30, "the fixed threshold alone flags {fixed} of 40");
+        // All 60 in the rarest category is drift at any size.
+        let mut cur = vec![0; 12];
+        cur[0] = 60;
+        let d = with_categorical_band(categorical_drift(&base, &cur, 0, None, None), &base);
+        assert!(d.drifted, "{d:?}");
+        // No band for chi-square (a p-value) or past BAND_MAX_ROWS.
+        assert_eq!(categorical_band(&base, 60, StatTest::ChiSquare), None);
+        assert_eq!(
+            categorical_band(&base, BAND_MAX_ROWS + 1, StatTest::JensenShannon),
+            None
+        );
     }
 
     #[test]

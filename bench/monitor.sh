@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Drift of 10 columns (6 numeric, 4 categorical) over a 1,000,000-row window against a
-# 1,000,000-row reference: cerebro (criterion, benches/monitor.rs) and Evidently's
+# 1,000,000-row baseline: cerebro (criterion, benches/monitor.rs) and Evidently's
 # DataDriftPreset on data of the same distributions, side by side in one run, with the ratios of
 # medians and the load average next to each figure. cerebro's figures:
-#   drift_exact_1m_x10   like for like: reference built inside the timed loop, exact statistics
-#   drift_values_1m_x10  the product: reference cached per model version, window values exact up
+#   drift_exact_1m_x10   like for like: baseline built inside the timed loop, exact statistics
+#   drift_values_1m_x10  the product: baseline cached per model version, window values exact up
 #                        to 10,000 then a KLL sketch
 #   drift_1m_x10         the older binned path (window counts on 100 percentile bins)
 # Evidently needs pandas < 3; it runs from /root/.cache/cerebro/evidently (EVIDENTLY_PYTHON), or
@@ -32,8 +32,8 @@ med() { python3 -c "import json; print(json.load(open('target/criterion/monitor/
 exact=$(med drift_exact_1m_x10); values=$(med drift_values_1m_x10); binned=$(med drift_1m_x10)
 theirs=$("$py" bench/monitor_evidently.py "$rows" "$repeats" | awk '/evidently_median_ms/ {print $2}')
 l2=$(load)
-printf '%-62s %12.1f ms  (load %s)\n' "cerebro like for like, reference built in the loop, exact" "$exact" "$l1"
-printf '%-62s %12.1f ms  (load %s)\n' "cerebro product, cached reference, values/KLL sketch" "$values" "$l1"
+printf '%-62s %12.1f ms  (load %s)\n' "cerebro like for like, baseline built in the loop, exact" "$exact" "$l1"
+printf '%-62s %12.1f ms  (load %s)\n' "cerebro product, cached baseline, values/KLL sketch" "$values" "$l1"
 printf '%-62s %12.1f ms  (load %s)\n' "cerebro binned counts (older path)" "$binned" "$l1"
 printf '%-62s %12.1f ms  (load %s)\n' "Evidently $("$py" -c 'import evidently; print(evidently.__version__)') DataDriftPreset (median of $repeats)" "$theirs" "$l2"
 python3 -c "print('ratio like for like: %.0fx; product: %.0fx' % ($theirs / $exact, $theirs / $values))"

@@ -7,12 +7,12 @@
 //!   baseline's percentile edges, categories already as codes) is inside the timed loop, building
 //!   the baseline (done once per model version) is outside. Single thread.
 //! - `monitor/drift_exact_1m_x10`: like for like with Evidently's `DataDriftPreset`: the same
-//!   10 columns with the reference's statistics built inside the timed call (each numeric
+//!   10 columns with the baseline's statistics built inside the timed call (each numeric
 //!   column sorted, each categorical one counted) and every statistic exact on both whole
 //!   samples (KS statistic and p-value, normalised Wasserstein, PSI; chi-square, JS, PSI).
-//! - `monitor/drift_values_1m_x10`: the product's path with the reference cached (built once
+//! - `monitor/drift_values_1m_x10`: the product's path with the baseline cached (built once
 //!   per model version): the window's values kept as a window keeps them (exact up to 10,000,
-//!   then a KLL sketch) and tested against the exact reference by `monitor::values`.
+//!   then a KLL sketch) and tested against the exact baseline by `monitor::values`.
 //! - `monitor/drift_from_counts_x10`: the same statistics from window counts already aggregated
 //!   by ingestion — what `cerebro monitor drift` pays per window.
 //! - `monitor/ingest_200k`: 200,000 inference-log lines (one record of 10 features each, as
@@ -110,15 +110,15 @@ fn drift_raw(base: &[NumericBaseline], base_cat: &[Vec<u64>], cur: &Frame) -> Ve
     out
 }
 
-/// Like for like with Evidently's `DataDriftPreset`: the reference's statistics are built inside
+/// Like for like with Evidently's `DataDriftPreset`: the baseline's statistics are built inside
 /// the call (each numeric column sorted, each categorical one counted), and every statistic is
 /// exact on both whole samples: KS statistic and p-value, normalised Wasserstein and PSI on the
-/// reference's deciles for numeric columns; PSI, chi-square p-value and Jensen–Shannon for
+/// baseline's deciles for numeric columns; PSI, chi-square p-value and Jensen–Shannon for
 /// categorical ones. Returns, per column, `[PSI, the p-value (KS or chi-square), the distance
 /// (Wasserstein or Jensen–Shannon: the default test at these sizes)]`.
-fn drift_exact(reference: &Frame, cur: &Frame) -> Vec<[f64; 3]> {
+fn drift_exact(baseline: &Frame, cur: &Frame) -> Vec<[f64; 3]> {
     let mut out = Vec::with_capacity(10);
-    for (r, v) in reference.numeric.iter().zip(&cur.numeric) {
+    for (r, v) in baseline.numeric.iter().zip(&cur.numeric) {
         let b = BaselineValues::from_values(r);
         let c = BaselineValues::from_values(v);
         let ks = ks_2samp_sorted(&b.sorted, &c.sorted);
@@ -133,7 +133,7 @@ fn drift_exact(reference: &Frame, cur: &Frame) -> Vec<[f64; 3]> {
         let p = psi(&bins(&b.sorted), &bins(&c.sorted));
         out.push([p, ks.p_value, w]);
     }
-    for (r, v) in reference.categorical.iter().zip(&cur.categorical) {
+    for (r, v) in baseline.categorical.iter().zip(&cur.categorical) {
         let b: Vec<f64> = count_codes(r, 4).iter().map(|x| *x as f64).collect();
         let c: Vec<f64> = count_codes(v, 4).iter().map(|x| *x as f64).collect();
         let (_, chi_p) = chi_square(&b, &c);
@@ -142,10 +142,10 @@ fn drift_exact(reference: &Frame, cur: &Frame) -> Vec<[f64; 3]> {
     out
 }
 
-/// What the product does per window with the reference cached (built once per model version):
+/// What the product does per window with the baseline cached (built once per model version):
 /// the window's values kept as `monitor::sample` keeps them (exact up to 10,000, then a KLL
 /// sketch with its stated rank error) and tested by `monitor::values` against the exact
-/// reference; categorical counts with their no-drift band.
+/// baseline; categorical counts with their no-drift band.
 fn drift_values(base: &[BaselineValues], base_cat: &[Vec<u64>], cur: &Frame) -> Vec<ColumnDrift> {
     let mut out = Vec::with_capacity(10);
     for (b, values) in base.iter().zip(&cur.numeric) {
@@ -184,13 +184,13 @@ fn bench(c: &mut Criterion) {
         ]
     );
 
-    let values: Vec<BaselineValues> = reference
+    let values: Vec<BaselineValues> = base_frame
         .numeric
         .iter()
         .map(|v| BaselineValues::from_values(v))
         .collect();
     let product = drift_values(&values, &base_cat, &current);
-    let exact = drift_exact(&reference, &current);
+    let exact = drift_exact(&base_frame, &current);
     for (i, (d, e)) in product.iter().zip(&exact).enumerate() {
         assert_eq!(d.drifted, i % 2 == 1, "column {i}: {d:?}");
         // The same default test on the same data: the sketch's score is within its bound.
@@ -208,7 +208,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(drift_raw(&base, &base_cat, black_box(&current))))
     });
     g.bench_function("drift_exact_1m_x10", |b| {
-        b.iter(|| black_box(drift_exact(black_box(&reference), black_box(&current))))
+        b.iter(|| black_box(drift_exact(black_box(&base_frame), black_box(&current))))
     });
     g.bench_function("drift_values_1m_x10", |b| {
         b.iter(|| black_box(drift_values(&values, &base_cat, black_box(&current))))

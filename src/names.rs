@@ -295,9 +295,23 @@ fn normalised(path: &str) -> String {
     }
 }
 
+/// An id as front ends and summaries show it: its first 8 characters (a run id, a data version,
+/// an artifact digest), or the whole id when it is shorter. Lookups accept any prefix of at
+/// least `store::MIN_PREFIX_LEN` characters, so a shown id can be typed back. The one way cerebro
+/// shortens an id (`store::short_id` re-exports it).
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_ids_are_the_first_eight_characters() {
+        assert_eq!(short_id("0123456789abcdef"), "01234567");
+        assert_eq!(short_id("abc"), "abc");
+    }
 
     #[test]
     fn model_names_refuse_what_would_escape_a_folder() {

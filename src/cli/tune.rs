@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::output::{Table, f4, print_json};
 use cerebro::jobs::JobEvent;
-use cerebro::store::short_id as short;
+use cerebro::store::short_id;
 use cerebro::train::ModelKind;
 use cerebro::tune::space::Space;
 use cerebro::tune::{Tune, TuneRequest, TuneResult};
@@ -135,7 +135,7 @@ fn progress_line(trial: usize, event: &JobEvent, metric: &str) {
                 .map_or(f64::NAN, |(_, v)| v);
             format!(
                 "COMPLETE run {} {metric} {}",
-                short(&result.run_id),
+                short_id(&result.run_id),
                 f4(value)
             )
         }
@@ -164,7 +164,7 @@ fn print_result(r: &TuneResult) {
     for trial in &r.trials {
         let mut row = vec![
             trial.number.to_string(),
-            trial.run_id.as_deref().map_or("-", short).to_string(),
+            trial.run_id.as_deref().map_or("-", short_id).to_string(),
             trial.state.to_string(),
             trial.value.map_or("-".into(), f4),
         ];
@@ -181,7 +181,7 @@ fn print_result(r: &TuneResult) {
         Some(b) => println!(
             "best: trial {} run {} {} {} ({})",
             b.number,
-            b.run_id.as_deref().map_or("-", short),
+            b.run_id.as_deref().map_or("-", short_id),
             r.metric,
             b.value.map_or("-".into(), f4),
             b.params
@@ -194,7 +194,7 @@ fn print_result(r: &TuneResult) {
     }
     println!(
         "parent run {} ({} sampler, {} pruner, seed {}, {} at once): {} trials in {:.1}s, sampler {:.2} ms/trial{}",
-        short(&r.parent_run),
+        short_id(&r.parent_run),
         r.sampler,
         r.pruner,
         r.seed,

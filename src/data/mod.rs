@@ -40,6 +40,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{FitStatisticsOn, LoadedConfig};
 use crate::error::{Error, Result};
+use crate::names::short_id;
 use prepare::TrainData;
 use schema::{FeatureTable, Signature};
 
@@ -461,8 +462,8 @@ fn snapshot_mismatch(dir: &Path, id: &str) -> Result<Option<String>> {
         return Ok(Some(format!(
             "{} belongs to data version {}, not {}",
             manifest_path.display(),
-            short(&manifest.data_version),
-            short(id)
+            short_id(&manifest.data_version),
+            short_id(id)
         )));
     }
     for name in SNAPSHOT_FILES {
@@ -484,10 +485,6 @@ fn snapshot_mismatch(dir: &Path, id: &str) -> Result<Option<String>> {
         }
     }
     Ok(None)
-}
-
-fn short(id: &str) -> &str {
-    &id[..12.min(id.len())]
 }
 
 /// Writes the version's raw train and test rows as Parquet, its fitted preparation as JSON and
@@ -636,13 +633,13 @@ pub fn load_version(store_root: &Path, version: &DataVersion) -> Result<VersionD
     let fix = || {
         format!(
             "restore the folder from a backup, or run `cerebro data prepare` on the data and config that made version {} (the same data gives the same version, and its snapshot is rewritten)",
-            short(&version.id)
+            short_id(&version.id)
         )
     };
     if let Some(why) = snapshot_mismatch(&dir, &version.id)? {
         return Err(Error::invalid(format!(
             "the snapshot of data version {} does not match it: {why}; {}",
-            short(&version.id),
+            short_id(&version.id),
             fix()
         )));
     }
@@ -652,7 +649,7 @@ pub fn load_version(store_root: &Path, version: &DataVersion) -> Result<VersionD
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::invalid(format!(
                     "the snapshot of data version {} is missing ({} not found); {}",
-                    short(&version.id),
+                    short_id(&version.id),
                     path.display(),
                     fix()
                 ))
@@ -664,7 +661,7 @@ pub fn load_version(store_root: &Path, version: &DataVersion) -> Result<VersionD
             Error::invalid(format!(
                 "the snapshot file {} of data version {} cannot be read ({e}); {}",
                 path.display(),
-                short(&version.id),
+                short_id(&version.id),
                 fix()
             ))
         })?;
@@ -686,7 +683,7 @@ pub fn load_version(store_root: &Path, version: &DataVersion) -> Result<VersionD
             return Err(Error::invalid(format!(
                 "the snapshot file {} does not match data version {}: {} rows and columns {columns:?}, the version has {rows} rows and columns {:?}; {}",
                 dir.join(name).display(),
-                short(&version.id),
+                short_id(&version.id),
                 df.height(),
                 version.columns,
                 fix()

@@ -381,12 +381,8 @@ pub fn open_backend(
 /// Shortest run or data-version id prefix accepted by lookups.
 pub const MIN_PREFIX_LEN: usize = 4;
 
-/// An id as front ends and summaries show it: its first 8 characters (a run id, a data version,
-/// an artifact digest), or the whole id when it is shorter. Lookups accept any prefix of at
-/// least [`MIN_PREFIX_LEN`] characters, so a shown id can be typed back.
-pub fn short_id(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
-}
+/// How every front end shows an id (defined in `names`, below `data`, which shows ids too).
+pub use crate::names::short_id;
 
 /// This machine's host name, as recorded on runs to decide whether their pid can be checked.
 pub fn host_name() -> String {
@@ -445,12 +441,6 @@ pub(crate) fn new_run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn short_ids_are_the_first_eight_characters() {
-        assert_eq!(short_id("0123456789abcdef"), "01234567");
-        assert_eq!(short_id("abc"), "abc");
-    }
 
     #[test]
     fn status_round_trips_through_text_and_json() {

@@ -258,6 +258,7 @@ fn bench(c: &mut Criterion) {
             }))
             .collect(),
         preparation: None,
+        rows: Default::default(),
     });
     let mut text = Vec::new();
     for r in 0..INGEST_LINES {

@@ -266,6 +266,17 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
                 if let Some(n) = &w.withheld {
                     println!("  {n}");
                 }
+                if let Some(mv) = &w.multivariate {
+                    println!(
+                        "  multivariate: {} -> {}",
+                        mv.summary(),
+                        match (mv.drifted, &w.withheld) {
+                            (_, Some(_)) => "too few records",
+                            (true, None) => "MULTIVARIATE DRIFT",
+                            (false, None) => "no multivariate drift",
+                        }
+                    );
+                }
                 let mut t = Table::new([
                     "FEATURE",
                     "TEST",

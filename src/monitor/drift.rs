@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::ingest::{Baseline, FeatureBaseline, FeatureCounts, RAW_PREFIX, WindowAggregates};
+use super::multivariate::{MAX_BASELINE_ROWS, RowSample, sample_indices};
 use super::stats::{
     ColumnDrift, NumericCounts, TestOverride, categorical_drift, dataset_drift, numeric_drift,
 };
@@ -47,9 +48,49 @@ pub fn baseline_from_table(sig: &Signature, table: &FeatureTable) -> Baseline {
         let v: Vec<Option<&str>> = values.iter().map(|x| x.as_deref()).collect();
         features.push(FeatureBaseline::categorical(name, &v));
     }
-    Baseline {
+    let mut baseline = Baseline {
         features,
         preparation: None,
+        rows: RowSample::default(),
+    };
+    baseline.rows = baseline_rows(&baseline, table);
+    baseline
+}
+
+/// A seeded sample of at most [`MAX_BASELINE_ROWS`] rows of a training table as rows of the
+/// baseline's features (numeric ones first, as `table` holds them): a numeric value, a
+/// category's position in the baseline's categories, `None` when missing — the encoding
+/// ingestion gives a window's records. What the domain classifier (`multivariate`) compares a
+/// window's rows with.
+pub fn baseline_rows(baseline: &Baseline, table: &FeatureTable) -> RowSample {
+    let n_num = table.numeric.len();
+    let index: Vec<std::collections::HashMap<&str, usize>> = table
+        .categorical
+        .iter()
+        .enumerate()
+        .map(|(j, _)| match baseline.features.get(n_num + j) {
+            Some(FeatureBaseline::Categorical { categories, .. }) => categories
+                .iter()
+                .enumerate()
+                .map(|(k, c)| (c.as_str(), k))
+                .collect(),
+            _ => Default::default(),
+        })
+        .collect();
+    let picked = sample_indices(table.rows, MAX_BASELINE_ROWS, 0x0b5e_11ce);
+    RowSample {
+        seen: table.rows as u64,
+        rows: picked
+            .into_iter()
+            .map(|i| {
+                let mut row: Vec<Option<f64>> = table.numeric.iter().map(|c| c[i]).collect();
+                row.extend(table.categorical.iter().zip(&index).map(|(c, ix)| {
+                    c[i].as_deref()
+                        .map(|v| ix.get(v).map_or(ix.len() as f64, |k| *k as f64))
+                }));
+                row
+            })
+            .collect(),
     }
 }
 
@@ -382,5 +423,85 @@ mod tests {
         assert!(note.contains("too few records: 12"), "{note}");
         assert!(!r.dataset_drift && r.drifted == 0 && !r.features[0].1.drifted);
         assert!(r.features[0].1.jensen_shannon.unwrap() > 0.8);
+    }
+
+    /// Rows of (x1, x2): standard normal with correlation `rho` (Box–Muller, seeded).
+    fn correlated(n: usize, rho: f64, seed: u64) -> FeatureTable {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut normal = || {
+            let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+            let v: f64 = rng.r#gen();
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let (x, e) = (normal(), normal());
+            a.push(Some(x));
+            b.push(Some(rho * x + (1.0 - rho * rho).sqrt() * e));
+        }
+        FeatureTable {
+            rows: n,
+            numeric: vec![a, b],
+            categorical: vec![],
+        }
+    }
+
+    #[test]
+    fn a_flipped_correlation_is_multivariate_drift_that_no_feature_shows() {
+        use crate::monitor::multivariate::domain_classifier;
+        let sig = Signature {
+            numeric: vec!["x1".into(), "x2".into()],
+            categorical: vec![],
+            id: None,
+            target: "y".into(),
+            positive: "1".into(),
+            raw_inputs: None,
+        };
+        let baseline = baseline_from_table(&sig, &correlated(5000, 0.8, 1));
+        assert_eq!(baseline.rows.rows.len(), MAX_BASELINE_ROWS);
+        assert_eq!(baseline.rows.seen, 5000);
+        let names = vec!["x1".to_string(), "x2".to_string()];
+        for (rho, seed, joint) in [(0.8, 2, false), (-0.8, 3, true)] {
+            // A window of 600 records as ingestion keeps it: each feature's values, and rows.
+            let t = correlated(600, rho, seed);
+            let mut w = WindowAggregates::default();
+            for (name, col) in names.iter().zip(&t.numeric) {
+                let v: Vec<f64> = col.iter().map(|x| x.unwrap()).collect();
+                w.features.insert(
+                    name.clone(),
+                    FeatureCounts::Numeric {
+                        counts: vec![],
+                        nulls: 0,
+                        min: None,
+                        max: None,
+                        sample: Some(NumericSample::from_values(&v)),
+                    },
+                );
+            }
+            let rows: Vec<Vec<Option<f64>>> = (0..600)
+                .map(|i| vec![t.numeric[0][i], t.numeric[1][i]])
+                .collect();
+            // Univariate tests at their own thresholds (KS at 0.05 too) see nothing.
+            let r = window_drift(&baseline, &w, &BTreeMap::new(), 0.5);
+            assert_eq!(r.drifted, 0, "rho {rho}: {r:?}");
+            let ks: BTreeMap<String, TestOverride> = names
+                .iter()
+                .map(|n| {
+                    let o = TestOverride {
+                        test: StatTest::Ks,
+                        threshold: Some(0.05),
+                    };
+                    (n.clone(), o)
+                })
+                .collect();
+            assert_eq!(
+                window_drift(&baseline, &w, &ks, 0.5).drifted,
+                0,
+                "rho {rho}"
+            );
+            let m = domain_classifier(&names, &baseline.rows.rows, &rows).unwrap();
+            assert_eq!(m.drifted, joint, "rho {rho}: {m:?}");
+        }
     }
 }

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
+use super::multivariate::{MAX_WINDOW_ROWS, RowSample};
 use super::sample::NumericSample;
 use super::stats::{Binner, FINE_BINS, NumericBaseline, NumericCounts};
 use crate::data::raw::Cell;
@@ -78,6 +79,20 @@ pub struct Baseline {
     /// hold the features (format-1 models).
     #[serde(skip)]
     pub preparation: Option<Arc<crate::data::prepare::Preparation>>,
+    /// A seeded sample of whole training rows of the model's features (see [`row_features`]),
+    /// for the multivariate domain classifier (`multivariate`); empty when not built.
+    #[serde(skip)]
+    pub rows: RowSample,
+}
+
+impl Baseline {
+    /// Positions of the model's features among `features` (the raw columns left out): the
+    /// columns of a row in [`Baseline::rows`] and in a window's row sample.
+    pub fn row_features(&self) -> Vec<usize> {
+        (0..self.features.len())
+            .filter(|&i| !self.features[i].name().starts_with(RAW_PREFIX))
+            .collect()
+    }
 }
 
 /// Names the baseline entry of a raw input column (`raw:ALIGN`), read from the record as
@@ -257,10 +272,16 @@ pub struct WindowAggregates {
     /// Positive-class probabilities in `PROBA_BINS` equal bins.
     pub probabilities: Vec<u64>,
     pub features: BTreeMap<String, FeatureCounts>,
+    /// A uniform sample of the window's records as rows of the model's features (at most
+    /// `multivariate::MAX_WINDOW_ROWS`), for the domain classifier. Windows stored before rows
+    /// were kept have none.
+    #[serde(default, skip_serializing_if = "RowSample::is_empty")]
+    pub rows: RowSample,
 }
 
 impl WindowAggregates {
     fn merge(&mut self, other: &WindowAggregates) {
+        self.rows.merge(&other.rows, MAX_WINDOW_ROWS);
         self.unseen_reported += other.unseen_reported;
         self.predictions[0] += other.predictions[0];
         self.predictions[1] += other.predictions[1];
@@ -788,6 +809,8 @@ struct BaselineBinner {
     index: Vec<CategoryIndex>,
     /// Where each baseline entry's value comes from.
     sources: Vec<Source>,
+    /// [`Baseline::row_features`].
+    row_features: Vec<usize>,
 }
 
 /// Where a baseline entry's value comes from in a record.
@@ -882,6 +905,7 @@ impl BaselineBinner {
             }
         };
         BaselineBinner {
+            row_features: baseline.row_features(),
             baseline,
             binners,
             names,
@@ -932,6 +956,23 @@ impl BaselineBinner {
             };
             out.push(hit);
         }
+    }
+
+    /// One record's row of the model's features from its hits (one per baseline entry): a
+    /// numeric value, a category's position in the baseline (an unseen value one past the
+    /// last), `None` when missing — as `drift::baseline_rows` encodes training rows.
+    fn row(&self, hits: &[Hit]) -> Vec<Option<f64>> {
+        self.row_features
+            .iter()
+            .map(|&i| match (hits[i], &self.baseline.features[i]) {
+                (Hit::Bin(_, x), _) => Some(x),
+                (Hit::Category(k), _) => Some(k as f64),
+                (Hit::Unseen, FeatureBaseline::Categorical { categories, .. }) => {
+                    Some(categories.len() as f64)
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     fn empty_list(&self) -> Vec<FeatureCounts> {
@@ -1351,6 +1392,13 @@ impl LineSink for LogSink {
                 if nf > 0 {
                     for (k, hit) in scratch.hits.iter().enumerate() {
                         apply(&mut acc.feats[k % nf], *hit);
+                    }
+                    if let Some(binner) = &group.binner {
+                        for record in scratch.hits.chunks_exact(nf) {
+                            if let Some(slot) = a.rows.slot(MAX_WINDOW_ROWS) {
+                                a.rows.put(slot, binner.row(record));
+                            }
+                        }
                     }
                 }
             }
@@ -2262,6 +2310,7 @@ mod tests {
                 FeatureBaseline::categorical("c", &[Some("a"), Some("b")]),
             ],
             preparation: None,
+            rows: Default::default(),
         });
         let mut ing = Ingestor::open(
             store.db_path(),
@@ -2287,6 +2336,17 @@ mod tests {
             }
         }
         assert_eq!((cat, unseen), ([5, 0], 5));
+        // Each record is also a row (x, c's position; unseen "z" one past the categories),
+        // kept through the store's merge of windows.
+        let mut rows: Vec<Vec<Option<f64>>> = w
+            .iter()
+            .flat_map(|(_, w)| w.aggregates.rows.rows.clone())
+            .collect();
+        rows.sort_by(|a, b| a[0].unwrap().total_cmp(&b[0].unwrap()));
+        let want: Vec<Vec<Option<f64>>> = (0..10)
+            .map(|i| vec![Some(f64::from(i)), Some(if i % 2 == 0 { 0.0 } else { 2.0 })])
+            .collect();
+        assert_eq!(rows, want);
     }
     /// The fast parser accepts exactly what serde accepts, with the same result; it may give
     /// up on a line serde takes (then serde parses it).
@@ -2298,6 +2358,7 @@ mod tests {
                 FeatureBaseline::categorical("c", &[Some("a"), Some("b"), Some("1.5")]),
             ],
             preparation: None,
+            rows: Default::default(),
         });
         let mut baselines = Baselines {
             loader: Box::new(move |m, v| (m == "m" && v == 1).then(|| baseline.clone())),

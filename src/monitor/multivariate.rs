@@ -1,9 +1,10 @@
-//! Multivariate drift: a domain classifier tells reference rows from a window's rows, and its
-//! cross-validated ROC AUC says how far apart the two joint distributions are.
+//! Multivariate drift: a domain classifier tells baseline (training) rows from a window's
+//! rows, and its cross-validated ROC AUC says how far apart the two joint distributions are.
 //!
 //! The method is NannyML's `DomainClassifierCalculator`
-//! (`nannyml/drift/multivariate/domain_classifier/calculator.py`): stack the reference rows
-//! (label 0) and the window's rows (label 1), drop exact duplicate rows keeping the last
+//! (`nannyml/drift/multivariate/domain_classifier/calculator.py`): stack the baseline rows
+//! (NannyML's "reference", label 0) and the window's rows (label 1), drop exact duplicate
+//! rows keeping the last
 //! (`drop_duplicates(keep='last')`, so a row in both keeps the window's copy), train a gradient
 //! boosted tree classifier on stratified folds ([`FOLDS`], as NannyML's `cv_folds_num=5`) and
 //! compute the ROC AUC of the out-of-fold probabilities. 0.5 means the rows cannot be told
@@ -16,10 +17,10 @@
 //!   project's gbt) rather than LightGBM: [`TREES`] trees of depth [`DEPTH`], learning rate 0.1.
 //!   Categorical features are ordinal codes (their position in the baseline's categories; an
 //!   unseen value gets a code of its own), as NannyML's `OrdinalEncoder` makes them.
-//! - Rows are capped: the reference is a seeded sample of at most [`MAX_REFERENCE_ROWS`]
+//! - Rows are capped: the baseline is a seeded sample of at most [`MAX_BASELINE_ROWS`]
 //!   training rows and a window keeps a uniform sample of at most [`MAX_WINDOW_ROWS`] of its
 //!   records ([`RowSample`], a mergeable reservoir). The cost is therefore bounded whatever the
-//!   window's size: [`FOLDS`] fits of [`TREES`] trees on at most 4,000 rows.
+//!   window's size: [`FOLDS`] fits of [`TREES`] trees on at most 3,000 rows.
 //! - NannyML's default threshold is constant, alerting outside 0.45..0.65. An AUC below 0.5 on
 //!   held-out folds means the classifier found nothing (cross-validation on indistinguishable
 //!   data lands on either side of 0.5), so only the upper side is an alert here. The upper
@@ -49,11 +50,11 @@ pub const TREES: usize = 40;
 /// Depth of each tree: deep enough for interactions of two or three features.
 pub const DEPTH: usize = 3;
 
-/// Training rows sampled as the reference.
-pub const MAX_REFERENCE_ROWS: usize = 2_000;
+/// Training rows sampled as the baseline.
+pub const MAX_BASELINE_ROWS: usize = 2_000;
 
 /// Records a window keeps as rows for the classifier.
-pub const MAX_WINDOW_ROWS: usize = 2_000;
+pub const MAX_WINDOW_ROWS: usize = 1_000;
 
 /// NannyML's default upper threshold on the classifier's ROC AUC.
 pub const AUC_THRESHOLD: f64 = 0.65;
@@ -82,15 +83,33 @@ fn mix(mut z: u64) -> u64 {
 impl RowSample {
     /// Offers one row; it is kept with probability `cap / seen`.
     pub fn push(&mut self, row: Vec<Option<f64>>, cap: usize) {
+        if let Some(slot) = self.slot(cap) {
+            self.put(slot, row);
+        }
+    }
+
+    /// Counts one more row offered and says where it goes (`None`: not kept), so a caller
+    /// builds the row only when it is kept; then [`RowSample::put`] it there.
+    pub fn slot(&mut self, cap: usize) -> Option<usize> {
         self.seen += 1;
         if self.rows.len() < cap {
+            return Some(self.rows.len());
+        }
+        let j = (mix(self.seen) % self.seen) as usize;
+        (j < cap).then_some(j)
+    }
+
+    /// Puts a row at a slot [`RowSample::slot`] gave.
+    pub fn put(&mut self, slot: usize, row: Vec<Option<f64>>) {
+        if slot == self.rows.len() {
             self.rows.push(row);
-            return;
+        } else {
+            self.rows[slot] = row;
         }
-        let j = mix(self.seen) % self.seen;
-        if (j as usize) < cap {
-            self.rows[j as usize] = row;
-        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen == 0
     }
 
     /// Merges the sample of another (disjoint) stream: each kept row comes from either side in
@@ -157,21 +176,37 @@ pub fn sample_indices(n: usize, cap: usize, seed: u64) -> Vec<usize> {
 /// The domain classifier's verdict on one window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MultivariateDrift {
-    /// Cross-validated ROC AUC of the classifier telling window rows from reference rows.
+    /// Cross-validated ROC AUC of the classifier telling window rows from baseline rows.
     pub auc: f64,
     /// The AUC above which the window is flagged: [`AUC_THRESHOLD`] or `0.5 + 3σ`.
     pub threshold: f64,
     /// The AUC's 5th–95th percentile when the two samples are alike (`0.5 ± 1.645σ`).
     pub band: [f64; 2],
     pub drifted: bool,
-    /// Rows used after dropping duplicates: reference and window.
-    pub reference_rows: usize,
+    /// Rows used after dropping duplicates: baseline and window.
+    pub baseline_rows: usize,
     pub window_rows: usize,
     /// Every feature with a share of the classifier's total split gain, largest first.
     pub importance: Vec<(String, f64)>,
 }
 
 impl MultivariateDrift {
+    /// One line for a table's caption: `domain classifier ROC AUC 0.812 (drift above 0.650,
+    /// no-drift band 0.47..0.53; 2000 baseline vs 500 window rows); relied most on x1 45%, …`.
+    pub fn summary(&self) -> String {
+        format!(
+            "domain classifier ROC AUC {:.3} (drift above {:.3}, no-drift band {:.2}..{:.2}; \
+             {} baseline vs {} window rows); relied most on {}",
+            self.auc,
+            self.threshold,
+            self.band[0],
+            self.band[1],
+            self.baseline_rows,
+            self.window_rows,
+            self.top_text()
+        )
+    }
+
     /// The [`TOP_FEATURES`] features it relied on most: `year 61%, ALIGN 22%, EYE 9%`.
     pub fn top_text(&self) -> String {
         let top: Vec<String> = self
@@ -195,12 +230,12 @@ pub fn null_auc_sd(n0: usize, n1: usize) -> f64 {
     ((a + b + 1.0) / (12.0 * a * b)).sqrt()
 }
 
-/// Runs the domain classifier on `reference` and `window` rows (each `names.len()` values).
+/// Runs the domain classifier on `baseline` and `window` rows (each `names.len()` values).
 /// `None` when either side has fewer than [`FOLDS`] distinct rows (no cross-validation
 /// possible). Seeded: the same rows give the same AUC.
 pub fn domain_classifier(
     names: &[String],
-    reference: &[Vec<Option<f64>>],
+    baseline: &[Vec<Option<f64>>],
     window: &[Vec<Option<f64>>],
 ) -> Option<MultivariateDrift> {
     let width = names.len();
@@ -219,7 +254,7 @@ pub fn domain_classifier(
         .iter()
         .rev()
         .map(|r| (r, 1u8))
-        .chain(reference.iter().rev().map(|r| (r, 0u8)))
+        .chain(baseline.iter().rev().map(|r| (r, 0u8)))
     {
         if r.len() == width && seen.insert(key(r)) {
             rows.push((r, label));
@@ -298,7 +333,7 @@ pub fn domain_classifier(
         threshold,
         band: [0.5 - 1.645 * sd, 0.5 + 1.645 * sd],
         drifted: auc > threshold,
-        reference_rows: n0,
+        baseline_rows: n0,
         window_rows: n1,
         importance,
     })
@@ -337,13 +372,13 @@ mod tests {
 
     #[test]
     fn a_flipped_correlation_is_caught_and_a_like_window_is_not() {
-        let reference = rows(2000, 0.8, 1);
+        let baseline = rows(2000, 0.8, 1);
         let like = rows(500, 0.8, 2);
         let flipped = rows(500, -0.8, 3);
-        let same = domain_classifier(&names(), &reference, &like).unwrap();
+        let same = domain_classifier(&names(), &baseline, &like).unwrap();
         assert!(!same.drifted, "{same:?}");
         assert!((same.auc - 0.5).abs() < 0.08, "{same:?}");
-        let moved = domain_classifier(&names(), &reference, &flipped).unwrap();
+        let moved = domain_classifier(&names(), &baseline, &flipped).unwrap();
         assert!(moved.drifted, "{moved:?}");
         assert!(moved.auc > 0.8, "{moved:?}");
         // It relied on the two correlated features, not on the code.
@@ -355,16 +390,16 @@ mod tests {
 
     #[test]
     fn a_small_window_gets_a_wider_threshold_and_duplicates_are_dropped() {
-        let reference = rows(2000, 0.8, 1);
+        let baseline = rows(2000, 0.8, 1);
         let tiny = rows(20, 0.8, 4);
-        let r = domain_classifier(&names(), &reference, &tiny).unwrap();
+        let r = domain_classifier(&names(), &baseline, &tiny).unwrap();
         assert!(r.threshold > 0.69 && r.threshold < 0.72, "{r:?}");
         assert!(!r.drifted, "{r:?}");
-        // A window made of reference rows is all duplicates of them: the window's copies stay.
-        let copy: Vec<_> = reference[..300].to_vec();
-        let r = domain_classifier(&names(), &reference, &copy).unwrap();
-        assert_eq!((r.reference_rows, r.window_rows), (1700, 300));
-        assert!(domain_classifier(&names(), &reference, &reference[..3]).is_none());
+        // A window made of baseline rows is all duplicates of them: the window's copies stay.
+        let copy: Vec<_> = baseline[..300].to_vec();
+        let r = domain_classifier(&names(), &baseline, &copy).unwrap();
+        assert_eq!((r.baseline_rows, r.window_rows), (1700, 300));
+        assert!(domain_classifier(&names(), &baseline, &baseline[..3]).is_none());
     }
 
     #[test]

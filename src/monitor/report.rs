@@ -348,6 +348,18 @@ pub fn render_html(r: &ReportData) -> String {
         if let Some(w) = &d.withheld {
             let _ = write!(h, "<p class=\"meta\">{}</p>", esc(w));
         }
+        if let Some(mv) = &d.multivariate {
+            let _ = write!(
+                h,
+                "<p class=\"meta multivariate\">multivariate: {} · {}</p>",
+                esc(&mv.summary()),
+                match (mv.drifted, &d.withheld) {
+                    (_, Some(_)) => "<span>too few records</span>",
+                    (true, None) => "<span class=\"drifted\">multivariate drift</span>",
+                    (false, None) => "<span class=\"ok\">no multivariate drift</span>",
+                }
+            );
+        }
         h.push_str("<table class=\"features\"><tr><th>feature</th><th>test</th><th class=\"num\">score</th><th class=\"num\">threshold</th><th class=\"num\">no-drift band</th><th class=\"num\">PSI</th><th class=\"num\">rows</th><th class=\"num\">nulls</th><th>values</th><th>verdict</th></tr>");
         for f in &d.features {
             let _ = write!(

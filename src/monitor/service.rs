@@ -30,9 +30,11 @@ use super::ingest::{
     WindowAggregates, WindowKey,
 };
 use super::labels::{LabelIngestor, LabelOptions, LabelReport};
+use super::multivariate::{MultivariateDrift, domain_classifier};
 use super::quality::{self, QualityMetrics};
 use super::sample::BaselineValues;
 use super::stats::{ColumnDrift, FINE_BINS, NumericBaseline, PSI_BINS, categorical_drift};
+use super::values::with_categorical_band;
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
 use crate::registry::RegistryStore;
@@ -186,6 +188,11 @@ pub struct WindowDrift {
     /// Why the statistics below carry no verdict (too few records in the window), if so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub withheld: Option<String>,
+    /// The domain classifier's verdict on the window's rows against the baseline's rows
+    /// (`multivariate`): `None` when not computed (drift history, alerts), when either side
+    /// has too few rows, or for windows stored before rows were kept. Withheld with the rest
+    /// when the window has too few records.
+    pub multivariate: Option<MultivariateDrift>,
 }
 
 impl WindowDrift {
@@ -272,9 +279,15 @@ pub struct PredictionDrift {
     pub records: u64,
     pub positive_rate: f64,
     pub baseline_positive_rate: f64,
-    /// The test on the probability histogram (chi-square or Jensen–Shannon by test-set size).
+    /// The test on the probability histogram (chi-square or Jensen–Shannon by test-set size);
+    /// a Jensen–Shannon verdict carries its no-drift band (`values::categorical_band`) and
+    /// flags only above it.
     pub drift: ColumnDrift,
     pub histogram: Histogram,
+    /// Why the test carries no verdict (fewer scored records than
+    /// `[monitoring] min_window_records`), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
 }
 
 /// Model quality of one window: realised once labels arrive, estimated (CBPE) before.
@@ -585,7 +598,7 @@ impl Monitor {
                 continue;
             }
             let prev = previous(&windows[..i], k);
-            out.push(self.window_drift(k, w, prev)?);
+            out.push(self.window_drift(k, w, prev, true)?);
         }
         Ok(out)
     }
@@ -604,7 +617,7 @@ impl Monitor {
             if k.version == 0 {
                 continue;
             }
-            let d = self.window_drift(k, w, previous(&windows[..i], k))?;
+            let d = self.window_drift(k, w, previous(&windows[..i], k), false)?;
             if d.note.is_some() {
                 continue;
             }
@@ -654,7 +667,7 @@ impl Monitor {
             let Ok(r) = self.output_baseline(&k.model, k.version) else {
                 continue;
             };
-            if let Some(p) = prediction_drift(k, w, &r) {
+            if let Some(p) = prediction_drift(k, w, &r, self.config.min_window_records) {
                 out.push(p);
             }
         }
@@ -755,11 +768,14 @@ impl Monitor {
         cached_baseline(&self.baselines, &self.store_root, model, version).map_err(Error::invalid)
     }
 
+    /// Drift of one window; with `multivariate`, also the domain classifier (a few hundred ms
+    /// in a release build, so only for the windows shown, not for histories and alerts).
     fn window_drift(
         &mut self,
         k: &WindowKey,
         w: &Window,
         prev: Option<&(WindowKey, Window)>,
+        multivariate: bool,
     ) -> Result<WindowDrift> {
         let mut out = WindowDrift {
             endpoint: k.endpoint.clone(),
@@ -778,6 +794,7 @@ impl Monitor {
             features: Vec::new(),
             note: None,
             withheld: None,
+            multivariate: None,
         };
         let training = match self.baseline(&k.model, k.version) {
             Ok(p) => p,
@@ -806,6 +823,18 @@ impl Monitor {
             self.config.drift_share,
         );
         out.withheld = report.hold_if_too_few(w.records, self.config.min_window_records);
+        if multivariate {
+            let names: Vec<String> = baseline
+                .row_features()
+                .iter()
+                .map(|&i| baseline.features[i].name().to_string())
+                .collect();
+            out.multivariate =
+                domain_classifier(&names, &baseline.rows.rows, &w.aggregates.rows.rows);
+            if let (Some(m), Some(_)) = (&mut out.multivariate, &out.withheld) {
+                m.drifted = false;
+            }
+        }
         out.drifted = report.drifted;
         out.tested = report.tested;
         out.share = report.share;
@@ -999,7 +1028,7 @@ impl Monitor {
                 AlertKind::FeatureDrift | AlertKind::DatasetDrift => {
                     let Some(i) = main else { continue };
                     let (k, w) = &windows[i];
-                    let d = self.window_drift(k, w, previous(&windows[..i], k))?;
+                    let d = self.window_drift(k, w, previous(&windows[..i], k), false)?;
                     if d.note.is_some() {
                         continue;
                     }
@@ -1046,17 +1075,18 @@ impl Monitor {
                     let Ok(r) = self.output_baseline(&k.model, k.version) else {
                         continue;
                     };
-                    let Some(p) = prediction_drift(k, w, &r) else {
+                    let Some(p) = prediction_drift(k, w, &r, self.config.min_window_records) else {
                         continue;
                     };
                     let mut o = base(&endpoint, "", Some(start));
                     o.value = p.drift.score;
                     o.threshold = threshold.unwrap_or(p.drift.threshold);
-                    o.firing = match threshold {
-                        None => p.drift.drifted,
-                        Some(t) if p.drift.test.is_p_value() => p.drift.score < t,
-                        Some(t) => p.drift.score >= t,
-                    };
+                    o.firing = p.withheld.is_none()
+                        && match threshold {
+                            None => p.drift.drifted,
+                            Some(t) if p.drift.test.is_p_value() => p.drift.score < t,
+                            Some(t) => p.drift.score >= t,
+                        };
                     o.message = format!(
                         "predictions drifted: {} {:.4}; positive rate {:.3} vs {:.3} on the test set",
                         p.drift.test.as_str(),
@@ -1207,14 +1237,31 @@ fn proba_bin(p: f64) -> usize {
     ((p.clamp(0.0, 1.0) * PROBA_BINS as f64) as usize).min(PROBA_BINS - 1)
 }
 
-fn prediction_drift(k: &WindowKey, w: &Window, r: &OutputBaseline) -> Option<PredictionDrift> {
+/// Prediction drift of one window: the test on its probability histogram with the no-drift
+/// band of a distance test, and no verdict under `min` scored records (as for features).
+fn prediction_drift(
+    k: &WindowKey,
+    w: &Window,
+    r: &OutputBaseline,
+    min: u64,
+) -> Option<PredictionDrift> {
     let cur = &w.aggregates.probabilities;
     let n: u64 = cur.iter().sum();
     if n == 0 {
         return None;
     }
     let [neg, pos] = w.aggregates.predictions;
-    let drift = categorical_drift(&r.probabilities, cur, 0, None, None);
+    let mut drift = with_categorical_band(
+        categorical_drift(&r.probabilities, cur, 0, None, None),
+        &r.probabilities,
+    );
+    let withheld = (n < min).then(|| {
+        drift.drifted = false;
+        format!(
+            "too few records: {n} scored in this window, {min} needed for a verdict \
+             ([monitoring] min_window_records)"
+        )
+    });
     let share = |v: &[u64]| -> Vec<f64> {
         let t: u64 = v.iter().sum();
         v.iter().map(|c| ratio(*c, t)).collect()
@@ -1235,6 +1282,7 @@ fn prediction_drift(k: &WindowKey, w: &Window, r: &OutputBaseline) -> Option<Pre
             baseline: share(&r.probabilities),
             current: share(cur),
         },
+        withheld,
     })
 }
 
@@ -1319,6 +1367,7 @@ fn baseline_from_window(training: &Baseline, w: &WindowAggregates) -> Baseline {
     Baseline {
         features,
         preparation: training.preparation.clone(),
+        rows: w.rows.clone(),
     }
 }
 

@@ -260,6 +260,7 @@ pub fn monitoring_snapshot(windows: usize) -> cerebro::monitor::service::Overvie
         ],
         note: None,
         withheld: None,
+        multivariate: None,
     };
     let history = (0..windows)
         .map(|w| DriftPoint {
@@ -305,6 +306,7 @@ pub fn monitoring_snapshot(windows: usize) -> cerebro::monitor::service::Overvie
             baseline_positive_rate: 0.31,
             drift: drift(StatTest::ChiSquare, score(w), w >= 2),
             histogram: hist(0.0),
+            withheld: None,
         })
         .collect();
     let quality = (0..windows)

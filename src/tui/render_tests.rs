@@ -828,6 +828,36 @@ fn monitoring_table_keeps_test_names_whole_at_80_120_and_200_columns() {
 }
 
 #[test]
+fn monitoring_tab_shows_the_domain_classifier_verdict() {
+    use cerebro::monitor::multivariate::MultivariateDrift;
+    let mut s = loaded();
+    update(&mut s, Action::TabMonitoring);
+    let mut snap = fixtures::monitoring_snapshot(6);
+    snap.drift[0].multivariate = Some(MultivariateDrift {
+        auc: 0.912,
+        threshold: 0.65,
+        band: [0.47, 0.53],
+        drifted: true,
+        baseline_rows: 2000,
+        window_rows: 400,
+        importance: vec![("num".into(), 0.7), ("cat".into(), 0.3)],
+    });
+    update(&mut s, Action::MonitorLoaded(Ok(Box::new(snap))));
+    for (w, h) in [(80, 24), (200, 60)] {
+        assert_shows(
+            &screen(&s, w, h),
+            &["multivariate: AUC 0.912 > 0.650", "MULTIVARIATE DRIFT"],
+            &format!("multivariate line at {w}x{h}"),
+        );
+    }
+    assert_shows(
+        &screen(&s, 200, 60),
+        &["2000 vs 400 rows", "relied on num 70%, cat 30%"],
+        "importance at 200",
+    );
+}
+
+#[test]
 fn monitoring_tab_without_logs_says_what_it_watches() {
     let mut s = loaded();
     update(&mut s, Action::TabMonitoring);

@@ -34,6 +34,7 @@ fn ingestor(db: &Path) -> Ingestor {
             FeatureBaseline::categorical("c", &[Some("a"), Some("b")]),
         ],
         preparation: None,
+        rows: Default::default(),
     });
     Ingestor::open(
         db,

@@ -216,8 +216,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         );
         return;
     };
-    let [top, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
-    frame.render_widget(Paragraph::new(summary(state, s)), top);
+    let lines = summary(state, s);
+    let [top, body] =
+        Layout::vertical([Constraint::Length(lines.len() as u16), Constraint::Min(3)]).areas(area);
+    frame.render_widget(Paragraph::new(lines), top);
 
     let Some(endpoint) = &s.endpoint else {
         let text = vec![
@@ -366,7 +368,36 @@ fn summary<'a>(state: &State, s: &'a Overview) -> Vec<Line<'a>> {
     if let Some(note) = &m.watch_note {
         second.push(Span::styled(format!("  {note}"), theme.get("error")));
     }
-    vec![Line::from(first), Line::from(second)]
+    let mut lines = vec![Line::from(first), Line::from(second)];
+    // The domain classifier's verdict on the latest window, when it ran.
+    if let Some(d) = latest
+        && let Some(mv) = &d.multivariate
+    {
+        let (text, style) = match (mv.drifted, &d.withheld) {
+            (_, Some(_)) => ("too few records", theme.get("dim")),
+            (true, None) => ("MULTIVARIATE DRIFT", theme.get("fail")),
+            (false, None) => ("no multivariate drift", theme.get("pass")),
+        };
+        lines.push(Line::from(vec![
+            Span::raw(format!(
+                "multivariate: AUC {:.3} {} {:.3} ",
+                mv.auc,
+                if mv.auc > mv.threshold { ">" } else { "≤" },
+                mv.threshold
+            )),
+            Span::styled(text, style),
+            Span::styled(
+                format!(
+                    " · {} vs {} rows · relied on {}",
+                    mv.baseline_rows,
+                    mv.window_rows,
+                    mv.top_text()
+                ),
+                theme.get("dim"),
+            ),
+        ]));
+    }
+    lines
 }
 
 fn number(x: f64) -> String {

@@ -5,6 +5,12 @@
 # `mlflow models predict` (pyfunc of that LightGBM model, --env-manager local) on the features
 # file. Then cerebro's peak RSS on a RSS_ROWS-row input (memory must stay flat).
 # ROWS (default 1000000), RSS_ROWS (default 10000000; 0 skips), REPS (default 3).
+# THREADS (default: the number of cores): every tool runs pinned to that many cores
+# (`taskset -c 0-(THREADS-1)`; cerebro splits a chunk over the cores it may run on), LightGBM
+# with `num_threads=THREADS` and OpenMP told the same (OMP_NUM_THREADS, OMP_WAIT_POLICY=passive,
+# so idle OpenMP threads do not spin against the other processes of a loaded machine). Each
+# timed command runs under /usr/bin/time -v (wall time, peak RSS) and `timeout` (TIMEOUT s,
+# default 1800), so a stuck peer fails the run instead of hanging it.
 # Peers: a venv at $CEREBRO_BENCH_VENV (default /root/.cache/cerebro/bench-predict) with lightgbm,
 # pandas, pyarrow and mlflow importable.
 set -euo pipefail
@@ -12,6 +18,11 @@ cd "$(dirname "$0")/.."
 rows=${ROWS:-1000000}
 rss_rows=${RSS_ROWS:-10000000}
 reps=${REPS:-3}
+threads=${THREADS:-$(nproc)}
+limit=${TIMEOUT:-1800}
+export OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=passive
+pin=(taskset -c "0-$((threads - 1))")
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: apt-get install time" >&2; exit 1; }
 venv=${CEREBRO_BENCH_VENV:-/root/.cache/cerebro/bench-predict}
 py="$venv/bin/python"
 if ! "$py" -c 'import lightgbm, mlflow, pandas, pyarrow' 2>/dev/null; then
@@ -31,24 +42,40 @@ c models register "$run" --name chars >/dev/null
 c models promote chars 1 --force --reason bench >/dev/null
 "$py" "$peers" data "$work/split" "$rows" "$work"
 fit=$("$py" "$peers" fit "$work/split" "$work")
-echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run"
+# Prints "SECONDS MAX_RSS_MB" of the command (wall clock by the shell, RSS by /usr/bin/time -v).
+timed() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  if ! timeout "$limit" /usr/bin/time -v -o "$work/time.txt" "${pin[@]}" "$@" \
+      >/dev/null 2>"$work/stderr.txt"; then
+    echo "failed or timed out after ${limit}s: $*" >&2; tail -20 "$work/stderr.txt" >&2; exit 1
+  fi
+  t1=$(date +%s.%N)
+  python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]), int(sys.argv[3]) / 1024)' \
+    "$t0" "$t1" "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")"
+}
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run; commit $(git rev-parse --short HEAD); $(date -u +%FT%TZ)"
+echo "threads: $threads for every tool (taskset, LightGBM num_threads, OMP_NUM_THREADS)"
 echo "cerebro gbt: 1000 trees, max_depth 6; LightGBM: $fit"
 echo "input: $rows rows (raw_$rows.csv $(du -h "$work/raw_$rows.csv" | cut -f1), features_$rows.csv $(du -h "$work/features_$rows.csv" | cut -f1))"
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
-ctimes=(); crss=()
-for _ in $(seq "$reps"); do
-  o=$("$py" "$peers" time "$bin" --config "$work/config.toml" predict chars@champion \
+ctimes=(); crss=(); mtimes=(); lgs=()
+# Interleaved (cerebro, LightGBM, MLflow per round), so a change of load hits every tool alike.
+for rep in $(seq "$reps"); do
+  o=$(timed "$bin" --config "$work/config.toml" predict chars@champion \
       --input "$work/raw_$rows.csv" --output "$work/cerebro.parquet" --probabilities)
-  ctimes+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["seconds"])' "$o")")
-  crss+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["max_rss_mb"])' "$o")")
-done
-mtimes=()
-for _ in $(seq "$reps"); do
-  o=$("$py" "$peers" time "$py" -m mlflow models predict -m "$work/mlflow-model" \
+  read -r s r <<<"$o"; ctimes+=("$s"); crss+=("$r")
+  lgs+=("$(timeout "$limit" "${pin[@]}" "$py" "$peers" lgbm "$work" "$rows" 1 "$threads")")
+  o=$(timed "$py" -m mlflow models predict -m "$work/mlflow-model" \
       -i "$work/features_$rows.csv" -t csv -o "$work/mlflow.json" --env-manager local)
-  mtimes+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["seconds"])' "$o")")
+  read -r s r <<<"$o"; mtimes+=("$s")
+  echo "round $rep: cerebro ${ctimes[-1]} s, LightGBM ${lgs[-1]}, mlflow ${mtimes[-1]} s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
-lg=$("$py" "$peers" lgbm "$work" "$rows" "$reps")
+lg=$(python3 -c '
+import json, statistics, sys
+runs = [json.loads(a) for a in sys.argv[1:]]
+p = [x for r in runs for x in r["predict_s"]]; e = [x for r in runs for x in r["end_to_end_s"]]
+print(json.dumps({"predict_median_s": statistics.median(p), "end_to_end_median_s": statistics.median(e), "predict_s": p, "end_to_end_s": e}))' "${lgs[@]}")
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$rows" "$(median "${ctimes[@]}")" "$(median "${mtimes[@]}")" "$lg" "${crss[0]}" "${ctimes[*]}" "${mtimes[*]}" <<'PY'
 import json, sys
@@ -63,12 +90,13 @@ for name, s in [
 ]:
     print(f"{name:58} {s:9.2f} {rows / s:12,.0f}")
 print(f"cerebro / LightGBM predict rows/s: {lp / c:.2f}x; / LightGBM end to end: {le / c:.2f}x; / mlflow models predict: {m / c:.1f}x")
-print(f"cerebro peak RSS on {rows:,} rows: {rss:.0f} MB; runs (s): cerebro {cs}; mlflow {ms}; LightGBM predict {lg['predict_s']}")
+print(f"cerebro peak RSS on {rows:,} rows: {rss:.0f} MB (/usr/bin/time -v); runs (s): cerebro {cs}; mlflow {ms}; LightGBM predict {lg['predict_s']}")
 PY
 if [ "$rss_rows" != 0 ]; then
-  "$py" "$peers" data "$work/split" "$rss_rows" "$work" >/dev/null
-  rm -f "$work/features_$rss_rows.csv"
-  o=$("$py" "$peers" time "$bin" --config "$work/config.toml" predict chars@champion \
+  rm -f "$work"/features_*.csv "$work"/*.parquet "$work/mlflow.json"
+  "$py" "$peers" data "$work/split" "$rss_rows" "$work" raw >/dev/null
+  o=$(timed "$bin" --config "$work/config.toml" predict chars@champion \
       --input "$work/raw_$rss_rows.csv" --output "$work/big.parquet" --probabilities)
-  echo "cerebro predict on $rss_rows rows ($(du -h "$work/raw_$rss_rows.csv" | cut -f1)): $o"
+  read -r s r <<<"$o"
+  echo "cerebro predict on $rss_rows rows ($(du -h "$work/raw_$rss_rows.csv" | cut -f1)): $s s, peak RSS $r MB (/usr/bin/time -v); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 fi

@@ -1,24 +1,21 @@
 """Peers of `cerebro predict` for bench/predict.sh: LightGBM and `mlflow models predict`.
 
 Subcommands (paths are the bench's work folder):
-  data SPLIT ROWS OUT         cycle the data version's rows (raw_train/raw_test as cerebro reads
+  data SPLIT ROWS OUT [raw]   cycle the data version's rows (raw_train/raw_test as cerebro reads
                               them, train/test as prepared) to ROWS rows: OUT/raw_ROWS.csv for
                               cerebro, OUT/features_ROWS.csv (prepared features, categoricals as
-                              integer codes of the training levels) for the peers
+                              integer codes of the training levels) for the peers; with
+                              `raw`, only the raw file
   fit SPLIT OUT               LightGBM with cerebro's gbt settings (1000 trees of depth 6, learning
                               rate 0.01) on the prepared training split; saved as an MLflow model
                               (pyfunc over the lightgbm flavor) in OUT/mlflow-model
-  lgbm OUT ROWS REPS          LightGBM Booster.predict (all cores, as cerebro) on the ROWS feature
-                              rows already in memory, and end to end (read the CSV, predict,
-                              write Parquet): medians
-  time CMD...                 run CMD, print {"seconds", "max_rss_mb"} of it (wall time, peak RSS)
+  lgbm OUT ROWS REPS THREADS  LightGBM Booster.predict (num_threads=THREADS, as many as cerebro
+                              may use) on the ROWS feature rows already in memory, and end to end
+                              (read the CSV, predict, write Parquet): medians
 """
 
 import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,7 +43,7 @@ def features(frame, lv):
     return out
 
 
-def data(split, rows, out):
+def data(split, rows, out, only=None):
     import csv
 
     import pandas as pd
@@ -67,7 +64,8 @@ def data(split, rows, out):
     assert len(raw) == len(prep), (len(raw), len(prep))
     feats = features(prep, levels(split))
     coded = [[("" if pd.isna(v) else repr(float(v)) if c in NUMERIC else str(int(v))) for c, v in zip(feats.columns, row)] for row in feats.itertuples(index=False)]
-    for name, head, body in [(f"raw_{rows}.csv", header, raw), (f"features_{rows}.csv", list(feats.columns), coded)]:
+    files = [(f"raw_{rows}.csv", header, raw), (f"features_{rows}.csv", list(feats.columns), coded)]
+    for name, head, body in files[:1] if only == "raw" else files:
         with open(out / name, "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(head)
@@ -101,23 +99,23 @@ def fit(split, out):
     print(json.dumps({"trees": booster.num_trees(), "train_rows": len(x)}))
 
 
-def lgbm(out, rows, reps):
+def lgbm(out, rows, reps, threads):
     import lightgbm as lgb
     import pandas as pd
 
-    out, rows, reps = Path(out), int(rows), int(reps)
-    booster = lgb.Booster(model_file=str(out / "lightgbm.txt"))
+    out, rows, reps, threads = Path(out), int(rows), int(reps), int(threads)
+    booster = lgb.Booster(model_file=str(out / "lightgbm.txt"), params={"num_threads": threads})
     path = out / f"features_{rows}.csv"
     x = pd.read_csv(path)
     predict, end_to_end = [], []
     for _ in range(reps):
         t = time.perf_counter()
-        booster.predict(x, num_threads=os.cpu_count())
+        booster.predict(x, num_threads=threads)
         predict.append(time.perf_counter() - t)
     for _ in range(reps):
         t = time.perf_counter()
         frame = pd.read_csv(path)
-        p = booster.predict(frame, num_threads=os.cpu_count())
+        p = booster.predict(frame, num_threads=threads)
         pd.DataFrame({"probability": p}).to_parquet(out / "lgbm.parquet")
         end_to_end.append(time.perf_counter() - t)
     print(
@@ -132,19 +130,6 @@ def lgbm(out, rows, reps):
     )
 
 
-def timed(cmd):
-    t = time.perf_counter()
-    rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - t
-    if rc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed: {rc.stderr[-2000:]}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "max_rss_mb": rss}))
-
-
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd == "time":
-        timed(args)
-    else:
-        {"data": data, "fit": fit, "lgbm": lgbm}[cmd](*args)
+    {"data": data, "fit": fit, "lgbm": lgbm}[cmd](*args)

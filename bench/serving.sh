@@ -9,8 +9,12 @@
 #              for cerebro only (the peer cannot sustain that rate).
 #   open loop: `cerebro simulate --rate 1000` (requests sent on schedule whatever the replies,
 #              records drawn from the test set, late sends counted), for cerebro only.
-#   peer:      bench/mlflow_serve_model.py in the venv bench/.venv (`pip install mlflow
-#              scikit-learn` on first use); SKIP_MLFLOW=1 measures cerebro only.
+#   pipeline:  the same wrk load on the demo workspace (config.toml, data/characters.csv), whose
+#              [[prepare]] steps (keyword buckets on `name`, flags, fills) run on every request:
+#              one raw row of the demo file as an application holds it, a depth-8 tree.
+#   peer:      bench/mlflow_serve_model.py in the venv $CEREBRO_SERVING_VENV (default
+#              /root/.cache/cerebro/mlflow-3.17.2; `pip install mlflow scikit-learn` there on
+#              first use); SKIP_MLFLOW=1 measures cerebro only.
 #
 # Prints requests/s, p50 and p99 latency of each, the ratio, the paced run, and checks that every
 # answered cerebro request reached the inference log. Bounded: DURATION (default 10) seconds per
@@ -19,7 +23,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-venv="$here/.venv"
+venv="${CEREBRO_SERVING_VENV:-/root/.cache/cerebro/mlflow-3.17.2}"
 data="${MARVEL_CSV:-$root/../shared/data/marvel-wikia-data.csv}"
 duration="${DURATION:-10}"
 conns="${CONNS:-8}"
@@ -63,6 +67,7 @@ PY
 }
 
 # --- cerebro -------------------------------------------------------------------------------------
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== building cerebro (release)" >&2
 (cd "$root" && cargo build --release --quiet)
 target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
@@ -119,6 +124,40 @@ wait "$cerebro_pid" || true
 cerebro_pid=""
 logged="$(cat "$work"/cerebro/data/inference/marvel/*.jsonl | wc -l)"
 
+# --- cerebro, the demo pipeline: raw records through the [[prepare]] steps ----------------------
+echo "== demo pipeline: a depth-8 tree on data/characters.csv, one raw row" >&2
+mkdir -p "$work/demo/data"
+cp "$root/config.toml" "$work/demo/config.toml"
+cp "$root/data/characters.csv" "$work/demo/data/"
+cd "$work/demo"
+"$bin" data prepare >/dev/null
+run="$("$bin" train --model tree --set max_depth=8 --json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["run"]["run_id"])')"
+"$bin" models register "$run" --name chars >/dev/null
+"$bin" models promote chars 1 --force --reason bench >/dev/null
+python3 - "$work/demo/data/characters.csv" "$work/demo.json" <<'PY'
+import csv, json, sys
+with open(sys.argv[1], newline="") as f:
+    row = next(csv.DictReader(f))
+rec = {k: (v if v != "" else None) for k, v in row.items()}
+for k in ("APPEARANCES", "Year"):
+    rec[k] = float(rec[k]) if rec[k] is not None else None
+json.dump({"dataframe_records": [rec]}, open(sys.argv[2], "w"))
+PY
+"$bin" serve --model chars --bind 127.0.0.1:0 >"$work/demo.out" 2>"$work/demo.err" &
+cerebro_pid=$!
+for _ in $(seq 100); do
+    grep -q "listening on" "$work/demo.out" 2>/dev/null && break
+    sleep 0.1
+done
+durl="$(sed -n 's/^listening on //p' "$work/demo.out" | head -1)/invocations"
+echo "== cerebro (demo pipeline): wrk -t1 -c$conns -d${duration}s" >&2
+read -r d_rps d_p50 d_p99 d_n d_bad < <(wrk_run "$durl" "$work/demo.json" "$conns" 0)
+kill -TERM "$cerebro_pid"
+wait "$cerebro_pid" || true
+cerebro_pid=""
+cd "$work"
+
 # --- mlflow --------------------------------------------------------------------------------------
 m_rps=""
 if [ "${SKIP_MLFLOW:-0}" != 1 ]; then
@@ -154,11 +193,13 @@ PY
 fi
 
 # --- report --------------------------------------------------------------------------------------
+echo "commit $(git -C "$root" rev-parse --short HEAD); $(date -u +%FT%TZ); $(nproc) cores; load average $load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 python3 - "$conns" "$duration" "$c_rps" "$c_p50" "$c_p99" "$c_n" "$c_bad" "$f_rps" "$f_p50" \
     "$f_p99" "$f_bad" "$logged" "${m_rps:-}" "${m_p50:-}" "${m_p99:-}" "${m_bad:-}" \
-    "$work/simulate.json" <<'PY'
+    "$work/simulate.json" "$d_rps" "$d_p50" "$d_p99" "$d_bad" <<'PY'
 import sys
 a = sys.argv[1:]
+d_rps, d_p50, d_p99, d_bad = float(a[17]), float(a[18]), float(a[19]), a[20]
 conns, dur = a[0], a[1]
 c_rps, c_p50, c_p99 = map(float, a[2:5])
 c_n, c_bad = int(a[5]), int(a[6])
@@ -166,6 +207,7 @@ f_rps, f_p50, f_p99 = map(float, a[7:10])
 f_bad, logged = int(a[10]), int(a[11])
 print(f"one-row predictions, wrk -t1 -c{conns} -d{dur}s on loopback:")
 print(f"  cerebro  {c_rps:>10,.0f} req/s  p50 {c_p50:7.3f} ms  p99 {c_p99:7.3f} ms  non-2xx {c_bad}")
+print(f"  cerebro, demo pipeline (raw row through [[prepare]]) {d_rps:>10,.0f} req/s  p50 {d_p50:7.3f} ms  p99 {d_p99:7.3f} ms  non-2xx {d_bad}")
 if a[12]:
     m_rps, m_p50, m_p99 = map(float, a[12:15])
     print(f"  mlflow   {m_rps:>10,.0f} req/s  p50 {m_p50:7.3f} ms  p99 {m_p99:7.3f} ms  non-2xx {a[15]}")

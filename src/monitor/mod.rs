@@ -8,7 +8,9 @@
 //!   drift of those values against the exact training baseline, the few-distinct-values rule,
 //!   and the no-drift bands of each score.
 //! - [`ingest`]: exactly-once ingestion of the inference log into per-window aggregates in the
-//!   store.
+//!   store; [`tail`]: exactly-once tailing of a folder of line files (the log, the labels);
+//!   [`line`]: one log line parsed into hits per baseline feature; [`window`]: the baseline
+//!   and window types; [`multivariate`]: the domain classifier on whole rows.
 //! - [`labels`]: exactly-once ingestion of late ground truth (CSV or JSON lines) by record id.
 //! - [`watch`]: events when the log or labels folder changes (notify, with a polling fallback).
 //! - [`drift`]: a window's drift against the served model version's training data.
@@ -25,6 +27,7 @@ pub mod drift;
 pub mod ingest;
 pub mod ks;
 pub mod labels;
+pub mod line;
 pub mod multivariate;
 pub mod quality;
 pub mod report;
@@ -32,8 +35,10 @@ pub mod sample;
 pub mod service;
 pub mod special;
 pub mod stats;
+pub mod tail;
 pub mod values;
 pub mod watch;
+pub mod window;
 
 /// Test helper: asserts that `got` is within relative tolerance `rel` of `want` (absolute below
 /// 1e-300), the check every scipy-quoted value in this module's tests uses.

@@ -7,7 +7,9 @@
 //! serving endpoint and training evaluation use, so a record gets bit for bit the probability
 //! it gets anywhere else. The output (Parquet, or CSV for any other extension) holds the id
 //! column (or `row`, the record's line, when the model has no id), `prediction` (0 or 1) and
-//! with `probabilities` also `probability` (of the positive class). It is written to a
+//! with `probabilities` also `probability` (of the positive class), and with `explain` the
+//! record's explanation: `base_value` and `contribution_<FEATURE>` per model feature, adding up
+//! to the raw score (log-odds or probability, by model kind). It is written to a
 //! temporary file beside the output and renamed when complete, so a failed run leaves no
 //! partial output. Memory stays flat: one chunk of records at a time.
 
@@ -105,6 +107,9 @@ pub struct BatchOptions {
     pub output: PathBuf,
     /// Add the positive-class probability.
     pub probabilities: bool,
+    /// Add each record's explanation ([`crate::train::explain`]): `base_value` and one
+    /// `contribution_<FEATURE>` column per model feature.
+    pub explain: bool,
     pub on_error: OnError,
     /// Records per chunk.
     pub chunk_rows: usize,
@@ -231,6 +236,14 @@ fn write_all(
     cancel: &AtomicBool,
 ) -> Result<Counts> {
     let id_name = id_column(model);
+    let explained: Vec<String> = if opts.explain {
+        let x = model.explainer()?;
+        std::iter::once("base_value".to_string())
+            .chain(x.features().iter().map(|f| format!("contribution_{f}")))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let file = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
     let mut writer = match out_format {
         Format::Parquet => {
@@ -244,6 +257,12 @@ fn write_all(
                     DataType::Float64,
                 ));
             }
+            for name in &explained {
+                fields.push(Field::new(
+                    PlSmallStr::from(name.as_str()),
+                    DataType::Float64,
+                ));
+            }
             let schema = Schema::from_iter(fields);
             Writer::Parquet(Box::new(ParquetWriter::new(file).batched(&schema)?))
         }
@@ -253,6 +272,7 @@ fn write_all(
             if opts.probabilities {
                 header.push("probability".into());
             }
+            header.extend(explained.iter().cloned());
             w.write_record(&header)
                 .map_err(|e| Error::io(tmp, std::io::Error::other(e)))?;
             Writer::Csv(Box::new(w))
@@ -273,7 +293,7 @@ fn write_all(
             }
         }
         if chunk.batch.rows > 0 {
-            let s = model.score(&chunk.batch)?;
+            let s = model.score_explained(&chunk.batch, opts.explain)?;
             unseen += s.unseen as u64;
             let labels: Vec<i64> = s
                 .probabilities
@@ -292,10 +312,22 @@ fn write_all(
                 Writer::Csv(w) => {
                     use std::fmt::Write as _;
                     let mut p = String::new();
+                    let mut fields: Vec<String> = Vec::new();
                     for (k, id) in ids.iter().enumerate() {
                         let id = id.as_deref().unwrap_or("");
                         let label = if labels[k] == 1 { "1" } else { "0" };
-                        let r = if opts.probabilities {
+                        let r = if let Some(x) = &s.explanations {
+                            // The slow path: a column per feature.
+                            fields.clear();
+                            fields.push(id.to_string());
+                            fields.push(label.to_string());
+                            if opts.probabilities {
+                                fields.push(s.probabilities[k].to_string());
+                            }
+                            fields.push(x.base_value.to_string());
+                            fields.extend(x.row(k).iter().map(f64::to_string));
+                            w.write_record(&fields)
+                        } else if opts.probabilities {
                             // Display prints the shortest text that reads back to the same f64.
                             p.clear();
                             let _ = write!(p, "{}", s.probabilities[k]);
@@ -316,6 +348,17 @@ fn write_all(
                             PlSmallStr::from("probability"),
                             s.probabilities,
                         ));
+                    }
+                    if let Some(x) = &s.explanations {
+                        let nf = x.features.len();
+                        cols.push(Column::new(
+                            PlSmallStr::from(explained[0].as_str()),
+                            vec![x.base_value; n],
+                        ));
+                        for (f, name) in explained[1..].iter().enumerate() {
+                            let v: Vec<f64> = (0..n).map(|k| x.contributions[k * nf + f]).collect();
+                            cols.push(Column::new(PlSmallStr::from(name.as_str()), v));
+                        }
                     }
                     let df = DataFrame::new(n, cols)?;
                     w.write_batch(&df)?;

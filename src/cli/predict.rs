@@ -25,6 +25,11 @@ pub struct PredictArgs {
     /// Add the positive-class probability of each record.
     #[arg(long)]
     pub probabilities: bool,
+    /// Add each record's per-feature contributions to the raw score (TreeSHAP for tree kinds,
+    /// coefficient x value for logistic): a `base_value` column and `contribution_<FEATURE>`
+    /// per model feature.
+    #[arg(long)]
+    pub explain: bool,
     /// What a record with a value that does not fit its column does: fail (stop, write
     /// nothing) or skip (leave it out and count it).
     #[arg(long, default_value = "fail", value_parser = ["fail", "skip"])]
@@ -47,6 +52,7 @@ pub fn run(config: &Path, args: PredictArgs) -> Result<i32> {
         input: args.input.clone(),
         output: args.output.clone(),
         probabilities: args.probabilities,
+        explain: args.explain,
         on_error,
         chunk_rows: args.chunk_rows,
     };

@@ -90,11 +90,12 @@ fn bearer_token(value: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn wants_probabilities(query: Option<&str>) -> bool {
+/// Whether the query string turns `flag` on (`?flag`, `?flag=true`, `=1`, `=yes`).
+fn query_flag(query: Option<&str>, flag: &str) -> bool {
     query.is_some_and(|q| {
         q.split('&').any(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            k == "probabilities" && matches!(v, "" | "true" | "1" | "yes")
+            k == flag && matches!(v, "" | "true" | "1" | "yes")
         })
     })
 }
@@ -213,6 +214,7 @@ async fn invoke(app: Arc<App>, req: Request) -> Response {
         predictions: Vec::new(),
         probabilities: Vec::new(),
         unseen: 0,
+        explanations: None,
         error: None,
     };
     match outcome {
@@ -232,6 +234,7 @@ async fn invoke(app: Arc<App>, req: Request) -> Response {
                 e.predictions = g.predictions;
                 e.probabilities = g.probabilities;
                 e.unseen = g.unseen;
+                e.explanations = g.explanations;
                 let _ = app.log.send(e);
             }
         }
@@ -313,7 +316,8 @@ async fn invoke_inner(
     if served.champion.is_none() {
         return Err(no_model());
     }
-    let proba = wants_probabilities(parts.uri.query());
+    let proba = query_flag(parts.uri.query(), "probabilities");
+    let explain = query_flag(parts.uri.query(), "explain");
     let max_rows = app.max_rows;
     let client_id = client_id.map(str::to_string);
     // A cheap guess of the record count (rows are at least a few bytes each) decides where to
@@ -327,6 +331,7 @@ async fn invoke_inner(
                 &bytes,
                 max_rows,
                 client_id.as_deref(),
+                explain,
             )
         }))
         .unwrap_or_else(|_| {
@@ -460,10 +465,13 @@ mod tests {
 
     #[test]
     fn probabilities_query_flag() {
-        assert!(wants_probabilities(Some("probabilities=true")));
-        assert!(wants_probabilities(Some("a=1&probabilities")));
-        assert!(!wants_probabilities(Some("probabilities=false")));
-        assert!(!wants_probabilities(None));
+        let p = |q| query_flag(q, "probabilities");
+        assert!(p(Some("probabilities=true")));
+        assert!(p(Some("a=1&probabilities")));
+        assert!(!p(Some("probabilities=false")));
+        assert!(!p(None));
+        assert!(query_flag(Some("probabilities&explain=1"), "explain"));
+        assert!(!query_flag(Some("explainer=true"), "explain"));
     }
 
     #[test]

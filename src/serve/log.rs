@@ -28,7 +28,9 @@
 //! Line fields: `request_id`, `client_request_id`, `timestamp_ms`, `endpoint`, `model`,
 //! `version`, `arm`, `status`, `latency_us`, `inputs` (the raw records as received: the id and
 //! every input column the model reads, as the request typed them), `predictions`
-//! (0/1), `probabilities` (positive class), `unseen_categories`, `error`.
+//! (0/1), `probabilities` (positive class), `unseen_categories`, `explanations` (only when the
+//! request asked for them: `{scale, base_value, features, contributions: [[...] per record]}`),
+//! `error`.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -87,6 +89,8 @@ pub struct LogEntry {
     pub predictions: Vec<u8>,
     pub probabilities: Vec<f64>,
     pub unseen: usize,
+    /// Per-feature contributions of the entry's records, when the request asked for them.
+    pub explanations: Option<crate::train::explain::Explanations>,
     pub error: Option<String>,
 }
 
@@ -422,9 +426,29 @@ impl Serialize for Line<'_> {
         m.serialize_entry("predictions", &e.predictions)?;
         m.serialize_entry("probabilities", &e.probabilities)?;
         m.serialize_entry("unseen_categories", &e.unseen)?;
+        if let Some(x) = &e.explanations {
+            m.serialize_entry("explanations", &Explained(x))?;
+        }
         if let Some(err) = &e.error {
             m.serialize_entry("error", err)?;
         }
+        m.end()
+    }
+}
+
+/// `{"scale", "base_value", "features": [...], "contributions": [[...] per record]}`.
+struct Explained<'a>(&'a crate::train::explain::Explanations);
+
+impl Serialize for Explained<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let x = self.0;
+        let n = x.features.len().max(1);
+        let rows: Vec<&[f64]> = x.contributions.chunks(n).collect();
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("scale", x.scale.as_str())?;
+        m.serialize_entry("base_value", &x.base_value)?;
+        m.serialize_entry("features", &x.features)?;
+        m.serialize_entry("contributions", &rows)?;
         m.end()
     }
 }
@@ -565,6 +589,7 @@ mod tests {
                 predictions: Vec::new(),
                 probabilities: Vec::new(),
                 unseen: 0,
+                explanations: None,
                 error: Some("BAD_REQUEST: x".into()),
             })
             .unwrap();

@@ -170,6 +170,8 @@ pub struct Options {
     pub probabilities: bool,
     /// `params.predict_method = "predict_proba"`: predictions become `[p(0), p(1)]` pairs.
     pub predict_proba: bool,
+    /// `params.explain = true`: add each record's per-feature contributions.
+    pub explain: bool,
 }
 
 /// A parsed request: the raw records in input order, the record ids if sent, and options.
@@ -341,10 +343,14 @@ fn parse_params(p: &Map<String, Value>) -> Result<Options> {
     for (k, v) in p {
         match (k.as_str(), v) {
             ("probabilities", Value::Bool(b)) => o.probabilities = *b,
+            ("explain", Value::Bool(b)) => o.explain = *b,
             ("predict_method", Value::String(m)) if m == "predict" => o.predict_proba = false,
             ("predict_method", Value::String(m)) if m == "predict_proba" => o.predict_proba = true,
             ("probabilities", _) => {
                 return Err(schema_err("`params.probabilities` must be true or false"));
+            }
+            ("explain", _) => {
+                return Err(schema_err("`params.explain` must be true or false"));
             }
             ("predict_method", _) => {
                 return Err(schema_err(
@@ -353,7 +359,7 @@ fn parse_params(p: &Map<String, Value>) -> Result<Options> {
             }
             (other, _) => {
                 return Err(schema_err(format!(
-                    "unknown parameter `params.{other}`: this endpoint takes `probabilities` (true/false) and `predict_method` (\"predict\"/\"predict_proba\")"
+                    "unknown parameter `params.{other}`: this endpoint takes `probabilities` (true/false), `explain` (true/false) and `predict_method` (\"predict\"/\"predict_proba\")"
                 )));
             }
         }

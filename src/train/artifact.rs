@@ -21,8 +21,11 @@
 //! inputs as before. Readers refuse a different `format` and a newer `format_version`; serving
 //! later loads exactly what was trained.
 
+use std::sync::{Arc, OnceLock};
+
 use serde::{Deserialize, Serialize};
 
+use super::explain::{Explainer, Explanations};
 use super::{Encoder, Estimator, ModelKind, ModelParams};
 use crate::data::prepare::Preparation;
 use crate::data::raw::RawBatch;
@@ -52,6 +55,8 @@ pub struct Model {
     pub feature_importance: Vec<(String, f64)>,
     /// Probability at or above which the positive class is predicted.
     pub threshold: f64,
+    /// The estimator prepared for explanations, built on first use.
+    explainer: OnceLock<std::result::Result<Arc<Explainer>, String>>,
 }
 
 /// MLflow's model signature (`signature` in an `MLmodel` file): `inputs` and `outputs` are JSON
@@ -108,6 +113,8 @@ pub struct Scored {
     pub probabilities: Vec<f64>,
     /// Categorical feature values the encoder never saw in training.
     pub unseen: usize,
+    /// Per-feature contributions, when asked for ([`Model::score_explained`]).
+    pub explanations: Option<Explanations>,
 }
 
 impl Model {
@@ -139,6 +146,7 @@ impl Model {
             estimator,
             feature_importance,
             threshold: 0.5,
+            explainer: OnceLock::new(),
         }
     }
 
@@ -222,6 +230,7 @@ impl Model {
                 estimator: d.estimator,
                 feature_importance: d.feature_importance,
                 threshold: d.threshold,
+                explainer: OnceLock::new(),
             });
         }
         let d: Doc = serde_json::from_slice(bytes)?;
@@ -242,6 +251,7 @@ impl Model {
             estimator: d.estimator,
             feature_importance: d.feature_importance,
             threshold: d.threshold,
+            explainer: OnceLock::new(),
         })
     }
 
@@ -255,12 +265,38 @@ impl Model {
     /// Scores raw records (columns in the raw schema's order): preparation, encoding,
     /// estimator. Every front end scores through this.
     pub fn score(&self, batch: &RawBatch) -> Result<Scored> {
+        self.score_explained(batch, false)
+    }
+
+    /// [`Model::score`], and with `explain` also each record's per-feature contributions
+    /// ([`super::explain`]) from the same encoded rows; the probabilities are the same either way.
+    pub fn score_explained(&self, batch: &RawBatch, explain: bool) -> Result<Scored> {
         let features = self.preparation.transform(batch)?;
-        let (probabilities, unseen) = self.predict_proba(&features);
+        let x = self.encoder.transform(&features);
+        let probabilities = self.estimator.predict_proba(&x);
+        let explanations = if explain {
+            Some(self.explainer()?.explain(&x))
+        } else {
+            None
+        };
         Ok(Scored {
             probabilities,
-            unseen,
+            unseen: x.unseen,
+            explanations,
         })
+    }
+
+    /// The estimator prepared for explanations (built once, then shared). Fails for a tree
+    /// or forest saved before node covers were kept.
+    pub fn explainer(&self) -> Result<Arc<Explainer>> {
+        self.explainer
+            .get_or_init(|| {
+                Explainer::new(&self.estimator, &self.encoder)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(Error::invalid)
     }
 
     /// Scores the rows of a loaded table (a data version's raw rows, a batch file's chunk).

@@ -102,10 +102,16 @@ enum Node {
         threshold: f64,
         left: u32,
         right: u32,
+        /// Weighted training samples that reached the node (0 in models saved before covers
+        /// were kept; explanations need it).
+        #[serde(default)]
+        cover: f64,
     },
     Leaf {
         /// Share of positives among the (weighted) training samples of the leaf.
         p: f64,
+        #[serde(default)]
+        cover: f64,
     },
 }
 
@@ -153,12 +159,13 @@ impl Tree {
         let mut at = 0usize;
         loop {
             match &self.nodes[at] {
-                Node::Leaf { p } => return *p,
+                Node::Leaf { p, .. } => return *p,
                 Node::Split {
                     feature,
                     threshold,
                     left,
                     right,
+                    ..
                 } => {
                     at = if row[*feature as usize] <= *threshold {
                         *left as usize
@@ -172,6 +179,35 @@ impl Tree {
 
     pub fn importance(&self) -> &[f64] {
         &self.importance
+    }
+
+    /// The tree for TreeSHAP (`value <= threshold` goes left); `None` for a tree saved
+    /// without node covers.
+    pub(crate) fn shap_tree(&self) -> Option<super::explain::ShapTree> {
+        use super::explain::Node as S;
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| match *n {
+                Node::Leaf { p, cover } => S::leaf(p, cover),
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    cover,
+                } => S {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    missing: left,
+                    cover,
+                    value: 0.0,
+                },
+            })
+            .collect();
+        super::explain::ShapTree::new(nodes, true)
     }
 
     pub fn n_leaves(&self) -> usize {
@@ -238,6 +274,7 @@ impl Grower<'_> {
         let at = self.nodes.len() as u32;
         self.nodes.push(Node::Leaf {
             p: if w > 0.0 { pos / w } else { 0.0 },
+            cover: w,
         });
         let parent_impurity = self.impurity(w, pos);
         if depth >= self.limits.max_depth
@@ -268,6 +305,7 @@ impl Grower<'_> {
             threshold,
             left,
             right,
+            cover: w,
         };
         at
     }

@@ -508,6 +508,7 @@ impl Runtime {
                         input: dir.join(&input),
                         output: dir.join(&output),
                         probabilities: true,
+                        explain: false,
                         on_error: OnError::Fail,
                         chunk_rows: batch::CHUNK_ROWS,
                     };

@@ -453,6 +453,7 @@ fn predict(ws: &Workspace, run_id: &str, step: &StepConfig, out: &mut StepOutput
         input,
         output,
         probabilities: step.probabilities.unwrap_or(false),
+        explain: false,
         on_error: step.on_error.as_deref().unwrap_or("fail").parse()?,
         chunk_rows: batch::CHUNK_ROWS,
     };

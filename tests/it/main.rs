@@ -5,6 +5,7 @@ mod bad_input;
 mod common;
 mod course;
 mod demo;
+mod explain;
 mod filter;
 mod jobs;
 mod layers;

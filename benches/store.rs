@@ -5,6 +5,9 @@
 //!   points is inside the timed loop there too; opening the store is outside in both.
 //! - `store/list_runs_10k` and `store/list_runs_10k_limit_50`: listing a store that holds 10,000
 //!   runs and 1,000,000 metric points, all runs and the newest page.
+//! - `store/list_runs_100k_filter_3_clauses` and `store/cli_runs_list_filter_100k`: a 3-clause
+//!   filter over 100,000 runs, in the store and as the whole `cerebro runs list --filter`
+//!   command; each also `_no_index`, on a copy without the filter's key/value indexes.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -120,12 +123,45 @@ fn list_runs(c: &mut Criterion) {
 /// Runs in the filtered-listing bench (issue 18: `runs list --filter` on 100,000 runs).
 const FILTER_RUNS: usize = 100_000;
 
-/// `list_runs` with a 3-clause filter expression over 100,000 runs, each with 4 metrics, 3
-/// params and a tag: the expression is compiled to SQL (store::query) and only the matching
-/// runs (about 5%) are read with their metrics, params and tags.
+/// The filter of the filtered-listing bench: 3 clauses, about 5% of the runs match.
+const FILTER: &str =
+    "metrics.roc_auc > 0.9 and params.max_depth >= 8 or tags.cerebro.demo = 'maybe'";
+
+/// A workspace for the `runs list` command over the bench store.
+const CONFIG: &str = r#"[workspace]
+name = "bench"
+
+[dataset]
+path = "data.csv"
+id = "id"
+target = "y"
+positive = "yes"
+numeric = ["num"]
+categorical = ["cat"]
+"#;
+
+/// The filter's key/value indexes (store migration 8), dropped for the "before" figures.
+const FILTER_INDEXES: [&str; 3] = [
+    "latest_metrics_by_key_value",
+    "params_by_key_value",
+    "tags_by_key_value",
+];
+
+/// `list_runs` with [`FILTER`] over 100,000 runs, each with 4 metrics, 3 params and a tag: the
+/// expression is compiled to SQL (store::query) and only the matching runs (about 5%) are read
+/// with their metrics, params and tags; and the whole `cerebro runs list --filter` command (the
+/// release binary: open the workspace, query, print the table) on the same store. Each also
+/// without the key/value indexes of migration 8 (a copy of the store with them dropped), side
+/// by side.
 fn list_runs_filtered(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut store = SqliteStore::open(dir.path()).expect("open store");
+    std::fs::write(dir.path().join("config.toml"), CONFIG).unwrap();
+    std::fs::write(
+        dir.path().join("data.csv"),
+        "id,num,cat,y\n1,1,a,yes\n2,2,b,no\n",
+    )
+    .unwrap();
+    let mut store = SqliteStore::open(&dir.path().join(".cerebro")).expect("open store");
     let timestamp = now_ms();
     for r in 0..FILTER_RUNS {
         let mut new = new_run(format!("run-{r}"));
@@ -152,20 +188,71 @@ fn list_runs_filtered(c: &mut Criterion) {
         })
         .collect();
         store.log_metrics(&run, &points).unwrap();
+        store
+            .finish_run(&run, cerebro::store::RunStatus::Finished, None)
+            .unwrap();
     }
     let filter = RunFilter {
-        filter: Some(
-            "metrics.roc_auc > 0.9 and params.max_depth >= 8 or tags.cerebro.demo = 'maybe'".into(),
-        ),
+        filter: Some(FILTER.into()),
         ..RunFilter::default()
     };
     let matched = store.list_runs(&filter).unwrap().len();
     assert!(matched > 1000 && matched < 10_000, "{matched} runs match");
+    drop(store);
+
+    // The same store without the indexes.
+    let bare = tempfile::tempdir().expect("temp dir");
+    for f in ["config.toml", "data.csv"] {
+        std::fs::copy(dir.path().join(f), bare.path().join(f)).unwrap();
+    }
+    std::fs::create_dir(bare.path().join(".cerebro")).unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(".cerebro/cerebro.db")).unwrap();
+        conn.execute(
+            "VACUUM INTO ?1",
+            [bare.path().join(".cerebro/cerebro.db").to_str().unwrap()],
+        )
+        .unwrap();
+        let conn = rusqlite::Connection::open(bare.path().join(".cerebro/cerebro.db")).unwrap();
+        for index in FILTER_INDEXES {
+            conn.execute_batch(&format!("DROP INDEX {index}")).unwrap();
+        }
+    }
+
+    let cli = |ws: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cerebro"))
+            .arg("--config")
+            .arg(ws.join("config.toml"))
+            .args(["runs", "list", "--filter", FILTER])
+            .output()
+            .expect("run cerebro");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout.len()
+    };
+    let printed = cli(dir.path());
+    assert!(printed > 1000 * 40, "{printed} bytes printed");
+    assert_eq!(
+        cli(bare.path()),
+        printed,
+        "the same table without the indexes"
+    );
+
     let mut group = c.benchmark_group("store");
     group.sample_size(10);
-    group.bench_function("list_runs_100k_filter_3_clauses", |b| {
-        b.iter(|| black_box(store.list_runs(&filter).unwrap()));
-    });
+    for (label, ws) in [("", dir.path()), ("_no_index", bare.path())] {
+        let store = SqliteStore::open(&ws.join(".cerebro")).expect("open store");
+        group.bench_function(format!("list_runs_100k_filter_3_clauses{label}"), |b| {
+            b.iter(|| black_box(store.list_runs(&filter).unwrap()));
+        });
+        drop(store);
+        group.bench_function(format!("cli_runs_list_filter_100k{label}"), |b| {
+            b.iter(|| black_box(cli(ws)));
+        });
+    }
     group.finish();
 }
 

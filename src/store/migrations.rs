@@ -408,6 +408,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX notification_deliveries_due ON notification_deliveries(status, next_attempt_at);
     "#,
+    // 8: run filters (store::query). A metric, param or tag predicate is a semi-join
+    // `run_id IN (SELECT run_id FROM <table> WHERE key = ? AND <test on value>)`: with these
+    // indexes it reads only that key's rows (a range of them for a comparison of a metric or an
+    // equality of a param or tag) instead of scanning the whole table. The tables are WITHOUT
+    // ROWID, so each index entry carries the run_id and the subquery never touches the table.
+    r#"
+    CREATE INDEX latest_metrics_by_key_value ON latest_metrics(key, value);
+    CREATE INDEX params_by_key_value ON params(key, value);
+    CREATE INDEX tags_by_key_value ON tags(key, value);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod importance;
+pub mod parallel;
 pub mod plan;
 pub mod view;
 

@@ -48,6 +48,10 @@ pub enum Action {
     GroupByExperiment,
     Train,
     Reproduce,
+    /// The parallel coordinates and param importance of the shown runs.
+    ParallelCoordinates,
+    /// Open the tune form.
+    Tune,
     CancelJob,
     RunPipeline,
     ToggleSchedule,
@@ -94,6 +98,11 @@ pub enum Action {
     RunLoaded(Box<RunDetail>),
     /// A run's charts (see `cerebro::track::view`).
     RunChartsLoaded(Box<cerebro::track::view::RunCharts>),
+    /// The param importance asked for by the parallel-coordinates view `generation`.
+    ImportanceLoaded {
+        generation: u64,
+        result: Result<Box<cerebro::track::importance::ImportanceReport>, String>,
+    },
     ModelsLoaded(Vec<RegisteredModel>),
     /// Webhook deliveries by state (None: no `[[notifications]]`).
     WebhooksLoaded(Option<cerebro::notify::outbox::Summary>),
@@ -208,6 +217,16 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
         "group runs by experiment",
     ),
     ("train", Action::Train, "launch a training job or sweep"),
+    (
+        "tune",
+        Action::Tune,
+        "tune hyper-parameters: a search (random, TPE) with nested trials",
+    ),
+    (
+        "parallel_coordinates",
+        Action::ParallelCoordinates,
+        "parallel coordinates and param importance of the shown runs",
+    ),
     (
         "reproduce",
         Action::Reproduce,

@@ -83,6 +83,13 @@ pub enum Dialog {
         params: String,
         error: Option<String>,
     },
+    /// Launch a tune (`cerebro tune`): the kind (cycled with Tab, which resets `text` to the
+    /// kind's defaults while it is unedited) and the words of `widgets::command::tune_request`.
+    Tune {
+        kind: ModelKind,
+        text: String,
+        error: Option<String>,
+    },
     /// Promotion: the gate is evaluated first and shown; a failed gate needs a typed reason.
     Promote {
         name: String,
@@ -209,7 +216,7 @@ impl State {
             Some(Overlay::Help { .. }) => return vec![Context::Help],
             Some(Overlay::Dialog(d)) => {
                 return match d {
-                    Dialog::Train { .. } => vec![Context::Input],
+                    Dialog::Train { .. } | Dialog::Tune { .. } => vec![Context::Input],
                     Dialog::Promote {
                         gate: GateStatus::Ready(g),
                         ..
@@ -220,7 +227,9 @@ impl State {
             None => {}
         }
         let mut out = Vec::new();
-        if self.tab == Tab::Experiments && matches!(self.experiments.view, ExpView::Compare(_)) {
+        // `[compare]` (d, m) also serves the run view (m: next charts) and the parallel
+        // coordinates (m: next metric).
+        if self.tab == Tab::Experiments && !matches!(self.experiments.view, ExpView::List) {
             out.push(Context::Compare);
         }
         out.push(self.tab.context());

@@ -14,7 +14,7 @@ use cerebro::registry::Stage;
 use cerebro::registry::ops::{self, PromoteError};
 use cerebro::serve::status::StatusTable;
 use cerebro::serve::{self, EndpointOptions};
-use cerebro::store::{RunFilter, SqliteStore};
+use cerebro::store::{RunFilter, RunSummary, SqliteStore};
 use cerebro::track::plan::{self, TrainRequest};
 use cerebro::workflow::{self, Agent, AgentEvent, AgentHandle, AgentOptions};
 use cerebro::workspace::Workspace;
@@ -45,6 +45,13 @@ pub enum Effect {
     LoadWebhooks,
     /// The charts of a run whose record is loaded (metric histories and two artifacts).
     LoadRunCharts(Box<cerebro::store::RunDetail>),
+    /// The param importance of these runs for `metric` (`cerebro::track::importance`), for the
+    /// parallel-coordinates view `generation`.
+    Importance {
+        generation: u64,
+        runs: Vec<RunSummary>,
+        metric: String,
+    },
     LoadModels,
     LoadModel(String),
     LoadProfile {
@@ -82,6 +89,9 @@ pub enum Effect {
         output: String,
     },
     Train(TrainRequest),
+    /// A tune (`cerebro::tune`): its trials run on the shared job runner as jobs (cancelling
+    /// one stops the search), the parent run is closed at the end with the best trial.
+    Tune(Box<cerebro::tune::TuneRequest>),
     Reproduce(String),
     /// Compare a reproduction's metrics with the original's.
     CheckReproduction {
@@ -367,6 +377,16 @@ impl Runtime {
                     Err(e) => failed(format!("loading metric series: {e}")),
                 }
             }),
+            Effect::Importance {
+                generation,
+                runs,
+                metric,
+            } => self.blocking(move |_| Action::ImportanceLoaded {
+                generation,
+                result: cerebro::track::importance::param_importance(&runs, &metric)
+                    .map(Box::new)
+                    .map_err(|e| e.to_string()),
+            }),
             Effect::LoadBackend => self.blocking(|c| match open(c) {
                 Ok(ws) => Action::BackendLoaded(ws.backend_label()),
                 Err(e) => failed(format!("opening the workspace: {e}")),
@@ -530,6 +550,7 @@ impl Runtime {
                 }
             }),
             Effect::Train(req) => self.train(req),
+            Effect::Tune(req) => self.tune(*req),
             Effect::Reproduce(run) => self.reproduce(run),
             Effect::CheckReproduction { original, new_run } => self.blocking(move |c| {
                 let result = with_workspace(c, |ws| {
@@ -745,6 +766,86 @@ impl Runtime {
                 })
             },
         );
+    }
+
+    /// Prepares a tune on the blocking pool (data, parent run), drives its trials on the shared
+    /// runner (each reported as [`Action::JobSubmitted`] and kept for cancelling: a cancelled
+    /// trial stops the search), then closes the parent run and reports the best trial.
+    fn tune(&self, mut req: cerebro::tune::TuneRequest) {
+        if req.max_parallel == 0 {
+            req.max_parallel = self.max_parallel;
+        }
+        let config = self.config.clone();
+        let tx = self.tx.clone();
+        let runner = self.runner.clone();
+        let handles = self.handles.clone();
+        tokio::spawn(async move {
+            let prepared = tokio::task::spawn_blocking(move || {
+                with_workspace(&config, |ws| cerebro::tune::Tune::prepare(ws, req))
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            let tune = match prepared {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = tx.send(failed(format!("tune: {e}")));
+                    return;
+                }
+            };
+            let _ = tx.send(Action::Done {
+                message: format!(
+                    "tuning: parent run {}, {} trial(s) at once (x on a trial stops the search)",
+                    short_id(&tune.parent_run),
+                    tune.parallel
+                ),
+                error: false,
+            });
+            let mut source = tune.source();
+            let outcomes = cerebro::jobs::sweep::drive(
+                &runner,
+                tune.context.clone(),
+                tune.parallel,
+                &mut source,
+                |handle| {
+                    handles
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(handle.id, handle.clone());
+                    let _ = tx.send(Action::JobSubmitted {
+                        job: handle.id,
+                        reproduces: None,
+                    });
+                },
+                std::future::pending::<()>(),
+            )
+            .await;
+            let finished = tokio::task::spawn_blocking(move || tune.finish(&outcomes, false))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            let _ = tx.send(match finished {
+                Ok(r) => match &r.best {
+                    Some(b) => Action::Done {
+                        message: format!(
+                            "tune {} done: best {} {} in trial {} of {} (run {})",
+                            short_id(&r.parent_run),
+                            r.metric,
+                            b.value.map_or("-".into(), |v| format!("{v:.4}")),
+                            b.number,
+                            r.trials.len(),
+                            b.run_id.as_deref().map_or("-", short_id)
+                        ),
+                        error: false,
+                    },
+                    None => failed(format!(
+                        "tune {}: no trial completed",
+                        short_id(&r.parent_run)
+                    )),
+                },
+                Err(e) => failed(format!("tune: {e}")),
+            });
+        });
     }
 
     /// Queues the demo's jobs (see `cerebro::demo`) and reports their ids.

@@ -1198,3 +1198,147 @@ fn dag_steps_take_the_theme_colour_of_their_state_and_none_under_no_color() {
     assert_eq!(failed, Some(Color::Reset));
     assert_eq!(succeeded, Some(Color::Reset));
 }
+
+/// Runs of a sweep: three params (one numeric on a log scale, one text) and roc_auc.
+fn sweep_runs() -> Vec<cerebro::store::RunSummary> {
+    use cerebro::store::RunStatus;
+    (0..24)
+        .map(|i| {
+            let auc = 0.6 + f64::from(i % 8) / 40.0;
+            let mut r = fixtures::run(
+                &format!("r{i:02}"),
+                &format!("trial-{i}"),
+                auc,
+                RunStatus::Finished,
+            );
+            r.params = BTreeMap::from([
+                ("max_depth".into(), (2 + i % 8).to_string()),
+                (
+                    "min_samples_leaf".into(),
+                    [1, 5, 20, 200][i as usize % 4].to_string(),
+                ),
+                (
+                    "criterion".into(),
+                    ["gini", "entropy"][i as usize % 2].into(),
+                ),
+            ]);
+            r
+        })
+        .collect()
+}
+
+/// The parallel coordinates of the shown runs: an axis per param and the metric with their
+/// ends, braille lines, the selected run marked on each axis and named in the title, and the
+/// params' importance as bars, at 80x24 and 200x60.
+#[test]
+fn parallel_coordinates_draw_axes_lines_the_selected_run_and_importance() {
+    use cerebro::track::importance::param_importance;
+    let mut s = fixtures::state();
+    let runs = sweep_runs();
+    update(&mut s, Action::RunsLoaded(runs.clone()));
+    let e = update(&mut s, Action::ParallelCoordinates);
+    let [
+        super::effects::Effect::Importance {
+            generation,
+            runs: asked,
+            metric,
+        },
+    ] = e.as_slice()
+    else {
+        panic!("importance asked: {e:?}");
+    };
+    let computing = screen(&s, 80, 24);
+    assert_shows(
+        &computing,
+        &["Param importance", "computing…"],
+        "80x24 before",
+    );
+    let report = param_importance(asked, metric).unwrap();
+    update(
+        &mut s,
+        Action::ImportanceLoaded {
+            generation: *generation,
+            result: Ok(Box::new(report)),
+        },
+    );
+    let selected = s.experiments.selected().unwrap().clone();
+    for (w, h) in [(80u16, 24u16), (200, 60)] {
+        let lines = screen(&s, w, h);
+        let all = lines.join("\n");
+        assert_shows(
+            &lines,
+            &[
+                "Parallel coordinates: 24 runs by roc_auc",
+                &format!("● {}", &selected.run_id[..8]),
+                "Param importance for roc_auc (24 runs)",
+                "max_depth",
+                "roc_auc",
+                "0.775",
+                "0.6",
+                "%",
+            ],
+            &format!("{w}x{h}"),
+        );
+        assert!(
+            all.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+            "{w}x{h}: braille lines in\n{all}"
+        );
+        // The selected run is marked on the axes (the title names it too).
+        assert!(all.matches('●').count() >= 2, "{w}x{h}: markers in\n{all}");
+    }
+    // Every param axis fits at 200 columns, with its ends: leaf on a log scale 1..200.
+    let wide = screen(&s, 200, 60);
+    assert_shows(
+        &wide,
+        &[
+            "min_samples_leaf",
+            "criterion",
+            "200",
+            "entropy",
+            "gini",
+            "ρ",
+        ],
+        "200x60 axes",
+    );
+}
+
+/// The tune form: kind, the search text, and what enter would launch read back from it (or why
+/// it would not), at 80x24 and 200x60.
+#[test]
+fn the_tune_form_shows_the_space_and_budget_it_would_launch() {
+    let mut s = loaded();
+    update(&mut s, Action::Tune);
+    for (w, h) in [(80u16, 24u16), (200, 60)] {
+        let lines = screen(&s, w, h);
+        assert_shows(
+            &lines,
+            &[
+                "Tune hyper-parameters",
+                "< tree >",
+                "search  max_depth=int(2,13)",
+                "space   max_depth int(2,13), min_samples_leaf int(1,200,log)",
+                "budget  20 trials, tpe sampler, pruner none, roc_auc",
+                "enter: launch",
+            ],
+            &format!("{w}x{h}"),
+        );
+    }
+    for c in " time_budget=5m pruner=median".chars() {
+        update(&mut s, Action::Input(c));
+    }
+    let lines = screen(&s, 200, 60);
+    assert_shows(
+        &lines,
+        &["budget  20 trials or 300s, tpe sampler, pruner median"],
+        "edited",
+    );
+    for c in " x".chars() {
+        update(&mut s, Action::Input(c));
+    }
+    let lines = screen(&s, 200, 60);
+    assert_shows(
+        &lines,
+        &["`x`: expected key=value"],
+        "a word that does not parse",
+    );
+}

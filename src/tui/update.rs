@@ -98,6 +98,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             after_first_page(state)
         }
         Action::RunLoaded(detail) => experiments::on_run(state, detail),
+        Action::ImportanceLoaded { generation, result } => {
+            experiments::on_importance(state, generation, result);
+            Vec::new()
+        }
         Action::RunChartsLoaded(charts) => {
             experiments::on_charts(state, charts);
             Vec::new()
@@ -538,6 +542,39 @@ fn on_dialog(state: &mut State, action: Action) -> Vec<Effect> {
             }
             _ => {}
         },
+        Dialog::Tune { kind, text, error } => match action {
+            Action::Input(c) => {
+                text.push(c);
+                *error = None;
+            }
+            Action::Backspace => {
+                text.pop();
+                *error = None;
+            }
+            Action::Complete => {
+                let unedited = *text == command::tune_defaults(*kind);
+                *kind = next_kind(*kind);
+                if unedited {
+                    *text = command::tune_defaults(*kind);
+                }
+            }
+            Action::Submit => {
+                let words: Vec<&str> = text.split_whitespace().collect();
+                match command::tune_request(*kind, &words) {
+                    Ok(req) => {
+                        state.overlay = None;
+                        state.info(format!(
+                            "preparing data for a {} tune of {} trials ({} sampler)…",
+                            req.kind, req.trials, req.sampler
+                        ));
+                        state.tab = Tab::Jobs;
+                        return vec![Effect::Tune(Box::new(req))];
+                    }
+                    Err(e) => *error = Some(e),
+                }
+            }
+            _ => {}
+        },
         Dialog::Promote {
             name,
             version,
@@ -746,6 +783,131 @@ mod tests {
         assert_eq!(req.sweeps[0].1, vec!["0.5", "1"]);
         assert!(s.overlay.is_none());
         assert_eq!(s.tab, Tab::Jobs);
+    }
+
+    #[test]
+    fn the_tune_form_starts_from_the_kinds_space_and_launches_a_tune() {
+        let mut s = loaded();
+        update(&mut s, Action::Tune);
+        assert_eq!(s.contexts(), vec![Context::Input]);
+        update(&mut s, Action::Complete); // tree -> logistic: unedited, so its defaults
+        let Some(Overlay::Dialog(Dialog::Tune { kind, text, .. })) = &s.overlay else {
+            panic!("the tune form is open");
+        };
+        assert_eq!(*kind, ModelKind::Logistic);
+        assert_eq!(*text, command::tune_defaults(ModelKind::Logistic));
+        // A bad word keeps the form open with the error.
+        let e = keys(&mut s, " trials=x".chars().map(Action::Input).collect());
+        assert!(e.is_empty());
+        assert!(update(&mut s, Action::Submit).is_empty());
+        let Some(Overlay::Dialog(Dialog::Tune {
+            error: Some(msg), ..
+        })) = &s.overlay
+        else {
+            panic!("still open with an error");
+        };
+        assert!(msg.contains("trials `x`"), "{msg}");
+        // Edited text survives a change of kind.
+        update(&mut s, Action::Backspace);
+        let mut typed: Vec<Action> = "3 seed=5".chars().map(Action::Input).collect();
+        typed.push(Action::Complete); // logistic -> forest, text kept
+        typed.push(Action::Complete); // forest -> gbt
+        typed.push(Action::Complete); // gbt -> tree
+        typed.push(Action::Complete); // tree -> logistic
+        typed.push(Action::Submit);
+        let e = keys(&mut s, typed);
+        let [Effect::Tune(req)] = e.as_slice() else {
+            panic!("a tune effect: {e:?}");
+        };
+        assert_eq!(req.kind, ModelKind::Logistic);
+        assert_eq!((req.trials, req.seed), (3, Some(5)));
+        assert_eq!(req.space.specs()[0].0, "alpha");
+        assert!(s.overlay.is_none());
+        assert_eq!(s.tab, Tab::Jobs);
+    }
+
+    #[test]
+    fn parallel_coordinates_ask_for_importance_and_order_axes_by_it() {
+        use crate::tui::tabs::experiments::{ExpView, ImportanceState};
+        use cerebro::track::importance::{ImportanceReport, ParamImportance};
+        let mut s = loaded();
+        let e = update(&mut s, Action::ParallelCoordinates);
+        let [
+            Effect::Importance {
+                generation,
+                runs,
+                metric,
+            },
+        ] = e.as_slice()
+        else {
+            panic!("importance asked: {e:?}");
+        };
+        assert_eq!((metric.as_str(), runs.len()), ("roc_auc", 3));
+        let generation = *generation;
+        assert!(s.contexts().contains(&Context::Compare), "m is bound there");
+        let axes = |s: &State| -> Vec<String> {
+            let ExpView::Params(v) = &s.experiments.view else {
+                panic!("the params view");
+            };
+            v.plot.axes.iter().map(|a| a.name.clone()).collect()
+        };
+        // The fixture's runs vary in max_depth only (seed is 42 everywhere).
+        assert_eq!(axes(&s), ["max_depth", "roc_auc"]);
+        let report = |param: &str| ImportanceReport {
+            metric: "roc_auc".into(),
+            runs: 3,
+            params: vec![ParamImportance {
+                param: param.into(),
+                importance: 1.0,
+                correlation: Some(0.5),
+                distinct: 3,
+            }],
+            method: "test",
+        };
+        // A stale answer is dropped.
+        update(
+            &mut s,
+            Action::ImportanceLoaded {
+                generation: generation + 7,
+                result: Ok(Box::new(report("stale"))),
+            },
+        );
+        let ExpView::Params(v) = &s.experiments.view else {
+            panic!("the params view");
+        };
+        assert!(matches!(v.importance, ImportanceState::Computing));
+        update(
+            &mut s,
+            Action::ImportanceLoaded {
+                generation,
+                result: Ok(Box::new(report("max_depth"))),
+            },
+        );
+        let ExpView::Params(v) = &s.experiments.view else {
+            panic!("the params view");
+        };
+        assert!(
+            matches!(&v.importance, ImportanceState::Ready(r) if r.params[0].param == "max_depth")
+        );
+        // j moves the highlighted run; m moves to the next metric and asks again.
+        let before = s.experiments.cursor.selected;
+        update(&mut s, Action::Down);
+        assert_eq!(s.experiments.cursor.selected, before + 1);
+        let e = update(&mut s, Action::NextSeries);
+        let [
+            Effect::Importance {
+                generation: g2,
+                metric,
+                ..
+            },
+        ] = e.as_slice()
+        else {
+            panic!("importance for the next metric: {e:?}");
+        };
+        assert_eq!((metric.as_str(), *g2), ("f1", generation + 1));
+        assert_eq!(axes(&s), ["max_depth", "f1"]);
+        update(&mut s, Action::Back);
+        assert!(matches!(s.experiments.view, ExpView::List));
     }
 
     #[test]

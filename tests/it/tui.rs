@@ -580,6 +580,59 @@ fn tui_filters_runs_by_an_or_expression() {
     tui.quit(10);
 }
 
+/// `T` opens the tune form with the kind's search space; a few words more set the budget and
+/// enter launches it: the trials run as jobs, the status line reports the best trial, the runs
+/// table shows the parent and its nested trials, and `p` draws their parallel coordinates with
+/// the params' importance.
+#[test]
+fn tui_tunes_from_the_form_and_plots_the_trials() {
+    let ws = Workspace::with_config(&small_config(""));
+    ws.write("data.csv", small_csv(200).as_bytes());
+    let mut tui = Tui::start(ws.path(), &["tui"]);
+    tui.screen.wait_for("Runs: none yet", 15);
+    tui.press("T");
+    tui.screen.wait_for("Tune hyper-parameters", 10);
+    // The config's default kind (gbt) and its space.
+    tui.screen.wait_for(
+        "space   max_depth int(2,10), learning_rate float(0.01,0.3,log)",
+        10,
+    );
+    tui.type_text(" trials=4 seed=3 max_parallel=1");
+    tui.screen
+        .wait_for("budget  4 trials, tpe sampler, pruner none, roc_auc", 10);
+    tui.press("\r");
+    tui.screen
+        .wait_until("the tune's end on the status line", 120, |t| {
+            t.contains("done: best roc_auc") && t.contains("of 4 (run")
+        });
+    tui.press("2");
+    tui.screen.wait_for("Runs 5/5", 20);
+    tui.press("p");
+    tui.screen
+        .wait_for("Parallel coordinates: 4 runs by roc_auc", 10);
+    tui.screen
+        .wait_until("the importance or why there is none", 30, |t| {
+            t.contains("Param importance for roc_auc (4 runs)") || t.contains("no param varies")
+        });
+    let text = tui.screen.text();
+    assert!(text.contains("max_depth"), "{text}");
+    tui.press("\x1b");
+    tui.screen.wait_for("Runs 5/5", 10);
+    tui.quit(10);
+    let runs = ws.json(&["runs", "list", "--json"]);
+    let runs = runs.as_array().unwrap();
+    let parent = runs
+        .iter()
+        .find(|r| r["model_kind"] == "tune")
+        .expect("the parent run");
+    assert_eq!(parent["status"], "FINISHED", "{parent}");
+    let nested = runs
+        .iter()
+        .filter(|r| r["tags"]["mlflow.parentRunId"] == parent["run_id"])
+        .count();
+    assert_eq!(nested, 4, "{runs:?}");
+}
+
 /// Words of an error message: looked for in the status line (the second line from the bottom;
 /// without colours nothing else marks an error there) and, the first three, anywhere on the
 /// screen (a tab can show its read's error in its body).

@@ -1,11 +1,14 @@
 //! Experiments: the runs table (sortable, filterable, live status of running runs), marks and
-//! the side-by-side comparison, run detail, and launching training or reproduction jobs.
+//! the side-by-side comparison, run detail, the parallel coordinates and param importance of the
+//! shown runs, and launching training, tuning or reproduction jobs.
 
 use std::collections::BTreeMap;
 
 use cerebro::store::query::{Query, QueryError, RunColumns, looks_like_expression};
 use cerebro::store::{RunDetail, RunStatus, RunSummary};
 use cerebro::track::compare::{Comparison, compare, format_metric};
+use cerebro::track::importance::ImportanceReport;
+use cerebro::track::parallel::{ParallelCoordinates, parallel_coordinates};
 use cerebro::track::view::RunCharts;
 use cerebro::train::ModelKind;
 use ratatui::Frame;
@@ -77,6 +80,40 @@ pub enum ExpView {
         panel: usize,
     },
     Compare(CompareView),
+    /// Parallel coordinates and param importance of the shown runs (`p`).
+    Params(Box<ParamsView>),
+}
+
+/// Most runs the parallel coordinates draw and the importance is computed from: the first
+/// shown ones, in the table's order.
+pub const PLOT_RUNS: usize = 2_000;
+
+/// Most param axes the parallel coordinates have (the most important first once known).
+pub const PLOT_PARAMS: usize = 8;
+
+/// The parallel-coordinates view: the shown runs' params and a metric, and the params'
+/// importance for it. The plot is rebuilt when the shown runs change (a filter typed in the
+/// view); the importance is of the runs shown when the view opened or the metric changed.
+#[derive(Debug, Clone)]
+pub struct ParamsView {
+    /// The metric lines are coloured by; `m` moves to the next of `metrics`.
+    pub metric: String,
+    /// Metrics the shown runs have, by name.
+    pub metrics: Vec<String>,
+    pub plot: ParallelCoordinates,
+    /// Shown runs when the plot was built (it draws at most [`PLOT_RUNS`] of them).
+    pub shown: usize,
+    pub importance: ImportanceState,
+    /// Tells this view's importance answer from a stale one.
+    pub generation: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum ImportanceState {
+    Computing,
+    Ready(Box<ImportanceReport>),
+    /// Why there is none (too few runs, no param varies).
+    Failed(String),
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +181,8 @@ pub struct ExperimentsState {
     pub view: ExpView,
     /// The kind the training form starts with (`[train] model`).
     pub default_kind: ModelKind,
+    /// The last parallel-coordinates view's generation (see [`ParamsView::generation`]).
+    pub generation: u64,
 }
 
 impl Default for ExperimentsState {
@@ -167,6 +206,7 @@ impl Default for ExperimentsState {
             filter_error: None,
             view: ExpView::List,
             default_kind: ModelKind::Tree,
+            generation: 0,
         }
     }
 }
@@ -288,6 +328,69 @@ impl ExperimentsState {
             self.cursor.selected = pos;
         }
         self.cursor.clamp(self.rows.len(), page);
+        self.rebuild_plot();
+    }
+
+    /// The shown runs the parallel coordinates and the importance use (at most [`PLOT_RUNS`]).
+    fn plotted(&self) -> impl Iterator<Item = &RunSummary> {
+        self.rows.iter().take(PLOT_RUNS).map(|&i| &self.runs[i])
+    }
+
+    /// Rebuilds the parallel coordinates (if that view is open) from the shown runs, the most
+    /// important params first once the importance is known.
+    fn rebuild_plot(&mut self) {
+        let ExpView::Params(view) = &mut self.view else {
+            return;
+        };
+        let order: Vec<String> = match &view.importance {
+            ImportanceState::Ready(r) => r.params.iter().map(|p| p.param.clone()).collect(),
+            _ => Vec::new(),
+        };
+        let runs: Vec<&RunSummary> = self
+            .rows
+            .iter()
+            .take(PLOT_RUNS)
+            .map(|&i| &self.runs[i])
+            .collect();
+        view.plot = parallel_coordinates(&runs, &view.metric, &order, PLOT_PARAMS);
+        view.shown = self.rows.len();
+    }
+
+    /// Opens the parallel coordinates of the shown runs for `metric` (or the first metric they
+    /// have, `roc_auc` when they have it) and asks for the importance.
+    fn open_params(&mut self, metric: Option<String>) -> Result<Vec<Effect>, String> {
+        let metrics: Vec<String> = self
+            .plotted()
+            .flat_map(|r| r.metrics.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .cloned()
+            .collect();
+        let metric = match metric {
+            Some(m) => m,
+            None if metrics.iter().any(|m| m == "roc_auc") => "roc_auc".to_string(),
+            None => metrics
+                .first()
+                .cloned()
+                .ok_or("no shown run has a metric: nothing to plot")?,
+        };
+        self.generation += 1;
+        let generation = self.generation;
+        let runs: Vec<RunSummary> = self.plotted().cloned().collect();
+        self.view = ExpView::Params(Box::new(ParamsView {
+            plot: parallel_coordinates(&[], &metric, &[], 0),
+            metric: metric.clone(),
+            metrics,
+            shown: 0,
+            importance: ImportanceState::Computing,
+            generation,
+        }));
+        self.rebuild_plot();
+        Ok(vec![Effect::Importance {
+            generation,
+            runs,
+            metric,
+        }])
     }
 
     fn open_compare(&mut self, diff_only: bool) -> Result<(), String> {
@@ -411,10 +514,51 @@ pub fn on_charts(state: &mut State, loaded: Box<RunCharts>) {
     }
 }
 
+/// The param importance for the parallel-coordinates view `generation`: kept (and the plot's
+/// axes ordered by it) if that view is still open.
+pub fn on_importance(
+    state: &mut State,
+    generation: u64,
+    result: Result<Box<ImportanceReport>, String>,
+) {
+    let e = &mut state.experiments;
+    if let ExpView::Params(view) = &mut e.view
+        && view.generation == generation
+    {
+        view.importance = match result {
+            Ok(r) => ImportanceState::Ready(r),
+            Err(why) => ImportanceState::Failed(why),
+        };
+        e.rebuild_plot();
+    }
+}
+
 /// Keys on the Experiments tab (no overlay or input open).
 pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
     let page = state.page();
     match &mut state.experiments.view {
+        ExpView::Params(view) => {
+            let next = view
+                .metrics
+                .iter()
+                .position(|m| *m == view.metric)
+                .map(|i| view.metrics[(i + 1) % view.metrics.len()].clone())
+                .filter(|m| *m != view.metric);
+            let e = &mut state.experiments;
+            match action {
+                Action::Back => e.view = ExpView::List,
+                Action::NextSeries => {
+                    if let Some(next) = next {
+                        return e.open_params(Some(next)).unwrap_or_default();
+                    }
+                }
+                other => {
+                    let len = e.rows.len();
+                    e.cursor.apply(other, len, page);
+                }
+            }
+            return Vec::new();
+        }
         ExpView::Detail { scroll, panel, .. } => {
             match action {
                 Action::Back => state.experiments.view = ExpView::List,
@@ -505,6 +649,17 @@ pub fn on_key(state: &mut State, action: &Action) -> Vec<Effect> {
                 return vec![Effect::LoadRun(id)];
             }
         }
+        Action::ParallelCoordinates => match e.open_params(None) {
+            Ok(effects) => return effects,
+            Err(msg) => state.error(msg),
+        },
+        Action::Tune => {
+            state.overlay = Some(Overlay::Dialog(Dialog::Tune {
+                kind: e.default_kind,
+                text: crate::tui::widgets::command::tune_defaults(e.default_kind),
+                error: None,
+            }));
+        }
         Action::Train => {
             state.overlay = Some(Overlay::Dialog(Dialog::Train {
                 kind: e.default_kind,
@@ -559,6 +714,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             charts.as_deref(),
             *panel,
         ),
+        ExpView::Params(view) => render_params(frame, area, state, view),
         ExpView::Compare(view) => {
             if view.series.is_empty() || area.height < 24 {
                 render_compare(frame, area, &state.theme, view);
@@ -776,6 +932,69 @@ fn render_selected(frame: &mut Frame, area: Rect, state: &State) {
         lines.extend(r.tags.iter().map(|(k, v)| kv(k, v.clone())));
     }
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The parallel coordinates of the shown runs with the selected run highlighted, and the params'
+/// importance: side by side from 120 columns, the importance under the plot on a narrower
+/// terminal.
+fn render_params(frame: &mut Frame, area: Rect, state: &State, view: &ParamsView) {
+    use crate::tui::widgets::parallel;
+    let e = &state.experiments;
+    let selected = e.selected();
+    let points = selected.and_then(|r| view.plot.points_of(r));
+    let drawn = view.shown.min(PLOT_RUNS);
+    let mut title = if drawn < view.shown {
+        format!(
+            "Parallel coordinates: the first {drawn} of {} shown runs by {}",
+            view.shown, view.metric
+        )
+    } else {
+        format!(
+            "Parallel coordinates: {} runs by {}",
+            view.plot.lines.len(),
+            view.metric
+        )
+    };
+    if let Some(r) = selected {
+        let value = r
+            .metrics
+            .get(&view.metric)
+            .map_or("-".to_string(), |v| format_metric(&view.metric, *v));
+        title.push_str(&format!(", ● {} {} = {value}", short_id(&r.run_id), r.name));
+    }
+    title.push_str(" (j/k run, m metric, esc back)");
+    let (report, status) = match &view.importance {
+        ImportanceState::Computing => (None, "computing…".to_string()),
+        ImportanceState::Ready(r) => (Some(r.as_ref()), String::new()),
+        ImportanceState::Failed(why) => (None, why.clone()),
+    };
+    let params = report.map_or(1, |r| r.params.len()) as u16;
+    if area.width >= 120 {
+        let [plot, side] =
+            Layout::horizontal([Constraint::Min(60), Constraint::Length(44)]).areas(area);
+        parallel::draw(
+            frame,
+            plot,
+            &state.theme,
+            title,
+            &view.plot,
+            points.as_deref(),
+        );
+        parallel::draw_importance(frame, side, &state.theme, report, &status);
+    } else {
+        let below = (params + 2).clamp(3, 7);
+        let [plot, side] =
+            Layout::vertical([Constraint::Min(8), Constraint::Length(below)]).areas(area);
+        parallel::draw(
+            frame,
+            plot,
+            &state.theme,
+            title,
+            &view.plot,
+            points.as_deref(),
+        );
+        parallel::draw_importance(frame, side, &state.theme, report, &status);
+    }
 }
 
 /// The tag MLflow nests runs by (a trial under its tuning run).

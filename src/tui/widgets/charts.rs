@@ -208,7 +208,7 @@ fn draw(frame: &mut Frame, area: Rect, theme: &Theme, panel: &Panel, more: bool)
 }
 
 /// A bar of `share` (0..=1) of `width` cells, in eighths.
-fn bar(share: f64, width: usize) -> String {
+pub fn bar(share: f64, width: usize) -> String {
     const EIGHTHS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
     let eighths = (share.clamp(0.0, 1.0) * (width * 8) as f64).round() as usize;
     let mut s = "█".repeat(eighths / 8);

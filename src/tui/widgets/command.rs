@@ -5,6 +5,8 @@
 use cerebro::registry::Stage;
 use cerebro::track::plan::TrainRequest;
 use cerebro::train::{ModelKind, ModelParams};
+use cerebro::tune::TuneRequest;
+use cerebro::tune::space::Space;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -91,6 +93,86 @@ pub fn train_request(kind: ModelKind, words: &[&str]) -> Result<TrainRequest, St
             _ => req.sets.push((k.to_string(), v.to_string())),
         }
     }
+    Ok(req)
+}
+
+/// The tune form's starting text for `kind`: a search space over its main params and the
+/// default budget, ready to launch or edit.
+pub fn tune_defaults(kind: ModelKind) -> String {
+    let space = match kind {
+        ModelKind::Tree => {
+            "max_depth=int(2,13) min_samples_leaf=int(1,200,log) criterion=choice(gini,entropy)"
+        }
+        ModelKind::Logistic => "alpha=float(0.0001,10,log)",
+        ModelKind::Forest => "max_depth=int(2,12) min_samples_leaf=int(1,100,log) n_trees=100",
+        ModelKind::Gbt => {
+            "max_depth=int(2,10) learning_rate=float(0.01,0.3,log) min_leaf_weight=float(1,80,log) n_estimators=100"
+        }
+    };
+    format!("{space} trials=20 sampler=tpe")
+}
+
+/// Words of the tune form that are options rather than params, with what they take.
+pub const TUNE_OPTIONS: &str = "trials=20 sampler=tpe|random pruner=none|median|halving \
+time_budget=10m metric=roc_auc seed= max_parallel= name= experiment=";
+
+/// Parses the tune form's words into a tune request (`cerebro tune`'s flags as words):
+/// `NAME=int(LOW,HIGH[,log])`, `NAME=float(LOW,HIGH[,log])` and `NAME=choice(A,B,...)` are the
+/// searched params (no spaces inside); the words of [`TUNE_OPTIONS`] set the budgets, sampler,
+/// pruner, metric, seed, parallelism, name and experiment (defaults as `cerebro tune`: 20
+/// trials, tpe, no pruning, roc_auc; `max_parallel` 0 means the `[train] max_parallel` of the
+/// config); any other `key=value` fixes a param for every trial. Errors quote the word (and for
+/// a distribution, the column in it).
+pub fn tune_request(kind: ModelKind, words: &[&str]) -> Result<TuneRequest, String> {
+    let mut specs: Vec<&str> = Vec::new();
+    let mut req = TuneRequest::new(kind, Space::default(), 20);
+    for w in words {
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| format!("`{w}`: expected key=value or NAME=int(a,b)"))?;
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() || v.is_empty() {
+            return Err(format!("`{w}`: expected key=value"));
+        }
+        let number = |what: &str| -> Result<u64, String> {
+            v.parse()
+                .map_err(|_| format!("{what} `{v}` is not a whole number"))
+        };
+        match k {
+            _ if ["int(", "float(", "choice("]
+                .iter()
+                .any(|p| v.to_ascii_lowercase().starts_with(p)) =>
+            {
+                specs.push(w)
+            }
+            "trials" => {
+                req.trials = usize::try_from(number("trials")?).unwrap_or(usize::MAX);
+            }
+            "sampler" => req.sampler = v.parse().map_err(|e| format!("sampler: {e}"))?,
+            "pruner" => req.pruner = v.parse().map_err(|e| format!("pruner: {e}"))?,
+            "time_budget" => {
+                req.time_budget = Some(
+                    cerebro::workflow::config::parse_duration(v)
+                        .map_err(|e| format!("time_budget: {e}"))?,
+                )
+            }
+            "metric" => req.metric = v.to_string(),
+            "seed" => req.seed = Some(number("seed")?),
+            "max_parallel" => {
+                req.max_parallel = usize::try_from(number("max_parallel")?).unwrap_or(0);
+            }
+            "name" => req.name = Some(v.to_string()),
+            "experiment" => req.experiment = Some(v.to_string()),
+            _ => req.sets.push((k.to_string(), v.to_string())),
+        }
+    }
+    if specs.is_empty() {
+        return Err(
+            "give at least one searched param, e.g. max_depth=int(2,10) or criterion=choice(gini,entropy)"
+                .into(),
+        );
+    }
+    req.space = Space::parse(&specs).map_err(|(i, e)| format!("`{}`: {e}", specs[i]))?;
     Ok(req)
 }
 
@@ -247,6 +329,58 @@ pub fn complete(text: &str, known: &Known) -> (String, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tune_form_reads_spaces_options_and_fixed_params() {
+        let words = [
+            "max_depth=int(2,10)",
+            "learning_rate=float(0.01,0.3,log)",
+            "n_estimators=300",
+            "trials=8",
+            "trials=5",
+            "sampler=random",
+            "pruner=median",
+            "time_budget=2m",
+            "seed=7",
+            "max_parallel=2",
+            "metric=f1",
+            "name=mine",
+        ];
+        let req = tune_request(ModelKind::Gbt, &words).unwrap();
+        assert_eq!(
+            req.space.specs(),
+            vec![
+                ("max_depth".to_string(), "int(2,10)".to_string()),
+                (
+                    "learning_rate".to_string(),
+                    "float(0.01,0.3,log)".to_string()
+                ),
+            ]
+        );
+        assert_eq!(req.sets, vec![("n_estimators".into(), "300".into())]);
+        assert_eq!(req.trials, 5, "the last word wins");
+        assert_eq!(req.sampler.to_string(), "random");
+        assert_eq!(req.pruner.to_string(), "median");
+        assert_eq!(req.time_budget, Some(std::time::Duration::from_secs(120)));
+        assert_eq!((req.seed, req.max_parallel), (Some(7), 2));
+        assert_eq!(
+            (req.metric.as_str(), req.name.as_deref()),
+            ("f1", Some("mine"))
+        );
+        // Every kind's defaults parse.
+        for kind in ModelKind::ALL {
+            let text = tune_defaults(kind);
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let req = tune_request(kind, &words).unwrap();
+            assert_eq!(req.trials, 20, "{kind}");
+        }
+        let err = |words: &[&str]| tune_request(ModelKind::Tree, words).unwrap_err();
+        assert!(err(&["max_depth=4"]).contains("at least one searched param"));
+        assert!(err(&["max_depth=int(2,"]).contains("`max_depth=int(2,`: column"));
+        assert!(err(&["max_depth=int(2,5)", "sampler=grid"]).contains("unknown sampler `grid`"));
+        assert!(err(&["max_depth=int(2,5)", "trials=x"]).contains("trials `x`"));
+        assert!(err(&["max_depth"]).contains("expected key=value"));
+    }
 
     #[test]
     fn commands_parse() {

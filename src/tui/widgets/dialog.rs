@@ -119,6 +119,69 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, dialog: &Dialog) {
             let h = lines.len() as u16 + 2;
             ("Train a model".to_string(), lines, h)
         }
+        Dialog::Tune { kind, text, error } => {
+            let mut lines = vec![
+                Line::from(vec![
+                    Span::raw("kind    "),
+                    Span::styled(format!("< {kind} >"), theme.get("title")),
+                    Span::styled("  (tab: next kind)", theme.get("dim")),
+                ]),
+                Line::from(format!("search  {text}_")),
+                Line::from(Span::styled(
+                    "NAME=int(a,b[,log]) float(a,b[,log]) choice(x,y) searches; key=value fixes",
+                    theme.get("dim"),
+                )),
+                Line::from(Span::styled(super::command::TUNE_OPTIONS, theme.get("dim"))),
+            ];
+            // What enter would launch, read from the text as it stands.
+            let words: Vec<&str> = text.split_whitespace().collect();
+            match super::command::tune_request(*kind, &words) {
+                Ok(req) => {
+                    let space: Vec<String> = req
+                        .space
+                        .specs()
+                        .into_iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect();
+                    lines.push(Line::from(vec![
+                        Span::styled("space   ", theme.get("key")),
+                        Span::raw(space.join(", ")),
+                    ]));
+                    let fixed: Vec<String> =
+                        req.sets.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    lines.push(Line::from(vec![
+                        Span::styled("budget  ", theme.get("key")),
+                        Span::raw(format!(
+                            "{} trials{}, {} sampler, pruner {}, {}{}",
+                            req.trials,
+                            req.time_budget
+                                .map_or(String::new(), |d| format!(" or {}s", d.as_secs())),
+                            req.sampler,
+                            req.pruner,
+                            req.metric,
+                            if fixed.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; fixed {}", fixed.join(" "))
+                            }
+                        )),
+                    ]));
+                }
+                Err(e) if error.is_none() => {
+                    lines.push(Line::from(Span::styled(e, theme.get("dim"))));
+                }
+                Err(_) => {}
+            }
+            if let Some(e) = error {
+                lines.push(Line::from(Span::styled(e.clone(), theme.get("error"))));
+            }
+            lines.push(keys(
+                theme,
+                "enter: launch (trials in the Jobs tab, nested runs in Experiments)   esc: cancel",
+            ));
+            let h = lines.len() as u16 + 4;
+            ("Tune hyper-parameters".to_string(), lines, h)
+        }
         Dialog::Promote {
             name,
             version,

@@ -36,9 +36,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// The tracking store failed.
-    #[error("store: {0}")]
-    Store(#[from] rusqlite::Error),
+    /// The tracking store failed. SQLite's message is said once: the error is not also given as
+    /// this one's source, which would make a report of the chain repeat it.
+    #[error("store: {}{}", sqlite_text(.0), read_only_hint(.0))]
+    Store(rusqlite::Error),
+
+    /// The store's database file cannot be used as asked: the message says why and what to do.
+    #[error("{}: {message}", .path.display())]
+    StoreFile { path: PathBuf, message: String },
 
     /// Something named by the user does not exist (a run, an experiment, a data version...).
     #[error("{what} not found: {name}")]
@@ -83,6 +88,44 @@ pub struct Pruned {
     pub reason: String,
     /// `(trees, metric, value)` as far as the fit went (`roc_auc`, `log_loss`).
     pub steps: Vec<(i64, String, f64)>,
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Store(e)
+    }
+}
+
+/// What to do about a write refused because the store is read-only.
+fn read_only_hint(e: &rusqlite::Error) -> &'static str {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) {
+        " (the store database or its folder cannot be written: make them writable and run \
+         again; commands that only read work as they are)"
+    } else {
+        ""
+    }
+}
+
+/// SQLite's message for `e`, once: the text SQLite gave, else its error code's description.
+pub fn sqlite_text(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(code, Some(msg)) => {
+            let base = code.to_string();
+            // `Error code N: description`; keep the description when the message adds nothing.
+            let desc = base.split_once(": ").map_or(base.as_str(), |(_, d)| d);
+            if msg == desc || msg.is_empty() {
+                desc.to_string()
+            } else {
+                msg.clone()
+            }
+        }
+        rusqlite::Error::SqliteFailure(code, None) => {
+            let base = code.to_string();
+            base.split_once(": ")
+                .map_or(base.clone(), |(_, d)| d.to_string())
+        }
+        other => other.to_string(),
+    }
 }
 
 impl Error {

@@ -60,6 +60,12 @@ impl Workspace {
         })
     }
 
+    /// Whether the local store can only be read (its file, folder or mount is read-only; see
+    /// `store::open`): read commands work, writes fail naming the file.
+    pub fn read_only(&self) -> bool {
+        self.store.read_only()
+    }
+
     pub fn store_root(&self) -> PathBuf {
         self.config.store_path()
     }

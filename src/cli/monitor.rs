@@ -81,7 +81,12 @@ pub struct ReportArgs {
 
 pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
     let ws = super::open(config)?;
+    let read_only = ws.read_only();
+    if read_only && matches!(cmd, MonitorCommand::Ingest(_)) {
+        return Err(cerebro::store::open::read_only_error(&ws.db_path()).into());
+    }
     let mut m = Monitor::open(&ws).context("opening the monitor")?;
+    let ws_db = ws.db_path();
     drop(ws);
     let filter = match &cmd {
         MonitorCommand::Ingest(f) | MonitorCommand::Status(f) | MonitorCommand::Quality(f) => f,
@@ -98,6 +103,12 @@ pub fn run(config: &Path, cmd: MonitorCommand) -> Result<i32> {
     let g = m.granularity(window.as_deref())?;
     let endpoint = endpoint.as_deref();
     let refresh = if no_refresh && !matches!(cmd, MonitorCommand::Ingest(_)) {
+        None
+    } else if read_only {
+        eprintln!(
+            "note: {} is read-only: showing what was ingested before, without a new ingestion pass",
+            ws_db.display()
+        );
         None
     } else {
         Some(m.refresh().context("ingesting the inference log")?)

@@ -358,7 +358,7 @@ impl Monitor {
         let store = SqliteStore::open(&store_root)?;
         let db = store.db_path().to_path_buf();
         drop(store);
-        let conn = Connection::open(&db)?;
+        let (conn, _) = crate::store::open::connect(&db)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         let baselines: BaselineCache = Arc::default();
         let loader = {

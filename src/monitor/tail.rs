@@ -113,7 +113,7 @@ pub(crate) const MAX_MOVED: usize = 1000;
 
 impl Tailer {
     pub(crate) fn open(db_path: &Path) -> Result<Tailer> {
-        let conn = Connection::open(db_path)?;
+        let (conn, _) = crate::store::open::connect(db_path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(Tailer {

@@ -178,8 +178,8 @@ pub struct StatusTable {
 impl StatusTable {
     /// Opens the store's database (already migrated by `SqliteStore::open`).
     pub fn open(db_path: &Path) -> Result<StatusTable> {
-        let conn =
-            Connection::open(db_path).map_err(|e| Error::io(db_path, std::io::Error::other(e)))?;
+        // Read-only when the store cannot be written: reads work, writes fail naming the file.
+        let (conn, _) = crate::store::open::connect(db_path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         Ok(StatusTable {
             conn,

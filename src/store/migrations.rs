@@ -439,6 +439,30 @@ pub(crate) fn migrate(conn: &mut Connection, db_path: &Path) -> Result<()> {
     migrate_to(conn, db_path, SCHEMA_VERSION)
 }
 
+/// Checks that the database at `db_path` (open read-only as `conn`) is at [`SCHEMA_VERSION`]:
+/// a read-only store cannot be migrated, so an older one is refused with what to do.
+pub(crate) fn check_current(conn: &Connection, db_path: &Path) -> Result<()> {
+    let version: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if version > SCHEMA_VERSION {
+        return Err(Error::invalid(format!(
+            "{}: the store has schema version {version}, but this cerebro only knows versions \
+             up to {SCHEMA_VERSION}; upgrade cerebro to open it",
+            db_path.display()
+        )));
+    }
+    Err(Error::StoreFile {
+        path: db_path.to_path_buf(),
+        message: format!(
+            "the store is read-only and at schema version {version}; this cerebro needs version \
+             {SCHEMA_VERSION} and cannot upgrade a store it cannot write: open it once where it \
+             is writable (or with a cerebro of its version)"
+        ),
+    })
+}
+
 fn migrate_to(conn: &mut Connection, db_path: &Path, target: u32) -> Result<()> {
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

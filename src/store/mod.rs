@@ -17,6 +17,7 @@ mod artifacts;
 pub mod json_f64;
 mod migrations;
 pub mod mlflow;
+pub mod open;
 pub mod query;
 mod registry;
 mod sqlite;
@@ -350,9 +351,16 @@ pub trait Backend: TrackingStore + crate::registry::RegistryStore {
     /// The bytes of artifact `name` of run `run_id` whose digest is `digest`: read from the local
     /// folder, downloaded first (and checked against the digest) on a remote backend.
     fn artifact_bytes(&self, run_id: Option<&str>, name: &str, digest: &str) -> Result<Vec<u8>>;
+
+    /// Whether the local SQLite store was opened read-only (see `store::open`).
+    fn read_only(&self) -> bool;
 }
 
 impl Backend for SqliteStore {
+    fn read_only(&self) -> bool {
+        self.access() == open::Access::ReadOnly
+    }
+
     fn label(&self) -> String {
         format!("sqlite {}", self.db_path().display())
     }

@@ -26,11 +26,12 @@ use rusqlite::{
 use super::{
     Artifact, ArtifactStore, DataVersionSummary, Environment, Experiment, MIN_PREFIX_LEN,
     MetricPoint, NewRun, RunDetail, RunFilter, RunStatus, RunSummary, TrackingStore, host_name,
-    migrations, new_run_id, pid_alive,
+    migrations, new_run_id, open, pid_alive,
 };
 use crate::clock::now_ms;
 use crate::data::DataVersion;
 use crate::error::{Error, Result};
+use open::Access;
 
 /// File name of the database inside the store root.
 const DB_FILE: &str = "cerebro.db";
@@ -69,42 +70,67 @@ pub struct SqliteStore {
     artifacts: ArtifactStore,
     /// This machine's name, to tell which RUNNING runs can be checked by pid.
     host: String,
+    access: Access,
 }
 
 impl SqliteStore {
     /// Opens the store at `root` (e.g. `<workspace>/.cerebro`), creating the folder, the artifact
     /// folder and the database as needed and migrating the schema to the current version.
+    ///
+    /// A store that cannot be written (a read-only file, folder or mount) is opened read-only:
+    /// every read works, every write fails naming the file (`store::open`). A zero-length
+    /// database is refused, not taken for a new store.
     pub fn open(root: &Path) -> Result<SqliteStore> {
+        let db_path = root.join(DB_FILE);
         fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
         let artifacts = ArtifactStore::open(root)?;
-        let db_path = root.join(DB_FILE);
-        let mut conn = Connection::open(&db_path)
-            .map_err(|e| Error::io(&db_path, std::io::Error::other(e)))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL lets readers proceed while a run is logging. Some file systems cannot do WAL; SQLite
-        // then keeps its rollback journal, which is slower but still correct, so the answer is
-        // not checked.
-        let _mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-        // In WAL mode NORMAL still never corrupts the database; a power cut may only lose the
-        // last transactions, which is the right trade for metric logging.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Checkpoints (copying the WAL back into the database, with an fsync) cost as much as the
-        // logging itself when they come every 4 MB, SQLite's default; every 16 MB they cost about
-        // a third as much. The size limit truncates the WAL file after a checkpoint.
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
-        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        open::create_if_missing(&db_path)?;
+        let (mut conn, access) = open::connect(&db_path)?;
+        let setup = |conn: &mut Connection| -> Result<()> {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.set_prepared_statement_cache_capacity(64);
+            super::query::register_sql_functions(conn)?;
+            if access == Access::ReadOnly {
+                return Ok(());
+            }
+            // WAL lets readers proceed while a run is logging. Some file systems cannot do WAL;
+            // SQLite then keeps its rollback journal, which is slower but still correct, so the
+            // answer is not checked.
+            let _mode: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+            // In WAL mode NORMAL still never corrupts the database; a power cut may only lose
+            // the last transactions, which is the right trade for metric logging.
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // Checkpoints (copying the WAL back into the database, with an fsync) cost as much
+            // as the logging itself when they come every 4 MB, SQLite's default; every 16 MB
+            // they cost about a third as much. The size limit truncates the WAL file after a
+            // checkpoint.
+            conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+            conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+            Ok(())
+        };
+        setup(&mut conn).map_err(|e| match e {
+            Error::Store(e) => open::open_error(&db_path, &e),
+            e => e,
+        })?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.set_prepared_statement_cache_capacity(64);
-        super::query::register_sql_functions(&conn)?;
-        migrations::migrate(&mut conn, &db_path)?;
+        match access {
+            Access::ReadWrite => migrations::migrate(&mut conn, &db_path)?,
+            Access::ReadOnly => migrations::check_current(&conn, &db_path)?,
+        }
         Ok(SqliteStore {
             conn,
             root: root.to_path_buf(),
             db_path,
             artifacts,
             host: host_name(),
+            access,
         })
+    }
+
+    /// Whether this store can be written (see [`SqliteStore::open`]).
+    pub fn access(&self) -> Access {
+        self.access
     }
 
     /// The database file.
@@ -134,9 +160,17 @@ impl SqliteStore {
 
     /// A write transaction holding the write lock from the start.
     pub(super) fn write_tx(&mut self) -> Result<Transaction<'_>> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+        if self.access == Access::ReadOnly {
+            return Err(open::read_only_error(&self.db_path));
+        }
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::DiskFull) => {
+                    open::open_error(&self.db_path, &e)
+                }
+                _ => Error::Store(e),
+            })
     }
 
     /// A read transaction, so that several queries see one snapshot. Reads take `&self`, hence
@@ -590,6 +624,9 @@ impl TrackingStore for SqliteStore {
     }
 
     fn record_data_version(&mut self, dv: &DataVersion) -> Result<bool> {
+        if self.access == Access::ReadOnly {
+            return Err(open::read_only_error(&self.db_path));
+        }
         if dv.id.trim().is_empty() {
             return Err(Error::invalid("data version id must not be empty"));
         }
@@ -657,6 +694,11 @@ impl TrackingStore for SqliteStore {
     }
 
     fn reap_dead_runs(&mut self, stale_after_ms: i64) -> Result<Vec<(String, RunStatus)>> {
+        if self.access == Access::ReadOnly {
+            // Nothing can be closed in a store that cannot be written; the next writable open
+            // reaps them.
+            return Ok(Vec::new());
+        }
         let host = self.host.clone();
         let now = now_ms();
         let tx = self.write_tx()?;

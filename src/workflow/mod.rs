@@ -237,6 +237,10 @@ fn busy(pipeline: &str, run_id: &str, pid: u32) -> Error {
 
 /// Marks runs of dead runners INTERRUPTED; returns them.
 pub fn reap(ws: &Workspace) -> Result<Vec<PipelineRun>> {
+    if ws.read_only() {
+        // A read-only store cannot be changed; the next writable open reaps them.
+        return Ok(Vec::new());
+    }
     WorkflowStore::open(&ws.db_path())?.reap()
 }
 

@@ -139,8 +139,8 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PipelineRun> {
 impl WorkflowStore {
     /// Opens the database at `db_path`, which the workspace has already migrated.
     pub fn open(db_path: &Path) -> Result<WorkflowStore> {
-        let conn =
-            Connection::open(db_path).map_err(|e| Error::io(db_path, std::io::Error::other(e)))?;
+        // Read-only when the store cannot be written: reads work, writes fail naming the file.
+        let (conn, _) = crate::store::open::connect(db_path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(WorkflowStore {

@@ -21,6 +21,7 @@ mod runs;
 mod serve_faults;
 mod serving;
 mod simulate;
+mod store_faults;
 mod training;
 mod tui;
 mod tune;

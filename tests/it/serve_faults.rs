@@ -347,10 +347,10 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 /// A tmpfs of `kib` KiB mounted on a new folder under `ws`, unmounted on drop; `None` (with
 /// the reason printed) when this process may not mount.
-struct Tmpfs(std::path::PathBuf);
+pub(crate) struct Tmpfs(pub(crate) std::path::PathBuf);
 
 impl Tmpfs {
-    fn mount(ws: &Workspace, kib: u64) -> Option<Tmpfs> {
+    pub(crate) fn mount(ws: &Workspace, kib: u64) -> Option<Tmpfs> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             eprintln!("skipped: mounting a tmpfs to fill a disk needs root");
@@ -386,7 +386,7 @@ fn metric(text: &str, name: &str) -> u64 {
 }
 
 /// Fills the file system under `dir` (a file `fill` of as many 4 KiB blocks as fit).
-fn fill(dir: &std::path::Path) {
+pub(crate) fn fill(dir: &std::path::Path) {
     let mut f = std::fs::File::create(dir.join("fill")).unwrap();
     let block = [b'x'; 4096];
     while f.write_all(&block).is_ok() {}

@@ -143,6 +143,10 @@ fn proxy_path(uri: &str) -> Option<String> {
 }
 
 impl Backend for MlflowStore {
+    fn read_only(&self) -> bool {
+        self.local.read_only()
+    }
+
     fn label(&self) -> String {
         format!("mlflow {}", self.client.uri())
     }

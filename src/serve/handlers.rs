@@ -321,8 +321,9 @@ async fn invoke_inner(
     let max_rows = app.max_rows;
     let client_id = client_id.map(str::to_string);
     // A cheap guess of the record count (rows are at least a few bytes each) decides where to
-    // predict: small requests inline, large ones on the blocking pool.
-    let large = bytes.len() > INLINE_ROWS * 64;
+    // predict: small requests inline, large ones on the blocking pool. An explanation asked for
+    // in the query runs TreeSHAP, tens of milliseconds on a large ensemble: also off the worker.
+    let large = bytes.len() > INLINE_ROWS * 64 || explain;
     let work = move || {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             predict(

@@ -385,6 +385,25 @@ fn metric(text: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
+/// Answers record 0 on `server` (200) and waits until its line is in the inference log.
+fn first_line_logged(a: &ureq::Agent, server: &Server) {
+    assert_eq!(
+        post_json(
+            a,
+            &server.url("/invocations"),
+            &json!({"dataframe_records": [record(0)]})
+        )
+        .status,
+        200
+    );
+    wait_for(10, "the first line", || {
+        metric(
+            get(a, &server.url("/metrics")).body.as_str().unwrap(),
+            "cerebro_inference_log_lines_written_total",
+        ) == 1
+    });
+}
+
 /// Fills the file system under `dir` (a file `fill` of as many 4 KiB blocks as fit).
 pub(crate) fn fill(dir: &std::path::Path) {
     let mut f = std::fs::File::create(dir.join("fill")).unwrap();
@@ -409,16 +428,7 @@ fn a_full_disk_under_the_inference_log_is_reported_and_recovered_without_loss() 
     let a = agent();
     let inv = server.url("/invocations");
     // Room for the first file, then a full disk.
-    assert_eq!(
-        post_json(&a, &inv, &json!({"dataframe_records": [record(0)]})).status,
-        200
-    );
-    wait_for(10, "the first line", || {
-        metric(
-            get(&a, &server.url("/metrics")).body.as_str().unwrap(),
-            "cerebro_inference_log_lines_written_total",
-        ) == 1
-    });
+    first_line_logged(&a, &server);
     fill(&fs.0);
     let mut answered = 1;
     for i in 1..300 {
@@ -519,16 +529,7 @@ fn a_full_disk_under_the_inference_log_is_reported_and_recovered_without_loss() 
     append_config(&ws, "log_failure = \"refuse\"\n");
     let mut server = Server::start(&ws, &["--name", "full3"], &[]);
     let inv = server.url("/invocations");
-    assert_eq!(
-        post_json(&a, &inv, &json!({"dataframe_records": [record(0)]})).status,
-        200
-    );
-    wait_for(10, "the first line", || {
-        metric(
-            get(&a, &server.url("/metrics")).body.as_str().unwrap(),
-            "cerebro_inference_log_lines_written_total",
-        ) == 1
-    });
+    first_line_logged(&a, &server);
     fill(&fs.0);
     let mut refused = None;
     for i in 1..2000 {
